@@ -1,0 +1,7 @@
+"""``python -m deepfit``: the same as the ``deepfit`` command."""
+
+import sys
+
+from deepfit.cli import main
+
+sys.exit(main())

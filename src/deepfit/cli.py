@@ -1,0 +1,211 @@
+"""Command line: parse, call the library, render. No logic of its own.
+
+    deepfit train [CONFIG.yaml] [--data X] [--target COL] [--model M] [--epochs N]
+                  [--out DIR] [--name NAME] [--seed S] [--device D] [key=value ...]
+    deepfit evaluate RUN [--data FILE]
+    deepfit predict RUN INPUT -o OUT.csv
+    deepfit report RUN
+    deepfit runs [--out DIR]
+    deepfit datasets
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any, Optional
+
+from deepfit.errors import DeepfitError
+
+EXIT_USER_ERROR, EXIT_BUG = 2, 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deepfit", description="Supervised deep learning on PyTorch: data to report in "
+        "one command.", epilog="Example: deepfit train --data breast_cancer")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    tr = sub.add_parser("train", help="train, evaluate and report a model")
+    tr.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value",
+                    help="a config file (e.g. runs/NAME/config.yaml) and/or overrides such as "
+                         "train.lr=0.01 model.hidden=[128,64]")
+    tr.add_argument("--data", help="built-in name (see 'deepfit datasets') or a data file")
+    tr.add_argument("--target", help="target column (default: the last column)")
+    tr.add_argument("--task", choices=["auto", "binary", "multiclass", "regression"])
+    tr.add_argument("--model", help="'mlp' or 'package.module:ClassName'")
+    tr.add_argument("--epochs", type=int)
+    tr.add_argument("--lr", type=float, help="learning rate")
+    tr.add_argument("--batch-size", type=int)
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    tr.add_argument("--out", help="folder for run directories (default: runs)")
+    tr.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
+    tr.add_argument("--quiet", action="store_true", help="no progress output")
+
+    ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
+    ev.add_argument("run", help="run directory, or its name under runs/")
+    ev.add_argument("--data", help="labelled data file; default: the run's own test split")
+
+    pr = sub.add_parser("predict", help="predict new rows with a finished run")
+    pr.add_argument("run")
+    pr.add_argument("input", help="CSV / TSV / Parquet file with the training columns")
+    pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
+    pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
+    rp.add_argument("run")
+
+    rs = sub.add_parser("runs", help="list runs with their main metrics")
+    rs.add_argument("--out", default="runs", help="folder that holds the runs (default: runs)")
+
+    sub.add_parser("datasets", help="list the built-in datasets and toy generators")
+    return parser
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
+                "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets}[args.command](args)
+    except DeepfitError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug in deepfit: say so in one line, details with --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"internal error: {type(exc).__name__}: {exc} (this is a deepfit bug; rerun "
+              "with --debug for the traceback)", file=sys.stderr)
+        return EXIT_BUG
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from deepfit.pipeline import resolve_config, train
+
+    configs = [a for a in args.args if "=" not in a]
+    assignments = [a for a in args.args if "=" in a]
+    if len(configs) > 1:
+        raise DeepfitError(f"give at most one config file, got {configs}")
+    flags = {"data.source": args.data, "data.target": args.target, "data.task": args.task,
+             "model.name": args.model, "train.epochs": args.epochs, "train.lr": args.lr,
+             "train.batch_size": args.batch_size, "train.seed": args.seed,
+             "train.device": args.device, "out": args.out, "name": args.name}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if args.quiet:
+        overrides["train.progress"] = False
+    cfg = resolve_config(configs[0] if configs else None).override(assignments)
+    cfg = cfg.override(overrides) if overrides else cfg
+    run = train(cfg)
+    _print_metrics(run.metrics, run.task)
+    print(f"\nrun:    {run.path}\nreport: {run.report_path}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from deepfit.result import load
+
+    run = load(args.run)
+    if args.data:
+        metrics = {"test": run.evaluate(args.data)}
+        print(f"evaluated {run.path} on {args.data}")
+    else:
+        metrics = {"val": run.metrics.get("val"), "test": run.metrics.get("test")}
+        print(f"metrics of {run.path} (validation and its own test split)")
+    _print_metrics(metrics, run.task)
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from deepfit.result import load
+
+    out = Path(args.output)
+    if out.exists() and not args.force:
+        raise DeepfitError(f"'{out}' already exists; choose another -o or pass --force")
+    run = load(args.run)
+    preds = run.predictions(args.input, origin=str(args.input))
+    frame = preds.to_frame(run.schema.id_column or "row")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(f"wrote {len(frame)} predictions to {out}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from deepfit.report import write_report
+    from deepfit.run import resolve_run
+
+    print(f"report: {write_report(resolve_run(args.run).path)}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    folder = Path(args.out)
+    if not folder.is_dir():
+        print(f"no runs yet in '{folder}'")
+        return 0
+    table = Table("run", "data", "task", "epochs", "test metric", "created")
+    count = 0
+    for path in sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()):
+        count += 1
+        try:
+            s = json.loads((path / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            table.add_row(path.name, "", "", "", "incomplete", "")
+            continue
+        task, test = s["data"]["task"], s["metrics"]["test"]
+        metric = (f"rmse {test['rmse']:.4g}  r2 {_num(test.get('r2'))}" if task == "regression"
+                  else f"acc {test['accuracy']:.4f}  f1m {_num(test.get('f1_macro'))}")
+        table.add_row(path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
+                      metric, s["created"])
+    if not count:
+        print(f"no runs yet in '{folder}'")
+        return 0
+    Console(width=140).print(table)
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.data.sources import list_datasets
+
+    table = Table("name", "task", "description", title="Built-in datasets (use --data NAME)")
+    for name, task, description in list_datasets():
+        table.add_row(name, task, description)
+    Console(width=120).print(table)
+    print("Also: any CSV / TSV / Parquet / .npz / .npy file path (--target COL).")
+    return 0
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def _print_metrics(metrics: dict[str, Any], task: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.report.format import metric_rows
+
+    table = Table("metric", "validation", "test", title="Results (best epoch)")
+    for label, val, test in metric_rows(task, metrics):
+        table.add_row(label, val, test)
+    Console(width=100).print(table)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,187 @@
+"""``DataBundle``: the data stage's output. Splits as tensors plus everything needed to
+reproduce the preprocessing on new rows (``Schema``), as plain values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit.config import DataConfig
+from deepfit.data.sources import load_table
+from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
+from deepfit.data.table import Table
+from deepfit.data.target import TargetSpec, infer_task
+from deepfit.data.transforms import TabularPreprocessor, numeric_or_error
+from deepfit.errors import DataError, did_you_mean
+
+
+@dataclass
+class Split:
+    """One split: ``X`` (N, F) float32, ``y`` (N,) float32 or int64, and row ids."""
+
+    X: torch.Tensor
+    y: torch.Tensor
+    ids: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Schema:
+    """What a model and a new input must agree on. Saved as JSON in the run directory."""
+
+    task: str
+    target: TargetSpec
+    preprocessor: TabularPreprocessor
+    id_column: Optional[str] = None
+    input_shape: tuple = ()
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.target.class_names
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.target.classes) if self.task == "multiclass" else 1
+
+    def transform(self, frame: pd.DataFrame, origin: str) -> torch.Tensor:
+        return torch.from_numpy(self.preprocessor.transform(frame, origin))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task, "target": self.target.to_dict(), "id_column": self.id_column,
+                "input_shape": list(self.input_shape),
+                "preprocessor": self.preprocessor.state_dict()}
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> Schema:
+        return cls(task=state["task"], target=TargetSpec(**state["target"]),
+                   preprocessor=TabularPreprocessor.from_state(state["preprocessor"]),
+                   id_column=state.get("id_column"), input_shape=tuple(state["input_shape"]))
+
+
+@dataclass
+class DataBundle:
+    """Train / val / test splits, the schema, and facts for the report."""
+
+    train: Split
+    val: Split
+    test: Split
+    schema: Schema
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def splits(self) -> dict[str, Split]:
+        return {"train": self.train, "val": self.val, "test": self.test}
+
+
+def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle:
+    """Load, split, and preprocess (fitted on the training split only).
+
+    Example:
+        >>> b = build_bundle(DataConfig(source="iris"))
+        >>> b.schema.task, b.train.X.shape[1]
+        ('multiclass', 4)
+    """
+    table = load_table(cfg, data, seed)
+    frame = table.frame
+    target = _resolve_target(cfg, table)
+    split_values = _split_column(cfg, table)
+    drop = {target} | set(cfg.drop_columns)
+    for col in list(cfg.drop_columns) + ([cfg.id_column] if cfg.id_column else []):
+        if col not in frame.columns:
+            raise DataError(f"column '{col}' (in data.drop_columns or data.id_column) is not in "
+                            f"the data{did_you_mean(col, frame.columns)}")
+    if cfg.split_column:
+        drop.add(cfg.split_column)
+    ids = frame[cfg.id_column].to_numpy() if cfg.id_column else frame.index.to_numpy()
+    if cfg.id_column:
+        drop.add(cfg.id_column)
+
+    y_raw = frame[target]
+    gaps = y_raw[y_raw.isna()]
+    if len(gaps):
+        raise DataError(f"target column '{target}' has {len(gaps)} missing value(s), first at row "
+                        f"{gaps.index[0]}; fill or remove those rows")
+    task = cfg.task if cfg.task != "auto" else (table.task_hint or infer_task(y_raw, target))
+    if task != "regression" and y_raw.nunique() < 2:
+        infer_task(y_raw, target)  # raises the one-class error
+    features = numeric_or_error(frame.drop(columns=[c for c in drop if c in frame.columns]),
+                                origin=table.name)
+
+    coarse = TargetSpec.fit(y_raw, target, task, names=table.class_names,
+                            positive=cfg.positive_class or table.positive_class)
+    labels = coarse.encode(y_raw).astype(np.int64) if task != "regression" else None
+    notes: list[str] = []
+    if split_values is not None:
+        method = (f"by column '{cfg.split_column}'" if cfg.split_column else "by the given files")
+        parts, notes = column_split(split_values, cfg.split_column or "split file", labels,
+                                    cfg.val_size, cfg.test_size, seed)
+    else:
+        parts = random_split(len(frame), labels, cfg.val_size, cfg.test_size, seed,
+                             coarse.class_names or None)
+        method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
+    if labels is not None:
+        check_classes_in_train(labels, parts, coarse.class_names)
+    for split in SPLITS:
+        if len(parts[split]) == 0:
+            raise DataError(f"the {split} split is empty; use more data or other split sizes")
+
+    spec = coarse if task != "regression" else TargetSpec.fit(
+        y_raw, target, task, train_rows=parts["train"], scale=cfg.scale_target)
+    pre = TabularPreprocessor(cfg.missing, cfg.standardize, cfg.feature_transform,
+                              cfg.max_categories).fit(features.iloc[parts["train"]])
+    schema = Schema(task=task, target=spec, preprocessor=pre, id_column=cfg.id_column,
+                    input_shape=(len(pre.output_names_),))
+    splits = {}
+    for split in SPLITS:
+        rows = parts[split]
+        X = pre.transform(features.iloc[rows], origin=f"{split} split")
+        y = spec.encode(y_raw.iloc[rows], origin=f"{split} split")
+        splits[split] = Split(torch.from_numpy(X), torch.from_numpy(y), ids[rows])
+    info = _describe(table, target, task, schema, splits, notes)
+    info["split_method"] = method
+    return DataBundle(splits["train"], splits["val"], splits["test"], schema, info)
+
+
+def _resolve_target(cfg: DataConfig, table: Table) -> str:
+    if cfg.target is None:
+        return table.target
+    if cfg.target not in table.frame.columns:
+        cols = list(table.frame.columns)
+        shown = ", ".join(cols[:12]) + (", ..." if len(cols) > 12 else "")
+        raise DataError(f"target column '{cfg.target}' is not in {table.name}"
+                        f"{did_you_mean(cfg.target, cols)}; columns are: {shown}")
+    return cfg.target
+
+
+def _split_column(cfg: DataConfig, table: Table) -> Optional[pd.Series]:
+    if cfg.split_column:
+        if cfg.split_column not in table.frame.columns:
+            raise DataError(f"split column '{cfg.split_column}' is not in the data"
+                            f"{did_you_mean(cfg.split_column, table.frame.columns)}")
+        return table.frame[cfg.split_column]
+    return table.split
+
+
+def _describe(table: Table, target: str, task: str, schema: Schema, splits: dict[str, Split],
+              notes: list[str]) -> dict[str, Any]:
+    sizes = {name: len(s) for name, s in splits.items()}
+    info: dict[str, Any] = {
+        "name": table.name, "description": table.description, "target": target, "task": task,
+        "rows": sum(sizes.values()), "columns": len(schema.preprocessor.columns_),
+        "inputs": len(schema.preprocessor.output_names_), "split_sizes": sizes,
+        "preprocessing": schema.preprocessor.describe(), "notes": notes,
+    }
+    if task != "regression":
+        names = schema.class_names
+        info["class_counts"] = {
+            split: {names[c]: int(n) for c, n in zip(*np.unique(s.y.numpy().astype(int),
+                                                                   return_counts=True))}
+            for split, s in splits.items()}
+        if task == "binary":
+            info["positive_class"] = names[1]
+    return info

@@ -1,0 +1,152 @@
+"""Tables from files (CSV, TSV, Parquet, .npz, .npy) and from Python objects."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from deepfit.data.table import Table
+from deepfit.errors import DataError
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npz", ".npy")
+# Array names tried in an .npz, in order: features, then target.
+_NPZ_X = ("X", "x", "features", "data", "inputs")
+_NPZ_Y = ("y", "Y", "target", "targets", "labels", "label")
+
+
+def read_frame(path: str | Path) -> pd.DataFrame:
+    """Read one table file into a DataFrame, turning every parse failure into a ``DataError``."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file '{path}' does not exist; check the path or pass a built-in "
+                        "name (see 'deepfit datasets')")
+    if path.is_dir():
+        raise DataError(f"'{path}' is a folder; tabular data must be a CSV, TSV, Parquet, "
+                        ".npz or .npy file")
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"'{path}' has an unsupported extension '{suffix}'; use one of "
+                        + ", ".join(TABLE_SUFFIXES))
+    if path.stat().st_size == 0:
+        raise DataError(f"data file '{path}' is empty (0 bytes)")
+    if suffix in (".npz", ".npy"):
+        return _read_numpy(path)
+    if suffix in (".parquet", ".pq"):
+        return _read_parquet(path)
+    return _read_text(path, sep="\t" if suffix == ".tsv" else None)
+
+
+def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
+    try:
+        # sep=None sniffs ',' ';' or tab; the python engine is needed for sniffing.
+        frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
+                            encoding="utf-8", skipinitialspace=True)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"'{path}' is not UTF-8 text (bad byte at position {exc.start}); "
+                        "re-save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"'{path}' has no columns; is it a CSV file with a header row?") from None
+    except (pd.errors.ParserError, ValueError, TypeError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"'{path}' could not be parsed as a table: {detail}; check that every "
+                        "row has the same number of fields as the header") from None
+    if frame.empty:
+        raise DataError(f"'{path}' has a header but no data rows")
+    frame.columns = [str(c).strip() for c in frame.columns]
+    dupes = frame.columns[frame.columns.duplicated()].tolist()
+    if dupes:
+        raise DataError(f"'{path}' has duplicate column names: {dupes}; rename them")
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        import pyarrow  # noqa: F401  (pandas needs an engine)
+    except ImportError:
+        raise DataError("reading Parquet needs pyarrow: pip install 'deepfit[parquet]'") from None
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for damaged files
+        raise DataError(f"'{path}' is not a readable Parquet file ({type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if frame.empty:
+        raise DataError(f"'{path}' has no rows")
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _read_numpy(path: Path) -> pd.DataFrame:
+    try:
+        loaded = np.load(path, allow_pickle=False)  # never unpickle user files
+    except ValueError as exc:
+        raise DataError(f"'{path}' holds Python objects (pickled) that deepfit will not load; "
+                        f"save plain numeric arrays ({exc})") from None
+    except Exception as exc:
+        raise DataError(f"'{path}' is not a readable NumPy file ({type(exc).__name__})") from None
+    if isinstance(loaded, np.ndarray):
+        if loaded.ndim != 2 or loaded.shape[1] < 2:
+            raise DataError(f"'{path}' holds an array of shape {loaded.shape}; a .npy table must "
+                            "be 2-D with the target in the last column")
+        return arrays_to_frame(loaded[:, :-1], loaded[:, -1], origin=str(path))
+    with loaded:
+        keys = list(loaded.keys())
+        x_key = next((k for k in _NPZ_X if k in keys), None)
+        y_key = next((k for k in _NPZ_Y if k in keys), None)
+        if x_key is None or y_key is None:
+            raise DataError(f"'{path}' has arrays {keys}; name the features 'X' and the target 'y'")
+        return arrays_to_frame(loaded[x_key], loaded[y_key], origin=f"{path}")
+
+
+def arrays_to_frame(X: Any, y: Any, origin: str = "arrays") -> pd.DataFrame:
+    """Join a feature matrix and a target vector into one frame with target column 'target'."""
+    if isinstance(X, pd.DataFrame):
+        frame = X.reset_index(drop=True).copy()
+    else:
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2:
+            raise DataError(f"{origin}: features have shape {X.shape}; tabular features must be "
+                            "2-D (rows, columns)")
+        frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    y = np.asarray(y.to_numpy() if isinstance(y, (pd.Series, pd.DataFrame)) else y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{origin}: target has shape {y.shape}; it must be one value per row")
+    if len(y) != len(frame):
+        raise DataError(f"{origin}: features have {len(frame)} rows but the target has {len(y)}")
+    if "target" in frame.columns:
+        raise DataError(f"{origin}: a feature column is already called 'target'; rename it")
+    frame["target"] = y
+    return frame
+
+
+def load_file(path: str) -> Table:
+    frame = read_frame(path)
+    kind = "NumPy arrays" if Path(path).suffix.lower() in (".npz", ".npy") else "table"
+    return Table(frame=frame, target="target" if kind == "NumPy arrays" else frame.columns[-1],
+                 name=Path(path).stem, description=f"{kind} from {path}")
+
+
+def load_object(data: Any) -> Table:
+    """A DataFrame (target chosen later), an ``(X, y)`` pair, or a ``{'X':..., 'y':...}`` dict."""
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise DataError("the DataFrame passed as data is empty")
+        frame = data.reset_index(drop=True).copy()
+        frame.columns = [str(c) for c in frame.columns]
+        return Table(frame=frame, target=frame.columns[-1], name="dataframe",
+                     description=f"pandas DataFrame, {len(frame)} rows")
+    if isinstance(data, dict) and {"X", "y"} <= set(data):
+        data = (data["X"], data["y"])
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        X, y = (np.asarray(v.detach().cpu()) if hasattr(v, "detach") else v for v in data)
+        frame = arrays_to_frame(X, y, origin="data (X, y)")
+        return Table(frame=frame, target="target", name="arrays",
+                     description=f"arrays passed from Python, {len(frame)} rows")
+    raise DataError(f"cannot use an object of type {type(data).__name__} as data; pass a file "
+                    "path, a built-in name, a pandas DataFrame, or an (X, y) pair")

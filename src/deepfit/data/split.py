@@ -1,0 +1,92 @@
+"""Honest train / validation / test splits: stratified, seeded, checked."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from deepfit.errors import DataError
+
+SPLITS = ("train", "val", "test")
+_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+            "validation": "val", "dev": "val", "test": "test", "testing": "test"}
+
+
+def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_size: float,
+                 seed: int, class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Row indices per split; stratified on ``labels`` when given (classification).
+
+    The validation share is taken from the whole dataset, so ``val_size=0.15,
+    test_size=0.2`` leaves 65% for training.
+    """
+    if val_size + test_size >= 1.0:
+        raise DataError(f"data.val_size ({val_size}) + data.test_size ({test_size}) must be "
+                        "below 1 to leave rows for training")
+    index = np.arange(n)
+    if labels is not None:
+        _check_class_sizes(labels, class_names)
+    try:
+        rest, test = train_test_split(index, test_size=test_size, random_state=seed,
+                                      stratify=labels)
+        inner_labels = labels[rest] if labels is not None else None
+        train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size),
+                                      random_state=seed + 1, stratify=inner_labels)
+    except ValueError as exc:
+        raise DataError(f"cannot split {n} rows into train/val/test with val_size={val_size} "
+                        f"and test_size={test_size}: {exc}; use more data or other sizes") from None
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _check_class_sizes(labels: np.ndarray, class_names: list[str] | None) -> None:
+    codes, counts = np.unique(labels, return_counts=True)
+    for code, count in zip(codes, counts):
+        if count < 3:
+            name = class_names[code] if class_names else code
+            raise DataError(f"class '{name}' has only {count} row(s); a stratified split needs "
+                            "at least 3 (one each for train, validation and test); add rows, "
+                            "drop the class, or merge it with another")
+
+
+def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], val_size: float,
+                 test_size: float, seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Indices from a user's split column; a missing val or test part is carved from train.
+
+    Returns the indices and notes describing what was carved, for the report.
+    """
+    norm = values.astype(str).str.strip().str.lower().map(_ALIASES)
+    bad = values[norm.isna()]
+    if len(bad):
+        raise DataError(f"split column '{column}' has value {bad.iloc[0]!r} at row "
+                        f"{bad.index[0]}; use train, val or test")
+    parts = {s: np.flatnonzero(norm.to_numpy() == s) for s in SPLITS}
+    notes = []
+    if len(parts["train"]) == 0:
+        raise DataError(f"split column '{column}' marks no row as 'train'")
+    for split, share in (("test", test_size), ("val", val_size)):
+        if len(parts[split]) == 0:
+            train = parts["train"]
+            strat = labels[train] if labels is not None else None
+            try:
+                keep, carved = train_test_split(train, test_size=share, random_state=seed,
+                                                stratify=strat)
+            except ValueError as exc:
+                raise DataError(f"split column '{column}' has no '{split}' rows and the "
+                                f"training rows cannot provide them: {exc}") from None
+            parts["train"], parts[split] = np.sort(keep), np.sort(carved)
+            notes.append(f"no '{split}' rows in column '{column}': {len(carved)} carved from "
+                         "training rows")
+    return parts, notes
+
+
+def check_classes_in_train(labels: np.ndarray, parts: dict[str, np.ndarray],
+                           class_names: list[str]) -> None:
+    """Every class must be seen in training; otherwise the model can never predict it."""
+    seen = set(np.unique(labels[parts["train"]]).tolist())
+    for split in ("val", "test"):
+        for code in np.unique(labels[parts[split]]):
+            if code not in seen:
+                raise DataError(f"class '{class_names[code]}' appears in the {split} split but "
+                                "not in training; change the split or add training rows")

@@ -1,0 +1,42 @@
+"""User-facing errors: one line that names the culprit and the fix.
+
+Every error a user can cause (bad data, bad config, bad model) is a ``DeepfitError``.
+The CLI prints ``error: <message>`` and exits non-zero, without a traceback unless
+``--debug`` is given. Anything else escaping is a bug in deepfit.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class DeepfitError(Exception):
+    """Base class of every error caused by the user's input."""
+
+
+class ConfigError(DeepfitError):
+    """A configuration key or value is invalid."""
+
+
+class DataError(DeepfitError):
+    """The data cannot be loaded, parsed or split as asked."""
+
+
+class ModelError(DeepfitError):
+    """The model cannot be built or does not fit the task."""
+
+
+class RunError(DeepfitError):
+    """A run directory is missing, incomplete or inconsistent."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def one_of(choices: Iterable[str]) -> str:
+    """Format a list of allowed values for a message."""
+    return ", ".join(f"'{c}'" for c in choices)

@@ -1,0 +1,156 @@
+"""Plots for the report: each function takes plain values and writes one PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
+
+DPI = 110
+
+
+def _save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(rows: list[dict], main: str, best_epoch: Optional[int], path: Path) -> Path:
+    """Loss and the main metric per epoch, train and validation, best epoch marked."""
+    epochs = [r["epoch"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], main, main.replace("_", " "))):
+        ax.plot(epochs, [r[f"train_{key}"] for r in rows], label="train")
+        ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation")
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best (epoch {best_epoch})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[0].set_title("Loss")
+    axes[1].set_title(main.replace("_", " ").capitalize())
+    return _save(fig, path)
+
+
+def confusion_matrix(cm: list[list[int]], class_names: list[str], path: Path) -> Path:
+    """Counts and row-normalised (recall per true class), side by side."""
+    cm = np.asarray(cm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
+    k = len(class_names)
+    size = min(4 + 0.45 * k, 12)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    for ax, data, title, fmt in ((axes[0], cm, "Counts", "d"),
+                                 (axes[1], norm, "Normalised by true class", ".2f")):
+        ax.imshow(data, cmap="Blues", vmin=0)
+        ax.set_title(title)
+        ax.set_xticks(range(k), class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
+        ax.set_yticks(range(k), class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if k <= 20:
+            hi = data.max() / 2 if data.max() else 0.5
+            for i in range(k):
+                for j in range(k):
+                    ax.text(j, i, format(data[i, j], fmt), ha="center", va="center",
+                            color="white" if data[i, j] > hi else "black", fontsize=9)
+    return _save(fig, path)
+
+
+def _one_vs_rest(y: np.ndarray, scores: np.ndarray, names: list[str]) -> list[tuple[str, Any, Any]]:
+    if scores.ndim == 1:
+        return [(names[1], y == 1, scores)]
+    return [(name, y == j, scores[:, j]) for j, name in enumerate(names) if 0 < (y == j).sum() < len(y)]
+
+
+def roc(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path,
+        threshold: float = 0.5) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name, truth, s in _one_vs_rest(y, scores, names):
+        fpr, tpr, thr = roc_curve(truth, s)
+        ax.plot(fpr, tpr, label=name if scores.ndim > 1 else "ROC")
+        if scores.ndim == 1:  # mark the operating point at the decision threshold
+            i = int(np.argmin(np.abs(thr - threshold)))
+            ax.plot(fpr[i], tpr[i], "o", color="black", label=f"threshold {threshold:g}")
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
+    ax.set_xlabel("false positive rate (1 - specificity)")
+    ax.set_ylabel("true positive rate (sensitivity)")
+    ax.set_title("ROC curve" + (" (one vs rest)" if scores.ndim > 1 else ""))
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def precision_recall(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    for name, truth, s in _one_vs_rest(y, scores, names):
+        precision, recall, _ = precision_recall_curve(truth, s)
+        ax.plot(recall, precision, label=name if scores.ndim > 1 else "PR")
+        if scores.ndim == 1:
+            ax.axhline(truth.mean(), ls=":", color="grey", label="chance (prevalence)")
+    ax.set_xlabel("recall (sensitivity)")
+    ax.set_ylabel("precision (PPV)")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Precision-recall curve")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def predicted_vs_true(y: np.ndarray, pred: np.ndarray, path: Path, target: str = "target") -> Path:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(y, pred, s=12, alpha=0.6)
+    lo, hi = float(min(y.min(), pred.min())), float(max(y.max(), pred.max()))
+    ax.plot([lo, hi], [lo, hi], ls="--", color="grey", label="perfect")
+    ax.set_xlabel(f"true {target}")
+    ax.set_ylabel(f"predicted {target}")
+    ax.set_title("Predicted vs true (test)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def residuals(y: np.ndarray, pred: np.ndarray, path: Path, target: str = "target") -> Path:
+    res = y - pred
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    axes[0].scatter(pred, res, s=12, alpha=0.6)
+    axes[0].axhline(0, color="grey", ls="--")
+    axes[0].set_xlabel(f"predicted {target}")
+    axes[0].set_ylabel("residual (true - predicted)")
+    axes[0].set_title("Residuals vs predicted")
+    axes[1].hist(res, bins=30)
+    axes[1].set_xlabel("residual")
+    axes[1].set_ylabel("count")
+    axes[1].set_title("Error histogram")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
+             y: Optional[np.ndarray], scores: Optional[np.ndarray], metrics: dict,
+             class_names: list[str], folder: Path, target: str = "target",
+             threshold: float = 0.5) -> dict[str, Path]:
+    """All plots for one run; returns ``{title: path}`` in report order."""
+    out = {"Learning curves": learning_curves(rows, main, best_epoch, folder / "learning_curves.png")}
+    if y is None or scores is None:
+        return out
+    if task == "regression":
+        out["Predicted vs true"] = predicted_vs_true(y, scores, folder / "predicted_vs_true.png", target)
+        out["Residuals"] = residuals(y, scores, folder / "residuals.png", target)
+        return out
+    out["Confusion matrix"] = confusion_matrix(metrics["confusion_matrix"], class_names,
+                                               folder / "confusion_matrix.png")
+    if len(np.unique(y)) > 1:
+        out["ROC curve"] = roc(y, scores, class_names, folder / "roc.png", threshold)
+        out["Precision-recall curve"] = precision_recall(y, scores, class_names, folder / "pr.png")
+    return out

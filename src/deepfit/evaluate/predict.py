@@ -1,0 +1,76 @@
+"""From a trained model and a split to scores, predictions and metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from deepfit.data.bundle import Schema
+from deepfit.evaluate.metrics import classification_metrics, regression_metrics
+from deepfit.models.inference import predict_outputs
+from deepfit.task import TaskHead
+
+
+@dataclass
+class Predictions:
+    """Scores for one set of rows. ``scores``: P(positive) (N,), probabilities (N, K), or
+    regression values in the target's units (N,). ``y_true`` is None for unlabelled rows."""
+
+    ids: np.ndarray
+    scores: np.ndarray
+    task: str
+    class_names: list[str]
+    y_true: Optional[np.ndarray] = None
+    threshold: float = 0.5
+
+    @property
+    def y_pred(self) -> np.ndarray:
+        if self.task == "binary":
+            return (self.scores >= self.threshold).astype(int)
+        if self.task == "multiclass":
+            return self.scores.argmax(axis=1)
+        return self.scores
+
+    def metrics(self) -> dict[str, Any]:
+        if self.y_true is None:
+            raise ValueError("these predictions have no true labels")
+        if self.task == "regression":
+            return regression_metrics(self.y_true, self.scores)
+        return classification_metrics(self.y_true, self.scores, self.class_names, self.threshold)
+
+    def to_frame(self, id_name: str = "id") -> pd.DataFrame:
+        """One row per input: id, true (if known), predicted, and the class scores."""
+        frame = pd.DataFrame({id_name: self.ids})
+        names = np.array(self.class_names, dtype=object)
+        if self.task == "regression":
+            if self.y_true is not None:
+                frame["true"] = self.y_true
+            frame["predicted"] = self.scores
+            return frame
+        if self.y_true is not None:
+            frame["true"] = names[self.y_true.astype(int)]
+        frame["predicted"] = names[self.y_pred]
+        probs = np.c_[1 - self.scores, self.scores] if self.task == "binary" else self.scores
+        for j, name in enumerate(self.class_names):
+            frame[f"p_{name}"] = probs[:, j]
+        return frame
+
+
+def predict(model: nn.Module, head: TaskHead, schema: Schema, X: torch.Tensor,
+            ids: np.ndarray, y: Optional[torch.Tensor] = None, batch_size: int = 4096,
+            threshold: float = 0.5) -> Predictions:
+    """Run ``model`` on ``X`` and package the scores (regression back in target units)."""
+    scores = head.scores(predict_outputs(model, X, batch_size)).cpu().numpy().astype(np.float64)
+    y_true = None if y is None else y.cpu().numpy()
+    if schema.task == "regression":
+        scores = schema.target.decode_regression(scores)
+        y_true = None if y_true is None else schema.target.decode_regression(y_true.astype(float))
+    elif y_true is not None:
+        y_true = y_true.astype(int)
+    return Predictions(ids=ids, scores=scores, task=schema.task, class_names=schema.class_names,
+                       y_true=y_true, threshold=threshold)

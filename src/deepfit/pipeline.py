@@ -1,0 +1,184 @@
+"""``train``: the one function that wires config -> data -> model -> train -> evaluate ->
+report. The CLI, and everything else that trains, calls it."""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from deepfit.version import __version__
+from deepfit.config import RunConfig
+from deepfit.data.bundle import DataBundle, build_bundle
+from deepfit.errors import ConfigError, did_you_mean
+from deepfit.evaluate.plots import plot_run
+from deepfit.evaluate.predict import predict
+from deepfit.models import build_model, count_parameters
+from deepfit.models.summary import layer_table
+from deepfit.report import write_report
+from deepfit.result import Run
+from deepfit.run import RunDir, default_run_name
+from deepfit.task import TaskHead, balanced_class_weights
+from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
+from deepfit.train.callbacks import Callback
+from deepfit.train.device import resolve_device, seed_everything
+from deepfit.train.history import MAIN_METRIC, check_monitor
+from deepfit.train.trainer import Trainer
+
+_SECTIONS = ("train", "model", "data", "eval")
+
+
+def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
+    """A ``RunConfig`` from None, a path, a dict or a config, plus keyword overrides.
+
+    Keywords may be dotted (``train.lr``) or bare (``lr``); a bare name is looked up in the
+    train, model, data and eval sections, in that order.
+    """
+    if config is None:
+        cfg = RunConfig()
+    elif isinstance(config, RunConfig):
+        cfg = config
+    elif isinstance(config, (str, Path)):
+        cfg = RunConfig.load(config)
+    elif isinstance(config, dict):
+        cfg = RunConfig.from_dict(config)
+    else:
+        raise ConfigError(f"config must be a RunConfig, a YAML path or a dict, not "
+                          f"{type(config).__name__}")
+    dotted = {}
+    for key, value in overrides.items():
+        dotted[key if "." in key or key in ("name", "out") else _section_of(key)] = value
+    return cfg.override(dotted) if dotted else cfg
+
+
+def _section_of(key: str) -> str:
+    for section in _SECTIONS:
+        fields = {f.name for f in dataclasses.fields(getattr(RunConfig(), section))}
+        if key in fields:
+            return f"{section}.{key}"
+    every = [f.name for s in _SECTIONS for f in dataclasses.fields(getattr(RunConfig(), s))]
+    raise ConfigError(f"unknown option '{key}'{did_you_mean(key, every)}")
+
+
+def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = None,
+          callbacks: Sequence[Callback] = (), **overrides: Any) -> Run:
+    """Train, evaluate and report one model; returns the finished ``Run``.
+
+    Args:
+        config: a ``RunConfig``, a YAML path, a dict, or None for the defaults.
+        data: a built-in name or file path (sets ``data.source``), or a Python object:
+            a pandas DataFrame, an ``(X, y)`` pair of arrays or tensors.
+        model: your own ``nn.Module`` instance (otherwise ``model.name`` is built).
+        callbacks: extra ``Callback`` objects, called after the built-in ones.
+        **overrides: config values, dotted (``train.lr=0.01``) or bare (``lr=0.01``).
+
+    Example:
+        >>> run = train(data="iris", epochs=5, progress=False, out="/tmp/deepfit-doc")
+        >>> run.task
+        'multiclass'
+    """
+    if isinstance(data, (str, Path)):
+        overrides["data.source"], data = str(data), None
+    cfg = resolve_config(config, **overrides)
+    if model is not None:
+        cls = type(model)
+        cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})
+    seed_everything(cfg.train.seed)
+    bundle = build_bundle(cfg.data, data, seed=cfg.train.seed)
+    task, schema = bundle.schema.task, bundle.schema
+    check_monitor(cfg.train.monitor, task)
+    device = resolve_device(cfg.train.device)
+    if model is None:
+        model = build_model(cfg.model, schema.input_shape[0], schema.n_outputs)
+    weights = None
+    if cfg.train.class_weights == "balanced" and task != "regression":
+        weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
+    head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
+
+    rd = RunDir.create(cfg.out, cfg.name, default_run_name(bundle.info["name"], cfg.model.name))
+    rd.write_text(rd.config, cfg.to_yaml())
+    rd.write_json(rd.schema, schema.to_dict())
+    best = BestModel(cfg.train.monitor, cfg.train.min_delta, rd.best)
+    builtin: list[Callback] = [best]
+    if cfg.train.early_stopping:
+        builtin.append(EarlyStopping(best, cfg.train.patience))
+    builtin.append(LastCheckpoint(rd.last))
+    if cfg.train.progress:
+        builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
+    trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
+                      device=device, callbacks=builtin + list(callbacks),
+                      eval_batch_size=cfg.eval.batch_size)
+    started = time.perf_counter()
+    history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
+    seconds = time.perf_counter() - started
+    history.to_csv(rd.history)
+
+    preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
+                           cfg.eval.batch_size) for name, split in
+             (("val", bundle.val), ("test", bundle.test))}
+    metrics = {"val": preds["val"].metrics(), "test": preds["test"].metrics(), "threshold": 0.5}
+    rd.write_json(rd.metrics, metrics)
+    rd.write_text(rd.predictions, preds["test"].to_frame(schema.id_column or "id")
+                  .to_csv(index=False))
+    plots = {}
+    if cfg.eval.plots:
+        test = preds["test"]
+        plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch or None, task,
+                         test.y_true, test.scores, metrics["test"], schema.class_names, rd.plots,
+                         target=schema.target.column)
+    summary = _summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
+    rd.write_json(rd.summary, summary)
+    if cfg.eval.report:
+        write_report(rd.path)
+    return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+
+
+def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestModel,
+             head: TaskHead, metrics: dict, plots: dict, rd: RunDir, seconds: float) -> dict:
+    task, tc = bundle.schema.task, cfg.train
+    main = MAIN_METRIC[task]
+    rows = {r["epoch"]: r for r in trainer.history.rows}
+    at_best = rows.get(best.best_epoch, {})
+    gap = None
+    if at_best.get(f"train_{main}") is not None and at_best.get(f"val_{main}") is not None:
+        gap = at_best[f"train_{main}"] - at_best[f"val_{main}"]
+    model_desc = (f"MLP, hidden layers {list(cfg.model.hidden) or 'none'} "
+                  f"({cfg.model.activation}, dropout {cfg.model.dropout}, norm {cfg.model.norm})"
+                  if cfg.model.name == "mlp" else f"custom model {cfg.model.name}")
+    if cfg.model.name == "mlp" and not cfg.model.hidden:
+        model_desc = ("a single linear layer: " +
+                      ("linear regression" if task == "regression" else "logistic regression"))
+    optimizer = f"{tc.optimizer}, lr {tc.lr:g}"
+    if tc.optimizer in ("sgd", "rmsprop"):
+        optimizer += f", momentum {tc.momentum:g}" + (", Nesterov" if tc.nesterov else "")
+    schedule = tc.schedule + (f" with {tc.warmup_epochs} warm-up epoch(s)" if tc.warmup_epochs else "")
+    regular = [f"weight decay {tc.weight_decay:g} (not on biases or norm layers)",
+               f"dropout {cfg.model.dropout:g}" if cfg.model.name == "mlp" else None,
+               f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
+               else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
+    return {
+        "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
+        "versions": {"deepfit": __version__, "torch": torch.__version__,
+                     "python": platform.python_version()},
+        "data": bundle.info,
+        "model": {"description": model_desc, "parameters": count_parameters(trainer.model),
+                  "loss": head.describe(), "outputs": cfg.model.outputs,
+                  "layers": layer_table(trainer.model, bundle.schema.input_shape)},
+        "training": {"device": str(trainer.device), "epochs_run": trainer.epoch,
+                     "max_epochs": tc.epochs, "best_epoch": best.best_epoch,
+                     "monitor": tc.monitor, "best_value": best.best_value
+                     if best.best_epoch else None, "early_stopping": tc.early_stopping,
+                     "stop_reason": trainer.stop_reason or "reached the last epoch",
+                     "seconds": seconds, "optimizer": optimizer, "schedule": schedule,
+                     "regularisation": "; ".join(r for r in regular if r),
+                     "batch_size": tc.batch_size, "seed": tc.seed, "main_metric": main,
+                     "train_val_gap": gap},
+        "metrics": metrics,
+        "plots": {title: str(path.relative_to(rd.path)) for title, path in plots.items()},
+    }

@@ -1,0 +1,62 @@
+"""report.md: the same content as the HTML report, with images linked from plots/."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepfit.report.format import describe_split, fmt, metric_rows, per_class_rows
+
+
+def _table(header: list[str], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str) -> str:
+    data, model, training = summary["data"], summary["model"], summary["training"]
+    metrics, task = summary["metrics"], data["task"]
+    out = [f"# {summary['name']}", "",
+           f"{data['description']} · {task} · created {summary['created']} · "
+           f"deepfit {summary['versions']['deepfit']}", "", "## 1. Data", "",
+           f"- Target: `{data['target']}` ({task})", f"- Rows and split: {describe_split(data)}",
+           f"- Features: {data['columns']} column(s) -> {data['inputs']} model input(s)",
+           f"- Preprocessing (fitted on train only): {data['preprocessing']}"]
+    if data.get("positive_class"):
+        out.append(f"- Positive class: {data['positive_class']}")
+    if data.get("class_counts"):
+        names = sorted(data["class_counts"]["train"].keys() | data["class_counts"]["test"].keys())
+        out += ["", _table(["class", "train", "validation", "test"],
+                           [(n, *(data["class_counts"][s].get(n, 0) for s in ("train", "val", "test")))
+                            for n in names])]
+    out += ["", "## 2. Method", "", f"- Model: {model['description']}",
+            f"- Trainable parameters: {model['parameters']:,}", f"- Loss: {model['loss']}",
+            f"- Optimiser: {training['optimizer']}", f"- Schedule: {training['schedule']}",
+            f"- Regularisation: {training['regularisation']}",
+            f"- Batch size: {training['batch_size']}; seed: {training['seed']}"]
+    if model.get("layers"):
+        out += ["", _table(["layer", "type", "output shape", "parameters"],
+                           [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}")
+                            for r in model["layers"]])]
+    out += ["", "## 3. Training", "",
+            f"- Epochs run: {training['epochs_run']} of at most {training['max_epochs']}",
+            f"- Best epoch: {training['best_epoch']} ({training['monitor']} = "
+            f"{fmt(training['best_value'])})", f"- Stopped because: {training['stop_reason']}",
+            f"- Training time: {training['seconds']:.1f} s on {training['device']}"]
+    plots = summary.get("plots", {})
+    if "Learning curves" in plots:
+        out += ["", f"![Learning curves]({plots['Learning curves']})"]
+    out += ["", "## 4. Evaluation", "",
+            "Best-epoch model on the held-out test set (validation picked the epoch, so its "
+            "figures are optimistic).", "",
+            _table(["metric", "validation", "test"], metric_rows(task, metrics))]
+    if task != "regression":
+        out += ["", "### Per class (test)", "",
+                _table(["class", "precision", "recall", "F1", "support"],
+                       per_class_rows(metrics.get("test") or {}))]
+    for title, rel in plots.items():
+        if title != "Learning curves":
+            out += ["", f"### {title}", "", f"![{title}]({rel})"]
+    out += ["", "## 5. Notes", ""] + ([f"- {n}" for n in notes] or ["No warnings."])
+    out += ["", "## Configuration", "", "```yaml", config_yaml.rstrip(), "```", ""]
+    return "\n".join(out)

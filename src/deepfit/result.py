@@ -1,0 +1,142 @@
+"""``Run``: a trained model with its schema, history and metrics; predicts on new data.
+
+``deepfit.train`` returns one; ``deepfit.load(run_dir)`` gives the same object back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from deepfit.config import RunConfig
+from deepfit.data.bundle import Schema
+from deepfit.data.sources.tabular import read_frame
+from deepfit.errors import DataError, DeepfitError, RunError
+from deepfit.evaluate.predict import Predictions, predict
+from deepfit.models import build_model
+from deepfit.run import RunDir, resolve_run
+from deepfit.task import TaskHead
+from deepfit.train.checkpoint import load_checkpoint
+from deepfit.train.history import History
+
+
+class Run:
+    """A finished run. ``path`` is its directory (None only if nothing was written)."""
+
+    def __init__(self, config: RunConfig, schema: Schema, model: nn.Module, head: TaskHead,
+                 history: History, metrics: dict[str, Any], path: Optional[Path]) -> None:
+        self.config, self.schema, self.model, self.head = config, schema, model, head
+        self.history, self.metrics, self.path = history, metrics, path
+
+    @property
+    def task(self) -> str:
+        return self.schema.task
+
+    @property
+    def report_path(self) -> Optional[Path]:
+        return None if self.path is None else RunDir(self.path).report
+
+    def __repr__(self) -> str:
+        test = self.metrics.get("test") or {}
+        main = "accuracy" if self.task != "regression" else "r2"
+        return f"Run({self.path}, task={self.task}, test {main}={test.get(main)})"
+
+    # -- inference -----------------------------------------------------------------------
+    def _frame(self, data: Any, origin: str) -> pd.DataFrame:
+        if isinstance(data, (str, Path)):
+            return read_frame(data)
+        if isinstance(data, pd.DataFrame):
+            return data.reset_index(drop=True)
+        if isinstance(data, torch.Tensor):
+            data = data.detach().cpu().numpy()
+        array = np.asarray(data)
+        columns = self.schema.preprocessor.columns_
+        if array.ndim != 2 or array.shape[1] != len(columns):
+            raise DataError(f"{origin}: got an array of shape {array.shape}; the model needs "
+                            f"(rows, {len(columns)}) in the training column order {columns[:5]}...")
+        return pd.DataFrame(array, columns=columns)
+
+    def _checked(self, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
+        known = set(self.schema.preprocessor.columns_) | {self.schema.target.column}
+        known |= set(self.config.data.drop_columns)
+        known |= {c for c in (self.schema.id_column, self.config.data.split_column) if c}
+        extra = [c for c in frame.columns if c not in known]
+        if extra:
+            raise DataError(f"{origin}: column(s) {extra} were not seen in training; remove them "
+                            "or add them to data.drop_columns when training")
+        return frame
+
+    def predictions(self, data: Any, origin: str = "input") -> Predictions:
+        """Scores for new rows (a file path, DataFrame, array or tensor). If the target column
+        is present the predictions carry it, so ``.metrics()`` works."""
+        frame = self._checked(self._frame(data, origin), origin)
+        X = self.schema.transform(frame, origin)
+        ids = (frame[self.schema.id_column].to_numpy() if self.schema.id_column in frame.columns
+               else np.arange(len(frame)))
+        y = None
+        if self.schema.target.column in frame.columns:
+            target = frame[self.schema.target.column]
+            if target.isna().any():
+                row = int(np.flatnonzero(target.isna().to_numpy())[0])
+                raise DataError(f"{origin}: target '{self.schema.target.column}' is missing at "
+                                f"row {row}")
+            y = torch.from_numpy(self.schema.target.encode(target, origin))
+        return predict(self.model, self.head, self.schema, X, ids, y,
+                       self.config.eval.batch_size)
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Class names (classification) or values (regression) for each row."""
+        p = self.predictions(data)
+        if self.task == "regression":
+            return p.scores
+        return np.asarray(self.schema.class_names, dtype=object)[p.y_pred]
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """(rows, classes) probabilities in ``schema.class_names`` order."""
+        if self.task == "regression":
+            raise DeepfitError("predict_proba is for classification; this run is a regression")
+        s = self.predictions(data).scores
+        return np.c_[1 - s, s] if self.task == "binary" else s
+
+    def evaluate(self, data: Any) -> dict[str, Any]:
+        """Metrics on labelled data passed through the run's fitted preprocessing."""
+        p = self.predictions(data)
+        if p.y_true is None:
+            raise DataError(f"the data has no target column '{self.schema.target.column}' to "
+                            "evaluate against")
+        return p.metrics()
+
+
+def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
+    """Load a finished run from disk (weights of the best epoch, loaded safely).
+
+    Args:
+        run_dir: the run's folder, or its name under ./runs.
+        model: an instance of the network, needed only when the run was trained on a model
+            object that cannot be rebuilt from its import path.
+    """
+    rd = resolve_run(run_dir)
+    config = RunConfig.load(rd.config)
+    schema = Schema.from_dict(rd.read_json(rd.schema))
+    if model is None:
+        try:
+            model = build_model(config.model, schema.input_shape[0], schema.n_outputs)
+        except DeepfitError as exc:
+            raise RunError(f"cannot rebuild the model of '{rd.path}' ({exc}); pass the network "
+                           "as deepfit.load(run_dir, model=MyNet(...))") from None
+    state = load_checkpoint(rd.best)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise RunError(f"the weights in '{rd.best}' do not fit the model: "
+                       f"{str(exc).splitlines()[0]}") from None
+    model.eval()
+    head = TaskHead(schema.task, config.train.loss, config.model.outputs)
+    history = History.from_csv(rd.history, schema.task)
+    metrics = rd.read_json(rd.metrics)
+    return Run(config, schema, model, head, history, metrics, rd.path)

@@ -1,0 +1,63 @@
+"""Callbacks: small objects with named no-op hooks, called by the trainer in one place each.
+
+Hook order for one run (pinned by a test, printable with ``describe_loop()``)::
+
+    on_train_begin
+      on_epoch_begin
+        on_batch_begin, on_batch_end      (once per mini-batch)
+      on_epoch_end                         (after validation; logs hold the epoch's row)
+    on_train_end                           (also after an early stop)
+
+Stopping is a flag: a callback sets ``trainer.should_stop = True``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end",
+         "on_train_end")
+
+
+class Callback:
+    """Base class: override the hooks you need. Each receives the trainer and keywords."""
+
+    def on_train_begin(self, trainer: Any, **kwargs: Any) -> None: ...
+    def on_epoch_begin(self, trainer: Any, epoch: int, **kwargs: Any) -> None: ...
+    def on_batch_begin(self, trainer: Any, step: int, **kwargs: Any) -> None: ...
+    def on_batch_end(self, trainer: Any, step: int, loss: Any, **kwargs: Any) -> None: ...
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None: ...
+    def on_train_end(self, trainer: Any, **kwargs: Any) -> None: ...
+
+    def state_dict(self) -> dict:
+        """What a checkpoint must hold to resume this callback exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class CallbackList:
+    """Calls a hook on every callback, in list order."""
+
+    def __init__(self, callbacks: list[Callback]) -> None:
+        self.callbacks = list(callbacks)
+
+    def fire(self, hook: str, trainer: Any, **kwargs: Any) -> None:
+        if hook not in HOOKS:
+            raise ValueError(f"unknown hook {hook!r}; hooks are {HOOKS}")
+        for cb in self.callbacks:
+            getattr(cb, hook)(trainer, **kwargs)
+
+
+def describe_loop() -> str:
+    """The training loop's event order, as text."""
+    return ("on_train_begin\n"
+            "for each epoch:\n"
+            "    on_epoch_begin\n"
+            "    for each mini-batch: on_batch_begin -> forward, loss, backward, step -> "
+            "on_batch_end\n"
+            "    validation pass\n"
+            "    on_epoch_end (logs = the epoch's history row)\n"
+            "    stop if trainer.should_stop\n"
+            "on_train_end")

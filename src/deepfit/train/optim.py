@@ -1,0 +1,103 @@
+"""Optimisers with parameter groups, and learning-rate schedules with warm-up."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from deepfit.config import TrainConfig
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices / kernels only: biases and normalisation parameters
+    (every tensor with fewer than two dimensions) are not decayed."""
+    decay, no_decay = [], []
+    for param in model.parameters():
+        if param.requires_grad:
+            (decay if param.ndim >= 2 else no_decay).append(param)
+    groups = [{"params": decay, "weight_decay": weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+def build_optimizer(cfg: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum,
+                               nesterov=cfg.nesterov and cfg.momentum > 0)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    if cfg.optimizer == "adadelta":
+        return torch.optim.Adadelta(groups, lr=cfg.lr)
+    return torch.optim.RMSprop(groups, lr=cfg.lr, momentum=cfg.momentum)
+
+
+class Schedule:
+    """One object for every schedule: linear warm-up over the first ``warmup_epochs`` (per
+    step), then constant, step, cosine or reduce-on-plateau (per epoch), or one-cycle (per
+    step, with its own warm-up phase)."""
+
+    def __init__(self, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
+                 steps_per_epoch: int) -> None:
+        self.cfg, self.optimizer = cfg, optimizer
+        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        self.warmup_steps = cfg.warmup_epochs * steps_per_epoch if cfg.schedule != "onecycle" else 0
+        self.step_count = 0
+        main_epochs = max(1, cfg.epochs - cfg.warmup_epochs)
+        self.inner: Optional[Any] = None
+        if cfg.schedule == "step":
+            self.inner = torch.optim.lr_scheduler.StepLR(optimizer, cfg.step_size, cfg.gamma)
+        elif cfg.schedule == "cosine":
+            self.inner = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, main_epochs)
+        elif cfg.schedule == "plateau":
+            self.inner = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="min", factor=cfg.gamma, patience=cfg.plateau_patience)
+        elif cfg.schedule == "onecycle":
+            pct = cfg.warmup_epochs / cfg.epochs if cfg.warmup_epochs else 0.3
+            self.inner = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=self.base_lrs, epochs=cfg.epochs,
+                steps_per_epoch=steps_per_epoch, pct_start=min(max(pct, 0.01), 0.99))
+        if self.warmup_steps:
+            self._set_scale(1.0 / (self.warmup_steps + 1))
+
+    def _set_scale(self, scale: float) -> None:
+        for group, base in zip(self.optimizer.param_groups, self.base_lrs):
+            group["lr"] = base * scale
+
+    def before_step(self) -> None:
+        """Called before each optimiser step: warm-up ramps the rate linearly to its base."""
+        if self.step_count < self.warmup_steps:
+            self._set_scale((self.step_count + 1) / (self.warmup_steps + 1) if
+                            self.step_count + 1 < self.warmup_steps else 1.0)
+
+    def after_step(self) -> None:
+        self.step_count += 1
+        if self.cfg.schedule == "onecycle" and self.step_count < self.inner.total_steps:
+            self.inner.step()
+
+    def after_epoch(self, val_loss: float) -> None:
+        if self.step_count < self.warmup_steps or self.cfg.schedule in ("constant", "onecycle"):
+            return
+        if self.cfg.schedule == "plateau":
+            # A NaN loss must not count as an improvement or silently vanish.
+            self.inner.step(val_loss if math.isfinite(val_loss) else float("inf"))
+        else:
+            self.inner.step()
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step_count": self.step_count,
+                "inner": self.inner.state_dict() if self.inner is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_count = state["step_count"]
+        if self.inner is not None and state["inner"] is not None:
+            self.inner.load_state_dict(state["inner"])

@@ -1,0 +1,178 @@
+"""The training loop: one function you can read top to bottom.
+
+Data that fits in memory stays on the device as two tensors; each epoch draws one
+permutation from a seeded generator, gathers the shuffled copy once, and slices mini-batches
+as views. There is no per-sample Python work and no DataLoader in the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional, Sequence
+
+import torch
+from torch import nn
+
+from deepfit.config import TrainConfig
+from deepfit.errors import ModelError
+from deepfit.models.inference import autocast, predict_outputs
+from deepfit.task import TaskHead
+from deepfit.train.builtin.lr_schedule import LRSchedule
+from deepfit.train.builtin.nan_guard import NanGuard
+from deepfit.train.callbacks import Callback, CallbackList
+from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
+from deepfit.train.optim import Schedule, build_optimizer
+
+
+def batch_slices(n: int, batch_size: int) -> list[slice]:
+    """Contiguous slices over ``n`` rows. A final batch of one row is dropped (it is
+    reshuffled into the next epoch): batch norm cannot train on a single sample."""
+    cuts = [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    if len(cuts) > 1 and cuts[-1].stop - cuts[-1].start == 1:
+        cuts.pop()
+    return cuts
+
+
+class Trainer:
+    """Fits ``model`` with ``head``'s loss under ``cfg``; callbacks observe and steer.
+
+    Example:
+        >>> from deepfit.models import MLP
+        >>> X, y = torch.randn(64, 3), torch.randint(0, 2, (64,)).float()
+        >>> t = Trainer(MLP(3, 1, hidden=(8,)), TaskHead("binary"),
+        ...             TrainConfig(epochs=2, progress=False), task="binary", n_outputs=1)
+        >>> len(t.fit(X, y, X, y))
+        2
+    """
+
+    def __init__(self, model: nn.Module, head: TaskHead, cfg: TrainConfig, *, task: str,
+                 n_outputs: int, device: torch.device | str = "cpu",
+                 callbacks: Sequence[Callback] = (), eval_batch_size: int = 4096) -> None:
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.head, self.cfg, self.task, self.n_outputs = head, cfg, task, n_outputs
+        self.eval_batch_size = eval_batch_size
+        self.optimizer = build_optimizer(cfg, self.model)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
+            cfg.precision == "fp16" and self.device.type == "cuda"))
+        self.user_callbacks = list(callbacks)
+        self.history = History(task)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.epoch, self.global_step = 0, 0
+        self.should_stop, self.stop_reason = False, None
+        self.best_epoch: Optional[int] = None
+        self.main = MAIN_METRIC[task]
+
+    # -- the loop ------------------------------------------------------------------------
+    def fit(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor,
+            y_val: torch.Tensor) -> History:
+        """Train on ``(X, y)``, validating on ``(X_val, y_val)`` after every epoch."""
+        X, y = X.to(self.device), y.to(self.device)
+        X_val, y_val = X_val.to(self.device), y_val.to(self.device)
+        self._check_model(X)
+        cuts = batch_slices(len(X), self.cfg.batch_size)
+        self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
+        self.callbacks = CallbackList([LRSchedule(self.schedule),
+                                       NanGuard(every_step=self.device.type == "cpu")]
+                                      + self.user_callbacks)
+        self.callbacks.fire("on_train_begin", self)
+        for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
+            self.epoch = epoch
+            self.callbacks.fire("on_epoch_begin", self, epoch=epoch)
+            started = time.perf_counter()
+            self.model.train()
+            order = torch.randperm(len(X), generator=self.generator).to(self.device)
+            Xs, ys = X[order], y[order]  # one gather per epoch; batches are views
+            loss_sum = torch.zeros((), device=self.device)
+            tracker = _RunningMetric(self.task, self.device)
+            for step, cut in enumerate(cuts):
+                xb, yb = Xs[cut], ys[cut]
+                self.callbacks.fire("on_batch_begin", self, step=step)
+                with autocast(self.device, self.cfg.precision):
+                    out = self.model(xb)
+                loss = self.head.loss(out, yb)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.scaler.scale(loss).backward()
+                if self.cfg.grad_clip is not None:
+                    self.scaler.unscale_(self.optimizer)
+                    nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+                self.global_step += 1
+                loss_sum += loss.detach() * len(yb)
+                tracker.update(self.head.scores(out.detach()), yb)
+                self.callbacks.fire("on_batch_end", self, step=step, loss=loss.detach())
+            seen = sum(c.stop - c.start for c in cuts)
+            val_loss, val_metric = self.validate(X_val, y_val)
+            logs = {EPOCH: epoch, TRAIN_LOSS: float(loss_sum) / seen,
+                    f"train_{self.main}": tracker.value(), VAL_LOSS: val_loss,
+                    f"val_{self.main}": val_metric, LR: self.schedule.lr,
+                    TIME: time.perf_counter() - started}
+            self.history.add(logs)
+            self.callbacks.fire("on_epoch_end", self, epoch=epoch, logs=logs)
+            if self.should_stop:
+                break
+        self.callbacks.fire("on_train_end", self)
+        return self.history
+
+    # -- pieces --------------------------------------------------------------------------
+    def validate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+        out = predict_outputs(self.model, X, self.eval_batch_size, self.cfg.precision)
+        tracker = _RunningMetric(self.task, self.device)
+        tracker.update(self.head.scores(out), y)
+        return float(self.head.loss(out, y)), tracker.value()
+
+    def _check_model(self, X: torch.Tensor) -> None:
+        """Run two rows through the model first: a shape mistake becomes one clear line."""
+        probe = X[: min(2, len(X))]
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                out = self.model(probe)
+        except Exception as exc:
+            raise ModelError(f"the model failed on an input batch of shape {tuple(probe.shape)}: "
+                             f"{str(exc).splitlines()[0]}; check that its first layer expects "
+                             f"{tuple(probe.shape[1:])} inputs") from None
+        finally:
+            self.model.train(was_training)
+        if not isinstance(out, torch.Tensor):
+            raise ModelError(f"the model's forward returned {type(out).__name__}, not a tensor")
+        self.head.check_output(out, len(probe), self.n_outputs)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue this run exactly (see ``LastCheckpoint``)."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(), "epoch": self.epoch,
+                "global_step": self.global_step, "generator": self.generator.get_state(),
+                "history": self.history.rows,
+                "callbacks": [cb.state_dict() for cb in self.callbacks.callbacks]}
+
+
+class _RunningMetric:
+    """Accuracy or R² accumulated on the device over batches (no sync per batch)."""
+
+    def __init__(self, task: str, device: torch.device) -> None:
+        self.task = task
+        self.stats = torch.zeros(4, dtype=torch.float64, device=device)
+
+    def update(self, scores: torch.Tensor, y: torch.Tensor) -> None:
+        if self.task == "regression":
+            yd, sd = y.double(), scores.double()
+            self.stats += torch.stack([((yd - sd) ** 2).sum(), yd.sum(), (yd ** 2).sum(),
+                                       torch.tensor(float(len(y)), device=y.device,
+                                                    dtype=torch.float64)])
+        else:
+            pred = TaskHead.predict(self.task, scores)
+            self.stats[0] += (pred == y.long()).sum()
+            self.stats[3] += len(y)
+
+    def value(self) -> float:
+        sse, s, s2, n = self.stats.tolist()
+        if n == 0:
+            return math.nan
+        if self.task != "regression":
+            return sse / n
+        sst = s2 - s * s / n
+        return 1.0 - sse / sst if sst > 0 else math.nan
