@@ -281,6 +281,8 @@ def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:
             raise bad
         return out
     if kind is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # YAML reads 'positive_class: 1' as a number
         if isinstance(value, str) and value:
             return value
         raise ConfigError(f"{origin}: '{key}' = {value!r} must be a non-empty string")
@@ -299,7 +301,9 @@ def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:
 
 def _describe(kind: Any) -> str:
     if typing.get_origin(kind) is tuple:
-        return f"a list of {_describe(typing.get_args(kind)[0])}s"
+        inner = typing.get_args(kind)[0]
+        plural = {int: "integers", float: "numbers", str: "strings"}
+        return f"a list of {plural.get(inner, str(inner))}"
     return {bool: "true or false", int: "an integer", float: "a number",
             str: "a string", dict: "a mapping"}.get(kind, str(kind))
 

@@ -149,6 +149,11 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
 
 def _resolve_target(cfg: DataConfig, table: Table) -> str:
     if cfg.target is None:
+        roles = {cfg.split_column: "data.split_column", cfg.id_column: "data.id_column",
+                 **{c: "data.drop_columns" for c in cfg.drop_columns}}
+        if table.target in roles:  # the default (last) column is not the target here
+            raise DataError(f"the last column '{table.target}' is {roles[table.target]}, so it "
+                            "cannot be the target; set data.target to the target column")
         return table.target
     if cfg.target not in table.frame.columns:
         cols = list(table.frame.columns)

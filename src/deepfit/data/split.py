@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -32,8 +33,12 @@ def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_siz
         rest, test = train_test_split(index, test_size=test_size, random_state=seed,
                                       stratify=labels)
         inner_labels = labels[rest] if labels is not None else None
-        train, val = train_test_split(rest, test_size=val_size / (1.0 - test_size),
-                                      random_state=seed + 1, stratify=inner_labels)
+        # A row count, not the fraction val_size / (1 - test_size) of the rest: that fraction
+        # is inexact in floating point (0.2 / 0.7 * 70 = 20.000000000000004) and sklearn
+        # rounds it up, giving one validation row too many.
+        n_val = math.ceil(round(val_size * n, 6))
+        train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1,
+                                      stratify=inner_labels)
     except ValueError as exc:
         raise DataError(f"cannot split {n} rows into train/val/test with val_size={val_size} "
                         f"and test_size={test_size}: {exc}; use more data or other sizes") from None

@@ -19,7 +19,7 @@ def infer_task(y: pd.Series, column: str) -> str:
     values = y.dropna()
     n_unique = values.nunique()
     if n_unique < 2:
-        only = values.iloc[0] if len(values) else "nothing"
+        only = _plain(values.iloc[0]) if len(values) else "nothing"
         raise DataError(f"target column '{column}' has a single value ({only!r}); a model needs "
                         "at least two classes or varying numbers")
     if pd.api.types.is_bool_dtype(values) or not pd.api.types.is_numeric_dtype(values):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 from typing import Any, Optional
 
@@ -49,7 +50,7 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
                         "re-save it as UTF-8") from None
     except pd.errors.EmptyDataError:
         raise DataError(f"'{path}' has no columns; is it a CSV file with a header row?") from None
-    except (pd.errors.ParserError, ValueError, TypeError) as exc:
+    except (pd.errors.ParserError, csv.Error, ValueError, TypeError) as exc:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DataError(f"'{path}' could not be parsed as a table: {detail}; check that every "
                         "row has the same number of fields as the header") from None
@@ -57,6 +58,11 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
         raise DataError(f"'{path}' has a header but no data rows")
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
+    if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
+        header = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", header=None,
+                             nrows=1, encoding="utf-8", skipinitialspace=True).iloc[0].dropna()
+        names = pd.Index([str(c).strip() for c in header])
+        dupes = names[names.duplicated()].tolist()
     if dupes:
         raise DataError(f"'{path}' has duplicate column names: {dupes}; rename them")
     return frame
@@ -97,7 +103,12 @@ def _read_numpy(path: Path) -> pd.DataFrame:
         y_key = next((k for k in _NPZ_Y if k in keys), None)
         if x_key is None or y_key is None:
             raise DataError(f"'{path}' has arrays {keys}; name the features 'X' and the target 'y'")
-        return arrays_to_frame(loaded[x_key], loaded[y_key], origin=f"{path}")
+        try:  # an .npz reads its arrays lazily: a pickled one fails only here
+            X, y = loaded[x_key], loaded[y_key]
+        except ValueError as exc:
+            raise DataError(f"'{path}' holds Python objects (pickled) that deepfit will not load; "
+                            f"save plain numeric arrays ({exc})") from None
+        return arrays_to_frame(X, y, origin=f"{path}")
 
 
 def arrays_to_frame(X: Any, y: Any, origin: str = "arrays") -> pd.DataFrame:
