@@ -73,9 +73,9 @@ class ModelConfig:
     """The network: a built-in architecture or the user's own nn.Module."""
 
     name: str = _opt("mlp", help="'mlp' or 'package.module:ClassName'")
-    hidden: tuple[int, ...] = _opt((64, 32), lo=1, help="hidden layer sizes; [] = linear model")
+    hidden: tuple[int, ...] = _opt((128, 64), lo=1, help="hidden layer sizes; [] = linear model")
     activation: str = _opt("relu", choices=ACTIVATIONS)
-    dropout: float = _opt(0.1, lo=0.0, hi=1.0, hi_open=True)
+    dropout: float = _opt(0.3, lo=0.0, hi=1.0, hi_open=True)
     norm: str = _opt("none", choices=("none", "batch", "layer"))
     init: str = _opt("default", choices=("default", "kaiming", "xavier", "orthogonal"))
     outputs: str = _opt("logits", choices=("logits", "probabilities", "log_probabilities"),
@@ -93,7 +93,7 @@ class TrainConfig:
     lr: float = _opt(1e-3, lo=0.0, lo_open=True)
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
     nesterov: bool = _opt(False)
-    weight_decay: float = _opt(1e-4, lo=0.0, help="not applied to biases and norm layers")
+    weight_decay: float = _opt(1e-2, lo=0.0, help="not applied to biases and norm layers")
     grad_clip: Optional[float] = _opt(None, lo=0.0, lo_open=True, help="max gradient norm")
     schedule: str = _opt("plateau", choices=SCHEDULES)
     warmup_epochs: int = _opt(0, lo=0)
@@ -283,6 +283,8 @@ def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:
     if kind is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)  # YAML reads 'positive_class: 1' as a number
+        if isinstance(value, Path):
+            value = str(value)
         if isinstance(value, str) and value:
             return value
         raise ConfigError(f"{origin}: '{key}' = {value!r} must be a non-empty string")

@@ -37,8 +37,8 @@ _SECTIONS = ("train", "model", "data", "eval")
 def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
     """A ``RunConfig`` from None, a path, a dict or a config, plus keyword overrides.
 
-    Keywords may be dotted (``train.lr``) or bare (``lr``); a bare name is looked up in the
-    train, model, data and eval sections, in that order.
+    Keywords may be dotted (``train.lr``), bare (``lr``; looked up in the train, model, data
+    and eval sections, in that order), or a whole section as a dict (``eval={"plots": False}``).
     """
     if config is None:
         cfg = RunConfig()
@@ -53,6 +53,9 @@ def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
                           f"{type(config).__name__}")
     dotted = {}
     for key, value in overrides.items():
+        if key in _SECTIONS and isinstance(value, dict):
+            dotted.update({f"{key}.{k}": v for k, v in value.items()})
+            continue
         dotted[key if "." in key or key in ("name", "out") else _section_of(key)] = value
     return cfg.override(dotted) if dotted else cfg
 

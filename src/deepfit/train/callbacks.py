@@ -50,6 +50,18 @@ class CallbackList:
             getattr(cb, hook)(trainer, **kwargs)
 
 
+    def bound(self, hook: str) -> Any:
+        """One callable that runs ``hook`` on every callback; for the per-step hot path."""
+        if hook not in HOOKS:
+            raise ValueError(f"unknown hook {hook!r}; hooks are {HOOKS}")
+        methods = [getattr(cb, hook) for cb in self.callbacks]
+
+        def call(trainer: Any, **kwargs: Any) -> None:
+            for method in methods:
+                method(trainer, **kwargs)
+        return call
+
+
 def describe_loop() -> str:
     """The training loop's event order, as text."""
     return ("on_train_begin\n"

@@ -76,6 +76,9 @@ class Trainer:
         self.callbacks = CallbackList([LRSchedule(self.schedule),
                                        NanGuard(every_step=self.device.type == "cpu")]
                                       + self.user_callbacks)
+        # The per-step hooks, bound once (CallbackList.fire checks names on every call).
+        batch_begin = self.callbacks.bound("on_batch_begin")
+        batch_end = self.callbacks.bound("on_batch_end")
         self.callbacks.fire("on_train_begin", self)
         for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             self.epoch = epoch
@@ -84,11 +87,11 @@ class Trainer:
             self.model.train()
             order = torch.randperm(len(X), generator=self.generator).to(self.device)
             Xs, ys = X[order], y[order]  # one gather per epoch; batches are views
-            loss_sum = torch.zeros((), device=self.device)
-            tracker = _RunningMetric(self.task, self.device)
+            losses = torch.empty(len(cuts), device=self.device)
+            outs = []
             for step, cut in enumerate(cuts):
                 xb, yb = Xs[cut], ys[cut]
-                self.callbacks.fire("on_batch_begin", self, step=step)
+                batch_begin(self, step=step)
                 with autocast(self.device, self.cfg.precision):
                     out = self.model(xb)
                 loss = self.head.loss(out, yb)
@@ -100,12 +103,16 @@ class Trainer:
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.global_step += 1
-                loss_sum += loss.detach() * len(yb)
-                tracker.update(self.head.scores(out.detach()), yb)
-                self.callbacks.fire("on_batch_end", self, step=step, loss=loss.detach())
-            seen = sum(c.stop - c.start for c in cuts)
+                losses[step] = loss.detach()
+                outs.append(out.detach())
+                batch_end(self, step=step, loss=losses[step])
+            # Epoch statistics in a few tensor ops, not per step (no device sync per step).
+            seen = cuts[-1].stop
+            sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
+            tracker = _RunningMetric(self.task, self.device)
+            tracker.update(self.head.scores(torch.cat(outs)), ys[:seen])
             val_loss, val_metric = self.validate(X_val, y_val)
-            logs = {EPOCH: epoch, TRAIN_LOSS: float(loss_sum) / seen,
+            logs = {EPOCH: epoch, TRAIN_LOSS: float((losses * sizes).sum()) / seen,
                     f"train_{self.main}": tracker.value(), VAL_LOSS: val_loss,
                     f"val_{self.main}": val_metric, LR: self.schedule.lr,
                     TIME: time.perf_counter() - started}
@@ -151,7 +158,7 @@ class Trainer:
 
 
 class _RunningMetric:
-    """Accuracy or R² accumulated on the device over batches (no sync per batch)."""
+    """Accuracy or R² over an epoch, computed on the device."""
 
     def __init__(self, task: str, device: torch.device) -> None:
         self.task = task

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from deepfit.errors import DeepfitError
 from deepfit.train.callbacks import Callback
 
@@ -23,8 +21,10 @@ class NanGuard(Callback):
         self.every_step = every_step
 
     def on_batch_end(self, trainer: Any, step: int, loss: Any, **kwargs: Any) -> None:
-        if self.every_step and not bool(torch.isfinite(loss)):
-            self._fail(trainer, float(loss), f"step {step + 1} of epoch {trainer.epoch}")
+        if self.every_step:
+            value = loss.item()
+            if not math.isfinite(value):
+                self._fail(trainer, value, f"step {step + 1} of epoch {trainer.epoch}")
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
         if not math.isfinite(logs["train_loss"]):

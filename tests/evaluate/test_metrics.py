@@ -1,0 +1,106 @@
+"""Oracle tests: every metric equals scikit-learn's on the same labels and scores."""
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from deepfit.evaluate import plots
+from deepfit.evaluate.metrics import classification_metrics, regression_metrics
+from deepfit.evaluate.predict import Predictions
+
+
+@pytest.fixture
+def binary():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    scores = np.clip(0.35 * y + rng.uniform(0, 0.65, 200), 0, 1)
+    return y, scores
+
+
+def test_binary_metrics_equal_sklearn(binary):
+    y, s = binary
+    pred = (s >= 0.5).astype(int)
+    m = classification_metrics(y, s, ["neg", "pos"])
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert m["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro"))
+    assert m["f1_weighted"] == pytest.approx(skm.f1_score(y, pred, average="weighted"))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, s))
+    assert m["average_precision"] == pytest.approx(skm.average_precision_score(y, s))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, np.c_[1 - s, s]))
+    assert m["confusion_matrix"] == skm.confusion_matrix(y, pred).tolist()
+    report = skm.classification_report(y, pred, target_names=["neg", "pos"], output_dict=True)
+    for name in ("neg", "pos"):
+        assert m["per_class"][name]["precision"] == pytest.approx(report[name]["precision"])
+        assert m["per_class"][name]["recall"] == pytest.approx(report[name]["recall"])
+        assert m["per_class"][name]["f1"] == pytest.approx(report[name]["f1-score"])
+        assert m["per_class"][name]["support"] == report[name]["support"]
+
+
+def test_threshold_changes_the_predictions(binary):
+    y, s = binary
+    assert classification_metrics(y, s, ["n", "p"], threshold=0.9)["recall"] == pytest.approx(
+        skm.recall_score(y, (s >= 0.9).astype(int)))
+
+
+def test_multiclass_metrics_equal_sklearn():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 3, 150)
+    logits = rng.normal(size=(150, 3)) + 2.0 * np.eye(3)[y]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    pred = p.argmax(1)
+    m = classification_metrics(y, p, ["a", "b", "c"])
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    assert m["precision_macro"] == pytest.approx(skm.precision_score(y, pred, average="macro"))
+    assert m["recall_weighted"] == pytest.approx(skm.recall_score(y, pred, average="weighted"))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
+    assert m["average_precision"] == pytest.approx(
+        skm.average_precision_score(np.eye(3)[y], p, average="macro"))
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, p))
+    assert "precision" not in m  # binary-only keys are absent, not zero
+
+
+def test_undefined_values_are_none_with_a_reason():
+    y = np.zeros(5, dtype=int)
+    m = classification_metrics(y, np.full(5, 0.2), ["neg", "pos"])
+    assert m["roc_auc"] is None and "only class 'neg'" in m["undefined"]["roc_auc"]
+    assert m["precision"] is None and "precision" in m["undefined"]
+    assert m["per_class"]["pos"]["recall"] is None
+
+
+def test_regression_metrics_equal_sklearn():
+    rng = np.random.default_rng(2)
+    y = rng.normal(size=50)
+    pred = y + rng.normal(scale=0.3, size=50)
+    m = regression_metrics(y, pred)
+    assert m["mse"] == pytest.approx(skm.mean_squared_error(y, pred))
+    assert m["rmse"] == pytest.approx(np.sqrt(skm.mean_squared_error(y, pred)))
+    assert m["mae"] == pytest.approx(skm.mean_absolute_error(y, pred))
+    assert m["r2"] == pytest.approx(skm.r2_score(y, pred))
+    assert regression_metrics(np.ones(3), np.ones(3))["r2"] is None
+
+
+def test_predictions_frame_has_names_and_probabilities(binary):
+    y, s = binary
+    frame = Predictions(np.arange(len(y)), s, "binary", ["neg", "pos"], y).to_frame()
+    assert list(frame.columns) == ["id", "true", "predicted", "p_neg", "p_pos"]
+    assert set(frame["predicted"]) <= {"neg", "pos"}
+    assert np.allclose(frame["p_neg"] + frame["p_pos"], 1.0)
+
+
+def test_plots_are_written_for_each_task(tmp_path, binary):
+    y, s = binary
+    rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_accuracy": 0.5 + e / 20,
+             "val_accuracy": 0.5 + e / 25} for e in range(1, 6)]
+    m = classification_metrics(y, s, ["neg", "pos"])
+    out = plots.plot_run(rows, "accuracy", 3, "binary", y, s, m, ["neg", "pos"], tmp_path)
+    assert list(out) == ["Learning curves", "Confusion matrix", "ROC curve", "Precision-recall curve"]
+    assert all(p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG" for p in out.values())
+    reg_rows = [{**r, "train_r2": 0.5, "val_r2": 0.4} for r in rows]
+    out = plots.plot_run(reg_rows, "r2", 2, "regression", y.astype(float), s, {}, [], tmp_path / "r")
+    assert list(out) == ["Learning curves", "Predicted vs true", "Residuals"]

@@ -1,0 +1,211 @@
+import math
+
+import pytest
+import torch
+
+from deepfit.config import TrainConfig
+from deepfit.errors import RunError
+from deepfit.models import MLP
+from deepfit.task import TaskHead
+from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint
+from deepfit.train.builtin.nan_guard import TrainingDiverged
+from deepfit.train.callbacks import HOOKS, Callback
+from deepfit.train.checkpoint import load_checkpoint, save_checkpoint
+from deepfit.train.optim import parameter_groups
+from deepfit.train.trainer import Trainer, batch_slices
+
+
+def _data(n=96, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, 4, generator=g)
+    y = (X[:, 0] + X[:, 1] > 0).float()
+    return X, y
+
+
+def _trainer(callbacks=(), hidden=(8,), **cfg):
+    torch.manual_seed(0)
+    options = {"epochs": 5, "batch_size": 16, "progress": False, **cfg}
+    return Trainer(MLP(4, 1, hidden=hidden, dropout=0.0), TaskHead("binary"),
+                   TrainConfig(**options), task="binary", n_outputs=1, callbacks=callbacks)
+
+
+class Recorder(Callback):
+    def __init__(self):
+        self.events = []
+
+    def _log(name):
+        def hook(self, trainer, **kwargs):
+            self.events.append(name)
+        return hook
+
+    on_train_begin = _log("on_train_begin")
+    on_epoch_begin = _log("on_epoch_begin")
+    on_batch_begin = _log("on_batch_begin")
+    on_batch_end = _log("on_batch_end")
+    on_epoch_end = _log("on_epoch_end")
+    on_train_end = _log("on_train_end")
+
+
+def test_callback_order_is_pinned():
+    rec = Recorder()
+    X, y = _data(32)
+    _trainer([rec], epochs=2, batch_size=16).fit(X, y, X, y)
+    epoch = ["on_epoch_begin"] + ["on_batch_begin", "on_batch_end"] * 2 + ["on_epoch_end"]
+    assert rec.events == ["on_train_begin"] + epoch * 2 + ["on_train_end"]
+    assert set(rec.events) == set(HOOKS)
+
+
+def test_loss_falls_and_history_has_fixed_columns():
+    X, y = _data()
+    history = _trainer(epochs=30, lr=0.01).fit(X, y, X, y)
+    losses = history.column("train_loss")
+    assert losses[-1] < 0.5 * losses[0]
+    assert history.columns == ["epoch", "train_loss", "train_accuracy", "val_loss",
+                               "val_accuracy", "lr", "time"]
+    with pytest.raises(Exception, match="did you mean 'val_accuracy'"):
+        history.column("val_acc")
+
+
+def test_same_seed_gives_identical_weights():
+    X, y = _data()
+    a, b = _trainer(epochs=3), _trainer(epochs=3)
+    a.fit(X, y, X, y)
+    b.fit(X, y, X, y)
+    for p, q in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_early_stopping_stops_and_restores_the_best_weights():
+    X, y = _data()
+    # Validation labels are noise, so val_loss soon stops improving.
+    y_val = torch.randint(0, 2, (len(y),), generator=torch.Generator().manual_seed(1)).float()
+    best = BestModel("val_loss")
+    trainer = _trainer([best, EarlyStopping(best, patience=3)], epochs=200, lr=0.05)
+    history = trainer.fit(X, y, X, y_val)
+    assert len(history) < 200 and trainer.should_stop
+    assert len(history) - best.best_epoch == 3
+    assert trainer.best_epoch == best.best_epoch
+    state = trainer.model.state_dict()
+    assert all(torch.equal(state[k], best.best_state[k]) for k in state)
+    assert best.best_value == min(history.column("val_loss"))
+
+
+def test_checkpoints_are_written_and_load_safely(tmp_path):
+    X, y = _data()
+    best = BestModel("val_accuracy", path=tmp_path / "best.pt")
+    trainer = _trainer([best, LastCheckpoint(tmp_path / "last.pt")], epochs=3)
+    trainer.fit(X, y, X, y)
+    last = load_checkpoint(tmp_path / "last.pt")
+    assert last["epoch"] == 3 and len(last["history"]) == 3
+    assert set(last) >= {"model", "optimizer", "generator", "callbacks", "global_step"}
+    assert load_checkpoint(tmp_path / "best.pt")["epoch"] == best.best_epoch
+    assert not list(tmp_path.glob("*.tmp"))  # no temporary files left behind
+
+
+def test_damaged_or_malicious_checkpoint_is_refused(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError, match="cannot be loaded safely"):
+        load_checkpoint(bad)
+
+    sentinel = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(sentinel), "w"))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": Payload()}, evil)
+    with pytest.raises(RunError):
+        load_checkpoint(evil)
+    assert not sentinel.exists()
+
+
+def test_atomic_save_keeps_the_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "ck.pt"
+    save_checkpoint({"v": torch.tensor(1)}, path)
+
+    class Unpicklable:
+        def __reduce__(self):
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        save_checkpoint({"v": Unpicklable()}, path)
+    assert load_checkpoint(path)["v"].item() == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]
+
+
+def test_nan_loss_stops_training_with_a_clear_message():
+    X, y = _data()
+    X[5, 0] = math.inf
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step \d+ of epoch 1"):
+        _trainer(epochs=2).fit(X, y, X, y)
+
+
+def test_weight_decay_skips_biases_and_norm_parameters():
+    net = MLP(4, 1, hidden=(8,), norm="batch")
+    decay, no_decay = parameter_groups(net, 0.1)
+    assert decay["weight_decay"] == 0.1 and all(p.ndim == 2 for p in decay["params"])
+    assert no_decay["weight_decay"] == 0.0 and all(p.ndim == 1 for p in no_decay["params"])
+    assert len(no_decay["params"]) == 4  # two biases + batch-norm weight and bias
+
+
+def test_step_schedule_and_warmup_follow_the_config():
+    X, y = _data(64)
+    t = _trainer(epochs=4, schedule="step", step_size=2, gamma=0.5, lr=0.1)
+    lrs = t.fit(X, y, X, y).column("lr")
+    assert lrs == pytest.approx([0.1, 0.1, 0.05, 0.05])  # the rate used in each epoch
+    warm = _trainer(epochs=3, schedule="constant", warmup_epochs=2, lr=0.1)
+    seen = []
+
+    class Spy(Callback):
+        def on_batch_end(self, trainer, step, loss, **kw):
+            seen.append(trainer.optimizer.param_groups[0]["lr"])
+
+    warm.user_callbacks.append(Spy())
+    warm.fit(X, y, X, y)
+    steps = len(batch_slices(64, 16))
+    assert seen[:2 * steps] == sorted(seen[:2 * steps]) and seen[0] < 0.1 / steps * 1.01
+    assert seen[2 * steps:] == [pytest.approx(0.1)] * steps
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "onecycle", "plateau"])
+def test_other_schedules_lower_the_rate(schedule):
+    X, y = _data(64)
+    lrs = _trainer(epochs=12, schedule=schedule, lr=0.1, plateau_patience=0).fit(
+        X, y, X, torch.rand(64).round()).column("lr")
+    assert min(lrs) < 0.1
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "adamw", "adadelta", "rmsprop"])
+def test_every_optimizer_trains(optimizer):
+    X, y = _data()
+    lr = 1.0 if optimizer == "adadelta" else 0.02
+    history = _trainer(epochs=15, optimizer=optimizer, lr=lr, nesterov=True).fit(X, y, X, y)
+    assert history.column("train_loss")[-1] < history.column("train_loss")[0]
+
+
+def test_gradient_clipping_bounds_the_update():
+    X, y = _data(32)
+    X = X * 1e4  # huge inputs: huge gradients
+    t = _trainer(epochs=1, batch_size=32, optimizer="sgd", momentum=0.0, lr=1.0, grad_clip=0.5,
+                 weight_decay=0.0,
+                 hidden=())
+    before = [p.detach().clone() for p in t.model.parameters()]
+    t.fit(X, y, X, y)
+    step = torch.cat([(p - b).flatten() for p, b in zip(t.model.parameters(), before)])
+    assert step.norm() <= 0.5 * (1 + 1e-4)
+
+
+def test_model_with_wrong_input_size_fails_before_training():
+    X, y = _data()
+    trainer = Trainer(MLP(7, 1), TaskHead("binary"), TrainConfig(progress=False), task="binary",
+                      n_outputs=1)
+    with pytest.raises(Exception, match=r"input batch of shape \(2, 4\)"):
+        trainer.fit(X, y, X, y)
+
+
+def test_batch_slices_never_leave_a_single_row_batch():
+    assert [s.stop - s.start for s in batch_slices(33, 16)] == [16, 16]
+    assert [s.stop - s.start for s in batch_slices(34, 16)] == [16, 16, 2]
+    assert [s.stop - s.start for s in batch_slices(1, 16)] == [1]
