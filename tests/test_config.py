@@ -30,7 +30,7 @@ def test_defaults_are_valid_and_survive_revalidation():
     cfg = RunConfig()
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.train.lr == pytest.approx(1e-3)
-    assert cfg.model.hidden == (64, 32)
+    assert cfg.model.hidden == (128, 64)
     assert cfg.data.source == "breast_cancer"
 
 
@@ -48,7 +48,7 @@ def test_config_is_frozen():
 
 def test_to_dict_uses_plain_lists():
     raw = RunConfig().to_dict()
-    assert raw["model"]["hidden"] == [64, 32]
+    assert raw["model"]["hidden"] == [128, 64]
     assert raw["data"]["drop_columns"] == []
     assert set(raw) == {"data", "model", "train", "eval", "name", "out"}
 
