@@ -126,3 +126,12 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
 def test_evaluate_on_a_missing_run_is_clear(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "nothing")]) == 2
     assert "no deepfit run at" in capsys.readouterr().err
+
+
+def test_configuration_doc_matches_the_code():
+    from pathlib import Path
+
+    from deepfit.config import describe_config
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
+    assert describe_config() in doc.read_text(), "regenerate docs/configuration.md from `deepfit config`"

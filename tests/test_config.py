@@ -413,3 +413,13 @@ def test_data_config_defaults_are_self_consistent():
     data = DataConfig()
     assert data.val_size + data.test_size < 1
     assert data.missing in ("impute", "strict")
+
+
+def test_describe_config_is_valid_yaml_that_loads_back_to_the_defaults(tmp_path):
+    from deepfit.config import describe_config
+
+    text = describe_config()
+    assert "# auto | binary | multiclass | regression" in text
+    path = tmp_path / "defaults.yaml"
+    path.write_text(text)
+    assert RunConfig.load(path) == RunConfig()

@@ -107,7 +107,7 @@ def test_load_gives_back_the_same_predictions(tmp_path, tabular_csv, quick):
     assert np.allclose(run.predict_proba(frame), loaded.predict_proba(frame))
     assert set(loaded.predict(frame)) <= {"healthy", "sick"}
     assert loaded.evaluate(frame)["n"] == len(frame)
-    ours = loaded.predictions(frame).to_frame("patient")
+    ours = loaded.predictions(frame).to_frame()
     assert ours["patient"].tolist() == frame["patient"].tolist()
 
 
@@ -176,3 +176,10 @@ def test_class_weights_and_regression_report(tmp_path):
                              eval={"plots": False}, class_weights="balanced")
     assert "balanced class weights" in json.loads(
         (weighted.path / "summary.json").read_text())["model"]["loss"]
+
+
+def test_data_seed_fixes_the_split_independently_of_the_training_seed(tmp_path, quick):
+    a = deepfit.train(data="iris", out=tmp_path, epochs=1, seed=1, **quick, **{"data.seed": 7})
+    b = deepfit.train(data="iris", out=tmp_path, epochs=1, seed=2, **quick, **{"data.seed": 7})
+    ids = [pd.read_csv(r.path / "predictions.csv")["id"].tolist() for r in (a, b)]
+    assert ids[0] == ids[1]

@@ -7,6 +7,7 @@
     deepfit report RUN
     deepfit runs [--out DIR]
     deepfit datasets
+    deepfit config
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("--out", default="runs", help="folder that holds the runs (default: runs)")
 
     sub.add_parser("datasets", help="list the built-in datasets and toy generators")
+    sub.add_parser("config", help="print the default config (YAML) with every key explained")
     return parser
 
 
@@ -72,7 +74,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets}[args.command](args)
+                "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
+                "config": cmd_config}[args.command](args)
     except DeepfitError as exc:
         if args.debug:
             traceback.print_exc()
@@ -133,7 +136,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise DeepfitError(f"'{out}' already exists; choose another -o or pass --force")
     run = load(args.run)
     preds = run.predictions(args.input, origin=str(args.input))
-    frame = preds.to_frame(run.schema.id_column or "row")
+    frame = preds.to_frame()
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     print(f"wrote {len(frame)} predictions to {out}")
@@ -188,6 +191,13 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_row(name, task, description)
     Console(width=120).print(table)
     print("Also: any CSV / TSV / Parquet / .npz / .npy file path (--target COL).")
+    return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    from deepfit.config import describe_config
+
+    print(describe_config(), end="")
     return 0
 
 

@@ -66,6 +66,7 @@ class DataConfig:
     max_categories: int = _opt(50, lo=2)
     n_samples: int = _opt(1000, lo=8, help="size of a toy dataset")
     noise: Optional[float] = _opt(None, lo=0.0, help="noise of a toy dataset")
+    seed: Optional[int] = _opt(None, lo=0, help="seed of the split and toy data (default: train.seed)")
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,39 @@ class RunConfig:
         for dotted, value in items:
             _set_dotted(raw, dotted, value)
         return RunConfig.from_dict(raw, origin="override")
+
+
+def describe_config(cfg: Optional[RunConfig] = None) -> str:
+    """The config as YAML with each key's allowed values and meaning as comments."""
+    cfg = cfg or RunConfig()
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines.append(f"{f.name}:  # {type(value).__doc__.splitlines()[0]}")
+            for sub in dataclasses.fields(value):
+                lines.append(f"  {_yaml_line(sub.name, getattr(value, sub.name))}{_comment(sub)}")
+        else:
+            lines.append(f"{_yaml_line(f.name, value)}{_comment(f)}")
+    return "\n".join(lines) + "\n"
+
+
+def _yaml_line(name: str, value: Any) -> str:
+    text = yaml.safe_dump({name: _plain(value)}, default_flow_style=True, width=1000).strip()
+    return text[1:-1] if text.startswith("{") else text
+
+
+def _comment(f: dataclasses.Field) -> str:
+    meta, parts = f.metadata, []
+    if meta.get("choices"):
+        parts.append(" | ".join(meta["choices"]))
+    if meta.get("help"):
+        parts.append(meta["help"])
+    if meta.get("lo") is not None or meta.get("hi") is not None:
+        lo = "" if meta.get("lo") is None else f"{'>' if meta['lo_open'] else '>='} {meta['lo']:g}"
+        hi = "" if meta.get("hi") is None else f"{'<' if meta['hi_open'] else '<='} {meta['hi']:g}"
+        parts.append(", ".join(p for p in (lo, hi) if p))
+    return f"  # {'; '.join(parts)}" if parts else ""
 
 
 def _split(assignment: str) -> tuple[str, Any]:

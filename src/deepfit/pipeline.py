@@ -93,7 +93,8 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
         cls = type(model)
         cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})
     seed_everything(cfg.train.seed)
-    bundle = build_bundle(cfg.data, data, seed=cfg.train.seed)
+    data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
+    bundle = build_bundle(cfg.data, data, seed=data_seed)
     task, schema = bundle.schema.task, bundle.schema
     check_monitor(cfg.train.monitor, task)
     device = resolve_device(cfg.train.device)
@@ -123,12 +124,12 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
     history.to_csv(rd.history)
 
     preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
-                           cfg.eval.batch_size) for name, split in
+                           cfg.eval.batch_size, id_name=schema.id_column or "id")
+             for name, split in
              (("val", bundle.val), ("test", bundle.test))}
     metrics = {"val": preds["val"].metrics(), "test": preds["test"].metrics(), "threshold": 0.5}
     rd.write_json(rd.metrics, metrics)
-    rd.write_text(rd.predictions, preds["test"].to_frame(schema.id_column or "id")
-                  .to_csv(index=False))
+    rd.write_text(rd.predictions, preds["test"].to_frame().to_csv(index=False))
     plots = {}
     if cfg.eval.plots:
         test = preds["test"]

@@ -76,8 +76,8 @@ class Run:
         is present the predictions carry it, so ``.metrics()`` works."""
         frame = self._checked(self._frame(data, origin), origin)
         X = self.schema.transform(frame, origin)
-        ids = (frame[self.schema.id_column].to_numpy() if self.schema.id_column in frame.columns
-               else np.arange(len(frame)))
+        has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
+        ids = frame[self.schema.id_column].to_numpy() if has_ids else np.arange(len(frame))
         y = None
         if self.schema.target.column in frame.columns:
             target = frame[self.schema.target.column]
@@ -87,7 +87,8 @@ class Run:
                                 f"row {row}")
             y = torch.from_numpy(self.schema.target.encode(target, origin))
         return predict(self.model, self.head, self.schema, X, ids, y,
-                       self.config.eval.batch_size)
+                       self.config.eval.batch_size,
+                       id_name=self.schema.id_column if has_ids else "row")
 
     def predict(self, data: Any) -> np.ndarray:
         """Class names (classification) or values (regression) for each row."""

@@ -27,6 +27,7 @@ class Predictions:
     class_names: list[str]
     y_true: Optional[np.ndarray] = None
     threshold: float = 0.5
+    id_name: str = "id"
 
     @property
     def y_pred(self) -> np.ndarray:
@@ -43,9 +44,9 @@ class Predictions:
             return regression_metrics(self.y_true, self.scores)
         return classification_metrics(self.y_true, self.scores, self.class_names, self.threshold)
 
-    def to_frame(self, id_name: str = "id") -> pd.DataFrame:
+    def to_frame(self) -> pd.DataFrame:
         """One row per input: id, true (if known), predicted, and the class scores."""
-        frame = pd.DataFrame({id_name: self.ids})
+        frame = pd.DataFrame({self.id_name: self.ids})
         names = np.array(self.class_names, dtype=object)
         if self.task == "regression":
             if self.y_true is not None:
@@ -63,7 +64,7 @@ class Predictions:
 
 def predict(model: nn.Module, head: TaskHead, schema: Schema, X: torch.Tensor,
             ids: np.ndarray, y: Optional[torch.Tensor] = None, batch_size: int = 4096,
-            threshold: float = 0.5) -> Predictions:
+            threshold: float = 0.5, id_name: str = "id") -> Predictions:
     """Run ``model`` on ``X`` and package the scores (regression back in target units)."""
     scores = head.scores(predict_outputs(model, X, batch_size)).cpu().numpy().astype(np.float64)
     y_true = None if y is None else y.cpu().numpy()
@@ -73,4 +74,4 @@ def predict(model: nn.Module, head: TaskHead, schema: Schema, X: torch.Tensor,
     elif y_true is not None:
         y_true = y_true.astype(int)
     return Predictions(ids=ids, scores=scores, task=schema.task, class_names=schema.class_names,
-                       y_true=y_true, threshold=threshold)
+                       y_true=y_true, threshold=threshold, id_name=id_name)
