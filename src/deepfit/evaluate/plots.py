@@ -26,8 +26,9 @@ def _save(fig: Any, path: Path) -> Path:
 def learning_curves(rows: list[dict], main: str, best_epoch: Optional[int], path: Path) -> Path:
     """Loss and the main metric per epoch, train and validation, best epoch marked."""
     epochs = [r["epoch"] for r in rows]
+    pretty = {"r2": "R²", "accuracy": "Accuracy"}.get(main, main.replace("_", " ").capitalize())
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], main, main.replace("_", " "))):
+    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], main, pretty)):
         ax.plot(epochs, [r[f"train_{key}"] for r in rows], label="train")
         ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation")
         if best_epoch:
@@ -37,7 +38,7 @@ def learning_curves(rows: list[dict], main: str, best_epoch: Optional[int], path
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0].set_title("Loss")
-    axes[1].set_title(main.replace("_", " ").capitalize())
+    axes[1].set_title(pretty)
     return _save(fig, path)
 
 

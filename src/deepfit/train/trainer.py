@@ -162,14 +162,16 @@ class _RunningMetric:
 
     def __init__(self, task: str, device: torch.device) -> None:
         self.task = task
-        self.stats = torch.zeros(4, dtype=torch.float64, device=device)
+        # float64 for exact sums; Apple MPS has no float64.
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.stats = torch.zeros(4, dtype=self.dtype, device=device)
 
     def update(self, scores: torch.Tensor, y: torch.Tensor) -> None:
         if self.task == "regression":
-            yd, sd = y.double(), scores.double()
+            yd, sd = y.to(self.dtype), scores.to(self.dtype)
             self.stats += torch.stack([((yd - sd) ** 2).sum(), yd.sum(), (yd ** 2).sum(),
                                        torch.tensor(float(len(y)), device=y.device,
-                                                    dtype=torch.float64)])
+                                                    dtype=self.dtype)])
         else:
             pred = TaskHead.predict(self.task, scores)
             self.stats[0] += (pred == y.long()).sum()
