@@ -16,7 +16,7 @@ LAYERS = [
     {"train"},
     {"evaluate"},
     {"report", "run"},
-    {"result", "pipeline"},
+    {"result", "pipeline", "compare"},
     {"cli", "__main__", "__init__"},
 ]
 

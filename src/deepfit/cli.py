@@ -5,6 +5,7 @@
     deepfit evaluate RUN [--data FILE]
     deepfit predict RUN INPUT -o OUT.csv
     deepfit report RUN
+    deepfit compare RUN_A RUN_B [...] [-o compare.html]
     deepfit runs [--out DIR]
     deepfit datasets
     deepfit config
@@ -62,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
     rp.add_argument("run")
 
+    cp = sub.add_parser("compare", help="compare runs side by side, with paired tests")
+    cp.add_argument("runs", nargs="+", metavar="RUN")
+    cp.add_argument("-o", "--output", help="HTML file to write (default: compare.html beside "
+                    "the first run)")
+
     rs = sub.add_parser("runs", help="list runs with their main metrics")
     rs.add_argument("--out", default="runs", help="folder that holds the runs (default: runs)")
 
@@ -75,7 +81,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
-                "config": cmd_config}[args.command](args)
+                "config": cmd_config, "compare": cmd_compare}[args.command](args)
     except DeepfitError as exc:
         if args.debug:
             traceback.print_exc()
@@ -191,6 +197,37 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_row(name, task, description)
     Console(width=120).print(table)
     print("Also: any CSV / TSV / Parquet / .npz / .npy file path (--target COL).")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.compare import compare_runs, write_comparison
+    from deepfit.evaluate.paired import format_p
+    from deepfit.report.compare import _cell
+    from deepfit.report.format import LABELS
+    from deepfit.evaluate.metrics import HEADLINE
+
+    result = compare_runs(args.runs)
+    table = Table("test metric", *(r["name"] for r in result["runs"]))
+    for key in HEADLINE[result["task"]]:
+        table.add_row(LABELS.get(key, key), *(_cell(r["metrics"], key) for r in result["runs"]))
+    Console(width=160).print(table)
+    for pair in result["pairs"]:
+        if not pair["paired"]:
+            print(f"{pair['a']} vs {pair['b']}: not paired ({pair['reason']})")
+            continue
+        boot = pair["bootstrap"]
+        line = (f"{pair['a']} vs {pair['b']}: {pair['metric']} difference "
+                f"{boot['difference']:+.4f} [{boot['low']:+.4f}, {boot['high']:+.4f}], "
+                f"paired bootstrap p {'' if boot.get('p_below') else '= '}{format_p(boot)}")
+        if "mcnemar" in pair:
+            line += f", McNemar p = {pair['mcnemar']['p_value']:.3g}"
+        print(line)
+    out = Path(args.output) if args.output else result["runs"][0]["path"].parent / "compare.html"
+    print(f"comparison: {write_comparison(result, out)}")
     return 0
 
 

@@ -15,10 +15,12 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 DPI = 110
 
 
-def _save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _save(fig: Any, path: Any) -> Any:
+    """Save to a file path (folders created) or to a binary file object."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, format="png")
     plt.close(fig)
     return path
 
@@ -39,6 +41,21 @@ def learning_curves(rows: list[dict], main: str, best_epoch: Optional[int], path
         ax.legend()
     axes[0].set_title("Loss")
     axes[1].set_title(pretty)
+    return _save(fig, path)
+
+
+def overlaid_curves(named_rows: dict[str, list[dict]], main: str, path: Any) -> Any:
+    """Validation loss and main metric of several runs on one pair of axes."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for name, rows in named_rows.items():
+        epochs = [r["epoch"] for r in rows]
+        axes[0].plot(epochs, [r["val_loss"] for r in rows], label=name)
+        axes[1].plot(epochs, [r[f"val_{main}"] for r in rows], label=name)
+    for ax, title in ((axes[0], "Validation loss"), (axes[1], f"Validation {main}")):
+        ax.set_title(title)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     return _save(fig, path)
 
 
