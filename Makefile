@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deepfit-installed
 # Exact pins: these wheels lie on the dev/CI machine's disk; a looser spec downloads several GB.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench docs clean
 
 install: $(STAMP)
 
@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_overhead.py
+
+docs: $(STAMP)
+	$(BIN)/python tools/gen_config_doc.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -134,4 +134,4 @@ def test_configuration_doc_matches_the_code():
     from deepfit.config import describe_config
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
-    assert describe_config() in doc.read_text(), "regenerate docs/configuration.md from `deepfit config`"
+    assert describe_config() in doc.read_text(), "run `make docs`"

@@ -74,7 +74,9 @@ def test_run_directory_holds_every_artefact(tmp_path):
     assert len(history) == 15 and list(history.columns)[:3] == ["epoch", "train_loss",
                                                                  "train_accuracy"]
     metrics = json.loads((d / "metrics.json").read_text())
-    assert set(metrics) == {"val", "test", "threshold"}
+    assert set(metrics) >= {"val", "test", "threshold", "ci", "calibration"}
+    assert metrics["ci"]["accuracy"]["low"] <= metrics["test"]["accuracy"] <= metrics["ci"]["accuracy"]["high"]
+    assert "rates" in metrics["test"] and "macro" in metrics["test"]["rates"]
     preds = pd.read_csv(d / "predictions.csv")
     assert len(preds) == metrics["test"]["n"]
     assert list(preds.columns) == ["id", "true", "predicted", "p_setosa", "p_versicolor",

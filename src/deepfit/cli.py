@@ -246,12 +246,20 @@ def _print_metrics(metrics: dict[str, Any], task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.report.format import metric_rows
+    from deepfit.report.format import ci_label, metric_rows
 
-    table = Table("metric", "validation", "test", title="Results (best epoch)")
-    for label, val, test in metric_rows(task, metrics):
-        table.add_row(label, val, test)
-    Console(width=100).print(table)
+    label = ci_label(metrics)
+    table = Table("metric", "validation", "test", *([label] if label else []),
+                  title="Results (best epoch)")
+    for row in metric_rows(task, metrics):
+        table.add_row(*(row if label else row[:3]))
+    Console(width=110).print(table)
+    threshold = metrics.get("threshold", 0.5)
+    tuning = metrics.get("tuning") or {}
+    if tuning.get("threshold") is not None:
+        print(f"decision threshold {threshold:.4f}; tuned on validation for "
+              f"{tuning['objective']}: {tuning['threshold']:.4f}"
+              + ("" if tuning.get("applied") else " (not applied; eval.apply_threshold=true)"))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -41,6 +41,7 @@ TASKS = ("auto", "binary", "multiclass", "regression")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
+THRESHOLD_OBJECTIVES = ("none", "f1", "fbeta", "youden", "sensitivity", "specificity")
 LOSSES = ("auto", "bce", "cross_entropy", "nll", "mse", "l1", "huber")
 
 
@@ -119,6 +120,16 @@ class EvalConfig:
     """Evaluation and reporting."""
 
     batch_size: int = _opt(4096, lo=1, help="batch size for prediction")
+    threshold_objective: str = _opt("f1", choices=THRESHOLD_OBJECTIVES,
+                                    help="binary: what the threshold tuned on validation maximises")
+    apply_threshold: bool = _opt(False, help="predict with the tuned threshold instead of 0.5")
+    beta: float = _opt(1.0, lo=0.0, lo_open=True, help="beta of the 'fbeta' objective")
+    target: Optional[float] = _opt(None, lo=0.0, hi=1.0, lo_open=True,
+                                   help="sensitivity or specificity the threshold must reach")
+    betas: tuple[float, ...] = _opt((0.5, 2.0), lo=0.0, lo_open=True, help="F-beta scores reported")
+    bootstrap: int = _opt(1000, lo=0, help="bootstrap resamples for confidence intervals; 0 = none")
+    ci_level: float = _opt(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
+    calibration_bins: int = _opt(10, lo=2, help="equal-width bins for ECE and the diagram")
     plots: bool = _opt(True)
     report: bool = _opt(True)
 

@@ -17,6 +17,7 @@ from deepfit.version import __version__
 from deepfit.config import RunConfig
 from deepfit.data.bundle import DataBundle, build_bundle
 from deepfit.errors import ConfigError, did_you_mean
+from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
 from deepfit.models import build_model, count_parameters
@@ -97,6 +98,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
     bundle = build_bundle(cfg.data, data, seed=data_seed)
     task, schema = bundle.schema.task, bundle.schema
     check_monitor(cfg.train.monitor, task)
+    check_eval_config(cfg.eval)
     device = resolve_device(cfg.train.device)
     if model is None:
         model = build_model(cfg.model, schema.input_shape[0], schema.n_outputs)
@@ -127,14 +129,14 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
                            cfg.eval.batch_size, id_name=schema.id_column or "id")
              for name, split in
              (("val", bundle.val), ("test", bundle.test))}
-    metrics = {"val": preds["val"].metrics(), "test": preds["test"].metrics(), "threshold": 0.5}
+    metrics = evaluate(preds["val"], preds["test"], cfg.eval, seed=data_seed)
     rd.write_json(rd.metrics, metrics)
     rd.write_text(rd.predictions, preds["test"].to_frame().to_csv(index=False))
     plots = {}
     if cfg.eval.plots:
         test = preds["test"]
         plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch or None, task,
-                         test.y_true, test.scores, metrics["test"], schema.class_names, rd.plots,
+                         test.y_true, test.scores, metrics, schema.class_names, rd.plots,
                          target=schema.target.column)
     summary = _summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
     rd.write_json(rd.summary, summary)

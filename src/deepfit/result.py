@@ -38,6 +38,11 @@ class Run:
         return self.schema.task
 
     @property
+    def threshold(self) -> float:
+        """The decision threshold of a binary task (0.5, or the tuned one if applied)."""
+        return float(self.metrics.get("threshold", 0.5))
+
+    @property
     def report_path(self) -> Optional[Path]:
         return None if self.path is None else RunDir(self.path).report
 
@@ -87,7 +92,7 @@ class Run:
                                 f"row {row}")
             y = torch.from_numpy(self.schema.target.encode(target, origin))
         return predict(self.model, self.head, self.schema, X, ids, y,
-                       self.config.eval.batch_size,
+                       self.config.eval.batch_size, threshold=self.threshold,
                        id_name=self.schema.id_column if has_ids else "row")
 
     def predict(self, data: Any) -> np.ndarray:

@@ -98,7 +98,7 @@ def test_plots_are_written_for_each_task(tmp_path, binary):
     rows = [{"epoch": e, "train_loss": 1 / e, "val_loss": 1.2 / e, "train_accuracy": 0.5 + e / 20,
              "val_accuracy": 0.5 + e / 25} for e in range(1, 6)]
     m = classification_metrics(y, s, ["neg", "pos"])
-    out = plots.plot_run(rows, "accuracy", 3, "binary", y, s, m, ["neg", "pos"], tmp_path)
+    out = plots.plot_run(rows, "accuracy", 3, "binary", y, s, {"test": m}, ["neg", "pos"], tmp_path)
     assert list(out) == ["Learning curves", "Confusion matrix", "ROC curve", "Precision-recall curve"]
     assert all(p.stat().st_size > 5000 and p.read_bytes()[:4] == b"\x89PNG" for p in out.values())
     reg_rows = [{**r, "train_r2": 0.5, "val_r2": 0.4} for r in rows]

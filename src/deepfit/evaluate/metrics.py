@@ -127,8 +127,9 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
 # The headline metrics shown first in tables, per task.
 HEADLINE = {
     "binary": ["accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc", "roc_auc",
-               "average_precision", "log_loss"],
+               "average_precision", "log_loss", "brier", "ece"],
     "multiclass": ["accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
-                   "f1_macro", "f1_weighted", "mcc", "roc_auc", "average_precision", "log_loss"],
-    "regression": ["rmse", "mae", "mse", "r2"],
+                   "f1_macro", "f1_weighted", "mcc", "roc_auc", "roc_auc_ovo_macro",
+                   "average_precision", "log_loss", "brier", "ece"],
+    "regression": ["rmse", "mae", "median_ae", "mse", "r2", "explained_variance", "mape"],
 }

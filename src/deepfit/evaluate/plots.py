@@ -124,6 +124,52 @@ def precision_recall(y: np.ndarray, scores: np.ndarray, names: list[str], path: 
     return _save(fig, path)
 
 
+def reliability(calibration: dict, path: Path) -> Path:
+    """Reliability diagram: observed frequency against mean predicted probability per bin,
+    with the number of examples per bin underneath."""
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 5.5), height_ratios=[3, 1], sharex=True)
+    points = [(m, o, c) for m, o, c in zip(calibration["mean_predicted"],
+                                           calibration["observed_frequency"],
+                                           calibration["count"]) if m is not None]
+    ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
+    if points:
+        m, o, c = map(np.asarray, zip(*points))
+        ax.plot(m, o, "-", lw=1, color="tab:blue", alpha=0.5)
+        # Marker area follows the bin's size: a bin of two examples should not look certain.
+        ax.scatter(m, o, s=15 + 250 * c / c.max(), color="tab:blue", alpha=0.8, zorder=3,
+                   label="model (marker size = examples in bin)")
+    top = calibration["kind"] == "top_class"
+    ax.set_ylabel("observed accuracy" if top else "observed frequency of the positive class")
+    ax.set_title("Calibration (reliability diagram)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    edges = np.asarray(calibration["bin_edges"])
+    hist.bar(edges[:-1], calibration["count"], width=np.diff(edges), align="edge", alpha=0.7)
+    hist.set_xlabel("predicted confidence of the top class" if top else "predicted probability")
+    hist.set_ylabel("examples")
+    hist.set_xlim(0, 1)
+    return _save(fig, path)
+
+
+def threshold_curve(curve: dict, chosen: float, objective: str, path: Path) -> Path:
+    """Validation metrics against the decision threshold; the tuned threshold is marked."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    x = curve["threshold"]
+    for key, label in (("f1", "F1"), ("precision", "precision"), ("recall", "recall (sensitivity)"),
+                       ("specificity", "specificity"), ("youden", "Youden's J")):
+        if key in curve:
+            ax.plot(x, [np.nan if v is None else v for v in curve[key]], label=label)
+    ax.axvline(chosen, color="black", ls="--", lw=1, label=f"tuned ({objective}): {chosen:.3f}")
+    ax.axvline(0.5, color="grey", ls=":", lw=1, label="0.5")
+    ax.set_xlabel("decision threshold on P(positive)")
+    ax.set_ylabel("value on the validation split")
+    ax.set_title("Threshold tuning (validation)")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def predicted_vs_true(y: np.ndarray, pred: np.ndarray, path: Path, target: str = "target") -> Path:
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.scatter(y, pred, s=12, alpha=0.6)
@@ -156,9 +202,10 @@ def residuals(y: np.ndarray, pred: np.ndarray, path: Path, target: str = "target
 
 def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
              y: Optional[np.ndarray], scores: Optional[np.ndarray], metrics: dict,
-             class_names: list[str], folder: Path, target: str = "target",
-             threshold: float = 0.5) -> dict[str, Path]:
-    """All plots for one run; returns ``{title: path}`` in report order."""
+             class_names: list[str], folder: Path, target: str = "target") -> dict[str, Path]:
+    """All plots for one run; returns ``{title: path}`` in report order. ``metrics`` is the
+    evaluation stage's output (``{"test": ..., "threshold": ..., "tuning": ...}``)."""
+    threshold = metrics.get("threshold", 0.5)
     out = {"Learning curves": learning_curves(rows, main, best_epoch, folder / "learning_curves.png")}
     if y is None or scores is None:
         return out
@@ -166,9 +213,15 @@ def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
         out["Predicted vs true"] = predicted_vs_true(y, scores, folder / "predicted_vs_true.png", target)
         out["Residuals"] = residuals(y, scores, folder / "residuals.png", target)
         return out
-    out["Confusion matrix"] = confusion_matrix(metrics["confusion_matrix"], class_names,
+    out["Confusion matrix"] = confusion_matrix(metrics["test"]["confusion_matrix"], class_names,
                                                folder / "confusion_matrix.png")
     if len(np.unique(y)) > 1:
         out["ROC curve"] = roc(y, scores, class_names, folder / "roc.png", threshold)
         out["Precision-recall curve"] = precision_recall(y, scores, class_names, folder / "pr.png")
+    if metrics.get("calibration"):
+        out["Calibration"] = reliability(metrics["calibration"], folder / "calibration.png")
+    tuning = metrics.get("tuning") or {}
+    if tuning.get("curve"):
+        out["Threshold tuning"] = threshold_curve(tuning["curve"], tuning["threshold"],
+                                                  tuning["objective"], folder / "threshold.png")
     return out

@@ -14,7 +14,22 @@ LABELS = {
     "recall_weighted": "Recall (weighted)", "f1_weighted": "F1 (weighted)",
     "mcc": "Matthews correlation (MCC)", "roc_auc": "ROC-AUC", "average_precision":
     "Average precision (PR-AUC)", "log_loss": "Log-loss", "mse": "MSE", "rmse": "RMSE",
-    "mae": "MAE", "r2": "R²",
+    "mae": "MAE", "r2": "R²", "brier": "Brier score", "ece": "Expected calibration error",
+    "roc_auc_ovo_macro": "ROC-AUC (one-vs-one, macro)", "median_ae": "Median absolute error",
+    "explained_variance": "Explained variance", "mape": "MAPE (fraction)",
+}
+
+# The confusion-matrix table of the lectures, in their order.
+RATE_LABELS = {
+    "prevalence": "Prevalence", "accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy",
+    "tpr": "Sensitivity, recall (TPR)", "tnr": "Specificity (TNR)", "ppv": "Precision (PPV)",
+    "npv": "Negative predictive value (NPV)", "fpr": "Fall-out (FPR)", "fnr": "Miss rate (FNR)",
+    "fdr": "False discovery rate (FDR)", "for": "False omission rate (FOR)",
+    "lr_plus": "Positive likelihood ratio (LR+)", "lr_minus": "Negative likelihood ratio (LR−)",
+    "dor": "Diagnostic odds ratio (DOR)", "informedness": "Informedness (Youden's J)",
+    "markedness": "Markedness", "f1": "F1", "f0.5": "F0.5", "f2": "F2", "mcc": "MCC",
+    "fowlkes_mallows": "Fowlkes–Mallows index", "threat_score": "Threat score (Jaccard)",
+    "prevalence_threshold": "Prevalence threshold",
 }
 
 
@@ -26,11 +41,65 @@ def fmt(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def metric_rows(task: str, metrics: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(label, validation, test) for the headline metrics."""
+def metric_rows(task: str, metrics: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    """(label, validation, test, test confidence interval) for the headline metrics."""
     val, test = metrics.get("val") or {}, metrics.get("test") or {}
-    return [(LABELS.get(k, k), fmt(val.get(k)), fmt(test.get(k))) for k in HEADLINE[task]
-            if k in test or k in val]
+    ci = metrics.get("ci") or {}
+    return [(LABELS.get(k, k), fmt(val.get(k)), fmt(test.get(k)), _interval(ci.get(k)))
+            for k in HEADLINE[task] if k in test or k in val]
+
+
+def _interval(entry: dict | None) -> str:
+    if not entry:
+        return ""
+    if entry.get("low") is None:
+        return "n/a"
+    return f"[{entry['low']:.4f}, {entry['high']:.4f}]"
+
+
+def ci_label(metrics: dict[str, Any]) -> str:
+    return f"test {metrics.get('ci_level', 0.95):.0%} CI" if metrics.get("ci") else ""
+
+
+def rate_rows(metrics: dict[str, Any], task: str) -> tuple[list[str], list[tuple]]:
+    """The confusion-matrix rate table of the test split (header, rows). Binary: the
+    positive class, validation beside test. Multi-class: one column per class plus the
+    macro and weighted averages."""
+    test = (metrics.get("test") or {}).get("rates")
+    if not test:
+        return [], []
+    keys = [k for k in RATE_LABELS if k in test["macro"]]
+    if task == "binary":
+        val = (metrics.get("val") or {}).get("rates") or {}
+        rows = [(RATE_LABELS[k], fmt(val.get("binary", {}).get(k)), fmt(test["binary"][k]))
+                for k in keys]
+        return ["rate (positive class)", "validation", "test"], rows
+    names = list(test["per_class"])
+    rows = [(RATE_LABELS[k], *(fmt(test["per_class"][n][k]) for n in names),
+             fmt(test["macro"][k]), fmt(test["weighted"][k])) for k in keys]
+    return ["rate (test)", *names, "macro", "weighted"], rows
+
+
+def threshold_rows(metrics: dict[str, Any]) -> tuple[str, list[tuple]]:
+    """A sentence on the decision threshold and a table of test metrics at both thresholds."""
+    tuning = metrics.get("tuning")
+    if not tuning:
+        return "", []
+    if tuning.get("threshold") is None:
+        return f"No threshold was tuned: {tuning['reason']}.", []
+    chosen, other = metrics["threshold"], metrics.get("test_at_other_threshold") or {}
+    sentence = (f"Tuned on the validation split to maximise {tuning['objective']}: threshold "
+                f"{tuning['threshold']:.4f} (validation {tuning['objective']} "
+                f"{tuning['value']:.4f}). " + ("It is applied: predictions use it." if
+                tuning.get("applied") else "Not applied: predictions use 0.5 "
+                "(eval.apply_threshold=true to use it)."))
+    test = metrics["test"]
+    spec = (test.get("rates") or {}).get("binary", {}).get("tnr")
+    rows = [(LABELS.get(k, k), fmt(test.get(k)), fmt(other.get(k)))
+            for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc")]
+    rows.append(("Specificity (TNR)", fmt(spec), fmt(other.get("specificity"))))
+    header = (f"test at {chosen:.4f} (in use)", f"test at {other.get('threshold', 0.5):.4f}")
+    return sentence, [("metric", *header)] + rows
 
 
 def per_class_rows(test: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:

@@ -7,7 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import describe_split, fmt, metric_rows, per_class_rows
+from deepfit.report.format import (ci_label, describe_split, fmt, metric_rows, per_class_rows,
+                                   rate_rows, threshold_rows)
 
 CSS = """
 body{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;
@@ -52,9 +53,10 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     data, model, training = summary["data"], summary["model"], summary["training"]
     metrics, task = summary["metrics"], data["task"]
     test = metrics.get("test") or {}
-    headline = [r for r in metric_rows(task, metrics)][:4]
-    cards = "".join(f"<div class='card'><b>{_e(t)}</b><span>test {_e(label)}</span></div>"
-                    for label, _, t in headline)
+    headline = metric_rows(task, metrics)[:4]
+    cards = "".join(f"<div class='card'><b>{_e(t)}</b><span>test {_e(label)}"
+                    f"{'<br>' + _e(ci) if ci else ''}</span></div>"
+                    for label, _, t, ci in headline)
     parts = [f"<h1>{_e(summary['name'])}</h1>",
              f"<p class='sub'>{_e(data['description'])} &middot; {_e(task)} &middot; "
              f"created {_e(summary['created'])} &middot; deepfit {_e(summary['versions']['deepfit'])}"
@@ -100,10 +102,25 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     parts.append("<p>The model from the best epoch, evaluated once on the held-out test set. "
                  "Validation figures are shown for comparison: they were used to pick the "
                  "epoch, so they are optimistic.</p>")
-    parts.append(_table(["metric", "validation", "test"], metric_rows(task, metrics)))
+    rows = metric_rows(task, metrics)
+    label = ci_label(metrics)
+    parts.append(_table(["metric", "validation", "test"] + ([label] if label else []),
+                        [r if label else r[:3] for r in rows]))
+    if label:
+        parts.append(f"<p class='sub'>Intervals: percentile bootstrap over the test rows "
+                     f"({metrics.get('ci_resamples')} seeded resamples); they show how much "
+                     "the test score could move with another test set of this size.</p>")
+    sentence, trows = threshold_rows(metrics)
+    if sentence:
+        parts.append(f"<h3>Decision threshold</h3><p>{_e(sentence)}</p>")
+        if trows:
+            parts.append(_table(list(trows[0]), trows[1:]))
     if task != "regression":
         parts.append("<h3>Per class (test)</h3>" + _table(
             ["class", "precision", "recall", "F1", "support"], per_class_rows(test)))
+        header, rrows = rate_rows(metrics, task)
+        if rrows:
+            parts.append("<h3>Every rate of the confusion matrix</h3>" + _table(header, rrows))
     for title, rel in plots.items():
         if title != "Learning curves":
             parts.append(f"<h3>{_e(title)}</h3>" + _img(run_dir / rel, title))

@@ -32,4 +32,14 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
     for split in ("val", "test"):
         for metric, reason in (metrics.get(split) or {}).get("undefined", {}).items():
             notes.append(f"{metric} on {split} is undefined: {reason}.")
+    rates = ((metrics.get("test") or {}).get("rates") or {}).get("undefined", {})
+    shown = [f"{key} ({reason})" for key, reason in rates.items()
+             if not key.startswith(("macro.", "weighted.", "binary."))]
+    if shown:
+        more = f", and {len(shown) - 6} more" if len(shown) > 6 else ""
+        notes.append("Undefined rates on test (division by zero): " + "; ".join(shown[:6]) +
+                     more + ".")
+    for name, entry in (metrics.get("ci") or {}).items():
+        if entry.get("reason"):
+            notes.append(f"No confidence interval for {name}: {entry['reason']}.")
     return notes
