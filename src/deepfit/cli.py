@@ -246,13 +246,11 @@ def _print_metrics(metrics: dict[str, Any], task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.report.format import ci_label, metric_rows
+    from deepfit.report.format import metric_rows, test_header
 
-    label = ci_label(metrics)
-    table = Table("metric", "validation", "test", *([label] if label else []),
-                  title="Results (best epoch)")
+    table = Table("metric", "validation", test_header(metrics), title="Results (best epoch)")
     for row in metric_rows(task, metrics):
-        table.add_row(*(row if label else row[:3]))
+        table.add_row(*row)
     Console(width=110).print(table)
     threshold = metrics.get("threshold", 0.5)
     tuning = metrics.get("tuning") or {}

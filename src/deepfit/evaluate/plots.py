@@ -108,13 +108,16 @@ def roc(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path,
     return _save(fig, path)
 
 
-def precision_recall(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path) -> Path:
+def precision_recall(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path,
+                     threshold: float = 0.5) -> Path:
     fig, ax = plt.subplots(figsize=(5, 4.5))
     for name, truth, s in _one_vs_rest(y, scores, names):
-        precision, recall, _ = precision_recall_curve(truth, s)
+        precision, recall, thr = precision_recall_curve(truth, s)
         ax.plot(recall, precision, label=name if scores.ndim > 1 else "PR")
         if scores.ndim == 1:
             ax.axhline(truth.mean(), ls=":", color="grey", label="chance (prevalence)")
+            i = int(np.argmin(np.abs(thr - threshold)))  # the operating point
+            ax.plot(recall[i], precision[i], "o", color="black", label=f"threshold {threshold:g}")
     ax.set_xlabel("recall (sensitivity)")
     ax.set_ylabel("precision (PPV)")
     ax.set_ylim(0, 1.02)
@@ -217,7 +220,8 @@ def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
                                                folder / "confusion_matrix.png")
     if len(np.unique(y)) > 1:
         out["ROC curve"] = roc(y, scores, class_names, folder / "roc.png", threshold)
-        out["Precision-recall curve"] = precision_recall(y, scores, class_names, folder / "pr.png")
+        out["Precision-recall curve"] = precision_recall(y, scores, class_names, folder / "pr.png",
+                                                         threshold)
     if metrics.get("calibration"):
         out["Calibration"] = reliability(metrics["calibration"], folder / "calibration.png")
     tuning = metrics.get("tuning") or {}

@@ -6,6 +6,7 @@ import base64
 import io
 from typing import Any
 
+from deepfit.evaluate.bootstrap import format_ci
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.evaluate.paired import format_p
 from deepfit.evaluate.plots import overlaid_curves
@@ -16,9 +17,7 @@ from deepfit.report.html import CSS, _e, _table
 def _cell(metrics: dict, key: str) -> str:
     value = (metrics.get("test") or {}).get(key)
     ci = (metrics.get("ci") or {}).get(key)
-    if ci and ci.get("low") is not None:
-        return f"{fmt(value)} [{ci['low']:.4f}, {ci['high']:.4f}]"
-    return fmt(value)
+    return format_ci(ci, 4) if ci and value is not None else fmt(value)
 
 
 def render_comparison(result: dict[str, Any]) -> str:

@@ -7,8 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (ci_label, describe_split, fmt, metric_rows, per_class_rows,
-                                   rate_rows, threshold_rows)
+from deepfit.report.format import (describe_split, fmt, metric_rows, per_class_rows, rate_rows,
+                                   test_header, threshold_rows)
 
 CSS = """
 body{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;
@@ -54,9 +54,9 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     metrics, task = summary["metrics"], data["task"]
     test = metrics.get("test") or {}
     headline = metric_rows(task, metrics)[:4]
-    cards = "".join(f"<div class='card'><b>{_e(t)}</b><span>test {_e(label)}"
-                    f"{'<br>' + _e(ci) if ci else ''}</span></div>"
-                    for label, _, t, ci in headline)
+    cards = "".join(f"<div class='card'><b>{_e(t.split(' [')[0])}</b><span>test {_e(label)}"
+                    f"{'<br>[' + _e(t.split(' [')[1]) if ' [' in t else ''}</span></div>"
+                    for label, _, t in headline)
     parts = [f"<h1>{_e(summary['name'])}</h1>",
              f"<p class='sub'>{_e(data['description'])} &middot; {_e(task)} &middot; "
              f"created {_e(summary['created'])} &middot; deepfit {_e(summary['versions']['deepfit'])}"
@@ -102,11 +102,8 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     parts.append("<p>The model from the best epoch, evaluated once on the held-out test set. "
                  "Validation figures are shown for comparison: they were used to pick the "
                  "epoch, so they are optimistic.</p>")
-    rows = metric_rows(task, metrics)
-    label = ci_label(metrics)
-    parts.append(_table(["metric", "validation", "test"] + ([label] if label else []),
-                        [r if label else r[:3] for r in rows]))
-    if label:
+    parts.append(_table(["metric", "validation", test_header(metrics)], metric_rows(task, metrics)))
+    if metrics.get("ci"):
         parts.append(f"<p class='sub'>Intervals: percentile bootstrap over the test rows "
                      f"({metrics.get('ci_resamples')} seeded resamples); they show how much "
                      "the test score could move with another test set of this size.</p>")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (ci_label, describe_split, fmt, metric_rows, per_class_rows,
-                                   rate_rows, threshold_rows)
+from deepfit.report.format import (describe_split, fmt, metric_rows, per_class_rows, rate_rows,
+                                   test_header, threshold_rows)
 
 
 def _table(header: list[str], rows: list[tuple]) -> str:
@@ -50,9 +50,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
     out += ["", "## 4. Evaluation", "",
             "Best-epoch model on the held-out test set (validation picked the epoch, so its "
             "figures are optimistic).", "",
-            _table(["metric", "validation", "test"] + ([ci_label(metrics)] if ci_label(metrics)
-                                                       else []),
-                   [r if ci_label(metrics) else r[:3] for r in metric_rows(task, metrics)])]
+            _table(["metric", "validation", test_header(metrics)], metric_rows(task, metrics))]
     sentence, trows = threshold_rows(metrics)
     if sentence:
         out += ["", "### Decision threshold", "", sentence]

@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+
+def wilson_interval(successes: int, n: int, level_z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion: unlike the percentile bootstrap it does not
+    collapse to a point when every (or no) test example is right."""
+    p = successes / n
+    centre = (p + level_z ** 2 / (2 * n)) / (1 + level_z ** 2 / n)
+    half = level_z * math.sqrt(p * (1 - p) / n + level_z ** 2 / (4 * n * n)) / (1 + level_z ** 2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def warnings_for(summary: dict[str, Any]) -> list[str]:
@@ -39,6 +49,12 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         more = f", and {len(shown) - 6} more" if len(shown) > 6 else ""
         notes.append("Undefined rates on test (division by zero): " + "; ".join(shown[:6]) +
                      more + ".")
+    test = metrics.get("test") or {}
+    if data["task"] != "regression" and test.get("accuracy") in (0.0, 1.0) and test.get("n"):
+        lo, hi = wilson_interval(round(test["accuracy"] * test["n"]), test["n"])
+        notes.append(f"Test accuracy is exactly {test['accuracy']:.0f} on {test['n']} rows, so "
+                     "every bootstrap resample agrees and its interval collapses to a point; "
+                     f"the Wilson 95% interval [{lo:.3f}, {hi:.3f}] is the honest range.")
     for name, entry in (metrics.get("ci") or {}).items():
         if entry.get("reason"):
             notes.append(f"No confidence interval for {name}: {entry['reason']}.")
