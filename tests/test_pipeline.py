@@ -185,3 +185,44 @@ def test_data_seed_fixes_the_split_independently_of_the_training_seed(tmp_path, 
     b = deepfit.train(data="iris", out=tmp_path, epochs=1, seed=2, **quick, **{"data.seed": 7})
     ids = [pd.read_csv(r.path / "predictions.csv")["id"].tolist() for r in (a, b)]
     assert ids[0] == ids[1]
+
+
+def _multilabel_frame(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame["effusion"] = (X[:, 0] > 0).astype(int)
+    frame["edema"] = (X[:, 1] + X[:, 2] > 0.5).astype(int)
+    frame["nodule"] = (X[:, 3] < -1).astype(int)
+    return frame
+
+
+def test_multilabel_task_from_several_label_columns(tmp_path, quick):
+    frame = _multilabel_frame()
+    path = tmp_path / "xray.csv"
+    frame.to_csv(path, index=False)
+    run = deepfit.train(data=str(path), out=tmp_path, epochs=60, **quick,
+                        **{"data.targets": ["effusion", "edema", "nodule"]})
+    assert run.task == "multilabel" and run.schema.class_names == ["effusion", "edema", "nodule"]
+    test = run.metrics["test"]
+    assert test["roc_auc_macro_defined"] > 0.9 and test["f1_micro"] > 0.8
+    assert set(test["per_class"]) == {"effusion", "edema", "nodule"}
+    assert run.predict_proba(frame).shape == (300, 3)
+    assert set(np.unique(run.predict(frame))) <= {0, 1}
+    loaded = deepfit.load(run.path)
+    assert loaded.evaluate(frame)["n"] == 300
+    preds = pd.read_csv(run.path / "predictions.csv", keep_default_na=False)
+    assert list(preds.columns) == ["id", "true", "predicted", "p_effusion", "p_edema", "p_nodule"]
+
+
+def test_multilabel_values_must_be_zero_or_one(tmp_path, quick):
+    frame = _multilabel_frame().astype({"edema": object})
+    frame.loc[7, "edema"] = "maybe"
+    with pytest.raises(DataError, match=r"label column 'edema' has value 'maybe' at row 7"):
+        deepfit.train(data=frame, out=tmp_path, **quick,
+                      **{"data.targets": ["effusion", "edema", "nodule"]})
+
+
+def test_multilabel_toy_dataset_runs_with_defaults(tmp_path):
+    run = deepfit.train(data="multilabel", out=tmp_path, progress=False, epochs=10)
+    assert run.task == "multilabel" and (run.path / "report.html").is_file()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from deepfit.errors import RunError
@@ -58,7 +59,7 @@ def _paired(a: dict, b: dict, task: str, seed: int) -> dict[str, Any]:
                          "seed); only their separate metrics can be compared")
         return out
     pb = pb.set_index(pb[id_b].astype(str)).loc[pa[id_a].astype(str)].reset_index(drop=True)
-    if not (pa["true"].astype(str).to_numpy() == pb["true"].astype(str).to_numpy()).all():
+    if not (_text(pa["true"]) == _text(pb["true"])).all():
         out["paired"] = False
         out["reason"] = "the same row ids have different true labels in the two runs"
         return out
@@ -70,12 +71,18 @@ def _paired(a: dict, b: dict, task: str, seed: int) -> dict[str, Any]:
         out["metric"] = "rmse"
         out["bootstrap"] = paired_bootstrap(err_a, err_b, reduce="rmse", seed=seed)
         return out
-    ca = (pa["true"].astype(str) == pa["predicted"].astype(str)).to_numpy()
-    cb = (pb["true"].astype(str) == pb["predicted"].astype(str)).to_numpy()
-    out["metric"] = "accuracy"
+    # Correct = the predicted class, or the whole predicted label set, equals the truth.
+    ca = _text(pa["true"]) == _text(pa["predicted"])
+    cb = _text(pb["true"]) == _text(pb["predicted"])
+    out["metric"] = "accuracy" if task != "multilabel" else "subset accuracy"
     out["mcnemar"] = mcnemar(ca, cb)
     out["bootstrap"] = paired_bootstrap(ca.astype(float), cb.astype(float), seed=seed)
     return out
+
+
+def _text(values: pd.Series) -> np.ndarray:
+    """Labels as strings; an empty label set (read back from CSV as missing) is ''."""
+    return values.fillna("").astype(str).to_numpy()
 
 
 def write_comparison(result: dict[str, Any], out: Path) -> Path:

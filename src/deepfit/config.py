@@ -37,7 +37,7 @@ def _opt(default: Any, *, choices: tuple[str, ...] | None = None, lo: float | No
     return field(default=default, metadata=meta)
 
 
-TASKS = ("auto", "binary", "multiclass", "regression")
+TASKS = ("auto", "binary", "multiclass", "regression", "multilabel")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")
@@ -51,6 +51,7 @@ class DataConfig:
 
     source: str = _opt("breast_cancer", help="built-in name, toy generator, or a file path")
     target: Optional[str] = _opt(None, help="target column (default: the last column)")
+    targets: tuple[str, ...] = _opt((), help="several 0/1 target columns: a multi-label task")
     task: str = _opt("auto", choices=TASKS)
     val_size: float = _opt(0.15, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     test_size: float = _opt(0.2, lo=0.0, hi=1.0, lo_open=True, hi_open=True)

@@ -103,7 +103,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
     if model is None:
         model = build_model(cfg.model, schema.input_shape[0], schema.n_outputs)
     weights = None
-    if cfg.train.class_weights == "balanced" and task != "regression":
+    if cfg.train.class_weights == "balanced" and task in ("binary", "multiclass"):
         weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
     head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
 

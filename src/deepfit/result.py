@@ -67,7 +67,7 @@ class Run:
         return pd.DataFrame(array, columns=columns)
 
     def _checked(self, frame: pd.DataFrame, origin: str) -> pd.DataFrame:
-        known = set(self.schema.preprocessor.columns_) | {self.schema.target.column}
+        known = set(self.schema.preprocessor.columns_) | set(self.schema.target_columns)
         known |= set(self.config.data.drop_columns)
         known |= {c for c in (self.schema.id_column, self.config.data.split_column) if c}
         extra = [c for c in frame.columns if c not in known]
@@ -84,26 +84,31 @@ class Run:
         has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
         ids = frame[self.schema.id_column].to_numpy() if has_ids else np.arange(len(frame))
         y = None
-        if self.schema.target.column in frame.columns:
-            target = frame[self.schema.target.column]
-            if target.isna().any():
-                row = int(np.flatnonzero(target.isna().to_numpy())[0])
+        columns = self.schema.target_columns
+        if all(c in frame.columns for c in columns):
+            target = frame[columns] if self.task == "multilabel" else frame[columns[0]]
+            gaps = np.flatnonzero(target.isna().to_numpy().reshape(len(frame), -1).any(axis=1))
+            if len(gaps):
                 raise DataError(f"{origin}: target '{self.schema.target.column}' is missing at "
-                                f"row {row}")
+                                f"row {gaps[0]}")
             y = torch.from_numpy(self.schema.target.encode(target, origin))
         return predict(self.model, self.head, self.schema, X, ids, y,
                        self.config.eval.batch_size, threshold=self.threshold,
                        id_name=self.schema.id_column if has_ids else "row")
 
     def predict(self, data: Any) -> np.ndarray:
-        """Class names (classification) or values (regression) for each row."""
+        """Class names (classification), values (regression), or a 0/1 matrix (rows, labels)
+        for multi-label."""
         p = self.predictions(data)
         if self.task == "regression":
             return p.scores
+        if self.task == "multilabel":
+            return p.y_pred
         return np.asarray(self.schema.class_names, dtype=object)[p.y_pred]
 
     def predict_proba(self, data: Any) -> np.ndarray:
-        """(rows, classes) probabilities in ``schema.class_names`` order."""
+        """(rows, classes) probabilities in ``schema.class_names`` order (multi-label: each
+        label's own probability)."""
         if self.task == "regression":
             raise DeepfitError("predict_proba is for classification; this run is a regression")
         s = self.predictions(data).scores
@@ -113,8 +118,8 @@ class Run:
         """Metrics on labelled data passed through the run's fitted preprocessing."""
         p = self.predictions(data)
         if p.y_true is None:
-            raise DataError(f"the data has no target column '{self.schema.target.column}' to "
-                            "evaluate against")
+            raise DataError(f"the data has no target column(s) '{self.schema.target.column}' "
+                            "to evaluate against")
         return p.metrics()
 
 

@@ -5,6 +5,7 @@
 | binary     | 1 logit            | BCE with logits         | P(positive), shape (B,)   |
 | multiclass | K logits           | cross-entropy           | class probabilities (B,K) |
 | regression | 1 value            | MSE                     | the value, shape (B,)     |
+| multilabel | L logits           | BCE with logits, per label | P(label) each, (B, L)  |
 
 A model whose ``forward`` already ends in a sigmoid / softmax / log-softmax (the way the
 lectures write them) declares it with ``model.outputs``; the loss and scores follow, so
@@ -24,6 +25,7 @@ COMPATIBLE_LOSSES = {
     "binary": ("bce",),
     "multiclass": ("cross_entropy", "nll"),
     "regression": ("mse", "l1", "huber"),
+    "multilabel": ("bce",),
 }
 _EPS = 1e-7
 
@@ -44,6 +46,9 @@ class TaskHead:
         if self.loss_name not in allowed:
             raise ConfigError(f"train.loss={loss!r} does not fit a {task} task; use one of "
                               f"{one_of(('auto',) + allowed)}")
+        if task == "multilabel" and outputs == "log_probabilities":
+            raise ConfigError("model.outputs=log_probabilities does not fit a multi-label task; "
+                              "use logits or probabilities (one sigmoid per label)")
         if task == "regression" and outputs != "logits":
             raise ConfigError(f"model.outputs={outputs!r} makes no sense for regression; a "
                               "regression model returns raw values (model.outputs=logits)")
@@ -62,20 +67,24 @@ class TaskHead:
 
     def check_output(self, out: torch.Tensor, batch: int, n_outputs: int) -> None:
         """Fail early, naming the shapes, when a model's output does not fit the task."""
-        want = (batch,) if n_outputs == 1 else (batch, n_outputs)
+        want = (batch, n_outputs)
         ok = tuple(out.shape) in ((batch, n_outputs),) + (((batch,),) if n_outputs == 1 else ())
         if not ok:
             raise ModelError(f"the model returns shape {tuple(out.shape)} for a batch of {batch}; "
-                             f"a {self.task} task needs {want if n_outputs > 1 else (batch, 1)}")
+                             f"a {self.task} task needs {want}")
 
     def _flat(self, out: torch.Tensor) -> torch.Tensor:
-        return out.reshape(-1) if self.task != "multiclass" else out
+        return out if self.task in ("multiclass", "multilabel") else out.reshape(-1)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         out = self._flat(out).float()
         if self.task == "regression":
             fn = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}[self.loss_name]
             return fn(out, y)
+        if self.task == "multilabel":
+            if self.outputs == "logits":
+                return F.binary_cross_entropy_with_logits(out, y)
+            return F.binary_cross_entropy(out.clamp(_EPS, 1 - _EPS), y)
         if self.task == "binary":
             if self.outputs == "logits":
                 per = F.binary_cross_entropy_with_logits(out, y, reduction="none")
@@ -104,13 +113,13 @@ class TaskHead:
         out = self._flat(out).float()
         if self.task == "regression":
             return out
-        if self.task == "binary":
+        if self.task in ("binary", "multilabel"):
             return torch.sigmoid(out) if self.outputs == "logits" else out
         return self._log_probs(out).exp()
 
     @staticmethod
     def predict(task: str, scores: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-        if task == "binary":
+        if task in ("binary", "multilabel"):
             return (scores >= threshold).long()
         if task == "multiclass":
             return scores.argmax(dim=1)

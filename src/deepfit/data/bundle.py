@@ -46,8 +46,13 @@ class Schema:
         return self.target.class_names
 
     @property
+    def target_columns(self) -> list[str]:
+        """The column(s) holding the target: one, or the labels of a multi-label task."""
+        return list(self.target.classes) if self.task == "multilabel" else [self.target.column]
+
+    @property
     def n_outputs(self) -> int:
-        return len(self.target.classes) if self.task == "multiclass" else 1
+        return len(self.target.classes) if self.task in ("multiclass", "multilabel") else 1
 
     def transform(self, frame: pd.DataFrame, origin: str) -> torch.Tensor:
         return torch.from_numpy(self.preprocessor.transform(frame, origin))
@@ -88,9 +93,9 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
     """
     table = load_table(cfg, data, seed)
     frame = table.frame
-    target = _resolve_target(cfg, table)
+    target_cols = _resolve_targets(cfg, table)
     split_values = _split_column(cfg, table)
-    drop = {target} | set(cfg.drop_columns)
+    drop = set(target_cols) | set(cfg.drop_columns)
     for col in list(cfg.drop_columns) + ([cfg.id_column] if cfg.id_column else []):
         if col not in frame.columns:
             raise DataError(f"column '{col}' (in data.drop_columns or data.id_column) is not in "
@@ -101,20 +106,36 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
     if cfg.id_column:
         drop.add(cfg.id_column)
 
-    y_raw = frame[target]
-    gaps = y_raw[y_raw.isna()]
+    multilabel = len(target_cols) > 1
+    target = ",".join(target_cols)
+    y_raw = frame[target_cols] if multilabel else frame[target]
+    gaps = np.flatnonzero(y_raw.isna().to_numpy().reshape(len(frame), -1).any(axis=1))
     if len(gaps):
-        raise DataError(f"target column '{target}' has {len(gaps)} missing value(s), first at row "
-                        f"{gaps.index[0]}; fill or remove those rows")
-    task = cfg.task if cfg.task != "auto" else (table.task_hint or infer_task(y_raw, target))
-    if task != "regression" and y_raw.nunique() < 2:
-        infer_task(y_raw, target)  # raises the one-class error
+        what = f"label columns '{target}' have" if multilabel else f"target column '{target}' has"
+        raise DataError(f"{what} {len(gaps)} missing value(s), first at row "
+                        f"{frame.index[gaps[0]]}; fill or remove those rows")
+    if multilabel:
+        task = "multilabel"
+        if cfg.task not in ("auto", "multilabel"):
+            raise DataError(f"data.targets names {len(target_cols)} columns, a multi-label task; "
+                            f"data.task={cfg.task} needs a single data.target")
+    else:
+        task = cfg.task if cfg.task != "auto" else (table.task_hint or infer_task(y_raw, target))
+        if task == "multilabel":
+            raise DataError("data.task=multilabel needs several 0/1 columns in data.targets")
+        if task != "regression" and y_raw.nunique() < 2:
+            infer_task(y_raw, target)  # raises the one-class error
     features = numeric_or_error(frame.drop(columns=[c for c in drop if c in frame.columns]),
                                 origin=table.name)
 
-    coarse = TargetSpec.fit(y_raw, target, task, names=table.class_names,
-                            positive=cfg.positive_class or table.positive_class)
-    labels = coarse.encode(y_raw).astype(np.int64) if task != "regression" else None
+    if multilabel:
+        coarse = TargetSpec.multilabel(y_raw)
+    else:
+        coarse = TargetSpec.fit(y_raw, target, task, names=table.class_names,
+                                positive=cfg.positive_class or table.positive_class)
+    # Classification is split stratified by class; multi-label and regression at random.
+    stratify = task in ("binary", "multiclass")
+    labels = coarse.encode(y_raw).astype(np.int64) if stratify else None
     notes: list[str] = []
     if split_values is not None:
         method = (f"by column '{cfg.split_column}'" if cfg.split_column else "by the given files")
@@ -122,7 +143,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
                                     cfg.val_size, cfg.test_size, seed)
     else:
         parts = random_split(len(frame), labels, cfg.val_size, cfg.test_size, seed,
-                             coarse.class_names or None)
+                             coarse.class_names if stratify else None)
         method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
     if labels is not None:
         check_classes_in_train(labels, parts, coarse.class_names)
@@ -145,6 +166,21 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
     info = _describe(table, target, task, schema, splits, notes)
     info["split_method"] = method
     return DataBundle(splits["train"], splits["val"], splits["test"], schema, info)
+
+
+def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
+    """The target column, or the label columns of a multi-label task."""
+    columns = list(cfg.targets) or ([] if cfg.target else list(table.targets))
+    if cfg.targets and cfg.target:
+        raise DataError("set data.target (one column) or data.targets (several 0/1 label "
+                        "columns), not both")
+    if columns:
+        for col in columns:
+            if col not in table.frame.columns:
+                raise DataError(f"label column '{col}' (in data.targets) is not in "
+                                f"{table.name}{did_you_mean(col, table.frame.columns)}")
+        return columns  # one listed column is simply the target
+    return [_resolve_target(cfg, table)]
 
 
 def _resolve_target(cfg: DataConfig, table: Table) -> str:
@@ -181,7 +217,11 @@ def _describe(table: Table, target: str, task: str, schema: Schema, splits: dict
         "inputs": len(schema.preprocessor.output_names_), "split_sizes": sizes,
         "preprocessing": schema.preprocessor.describe(), "notes": notes,
     }
-    if task != "regression":
+    if task == "multilabel":
+        info["label_counts"] = {split: dict(zip(schema.class_names,
+                                                s.y.sum(0).int().tolist()))
+                                for split, s in splits.items()}
+    elif task != "regression":
         names = schema.class_names
         info["class_counts"] = {
             split: {names[c]: int(n) for c, n in zip(*np.unique(s.y.numpy().astype(int),

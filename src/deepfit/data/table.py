@@ -21,6 +21,7 @@ class Table:
         task_hint: the task when the source knows it (e.g. a regression benchmark).
         class_names: display names for integer class codes, when the source has them.
         positive_class: the class that counts as "positive" for binary metrics.
+        targets: the label columns of a multi-label source (then ``target`` is unused).
     """
 
     frame: pd.DataFrame
@@ -31,3 +32,4 @@ class Table:
     task_hint: Optional[str] = None
     class_names: dict = field(default_factory=dict)
     positive_class: Optional[str] = None
+    targets: list = field(default_factory=list)  # several 0/1 columns: multi-label

@@ -45,6 +45,14 @@ class TargetSpec:
     std: float = 1.0
 
     @classmethod
+    def multilabel(cls, y: pd.DataFrame) -> TargetSpec:
+        """Several 0/1 (or true/false) label columns; each row may have any number of them."""
+        names = [str(c) for c in y.columns]
+        spec = cls(",".join(names), "multilabel", classes=names, class_names=names)
+        spec.encode(y)  # validates the values now, before any split or training
+        return spec
+
+    @classmethod
     def fit(cls, y: pd.Series, column: str, task: str, train_rows: Optional[np.ndarray] = None,
             names: Optional[dict] = None, positive: Optional[str] = None,
             scale: bool = True) -> TargetSpec:
@@ -73,8 +81,11 @@ class TargetSpec:
                 display.reverse()
         return cls(column, task, classes=[_plain(c) for c in classes], class_names=display)
 
-    def encode(self, y: pd.Series, origin: str = "data") -> np.ndarray:
-        """Raw target values -> float32 (binary, regression) or int64 codes (multiclass)."""
+    def encode(self, y: pd.Series | pd.DataFrame, origin: str = "data") -> np.ndarray:
+        """Raw target values -> float32 (binary, regression; multi-label (N, L)) or int64
+        codes (multiclass)."""
+        if self.task == "multilabel":
+            return _encode_multilabel(y, origin)
         if self.task == "regression":
             return ((pd.to_numeric(y).to_numpy(float) - self.mean) / self.std).astype(np.float32)
         lookup = {_key(c): i for i, c in enumerate(self.classes)}
@@ -91,6 +102,20 @@ class TargetSpec:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _encode_multilabel(y: pd.DataFrame, origin: str) -> np.ndarray:
+    out = np.empty(y.shape, dtype=np.float32)
+    for j, col in enumerate(y.columns):
+        values = y[col]
+        numeric = pd.to_numeric(values.map(lambda v: float(v) if isinstance(v, bool) else v),
+                                errors="coerce")
+        bad = values[~numeric.isin([0, 1])]
+        if len(bad):
+            raise DataError(f"{origin}: label column '{col}' has value {bad.iloc[0]!r} at row "
+                            f"{bad.index[0]}; multi-label targets must be 0 or 1 (or true/false)")
+        out[:, j] = numeric.to_numpy(np.float32)
+    return out
 
 
 def _sort_key(value: Any) -> tuple:

@@ -34,6 +34,8 @@ def check_eval_config(cfg: EvalConfig) -> None:
 def full_metrics(p: Predictions, cfg: EvalConfig) -> dict[str, Any]:
     """scikit-learn-named metrics, score metrics and every confusion-matrix rate."""
     m = p.metrics()
+    if p.task == "multilabel":
+        return m
     if p.task == "regression":
         extra = regression_extras(p.y_true, p.scores)
     else:
@@ -73,14 +75,14 @@ def evaluate(val: Predictions, test: Predictions, cfg: EvalConfig, seed: int = 0
                                           **{k: m.get(k) for k in THRESHOLD_VIEW},
                                           "specificity": _specificity(m["confusion_matrix"])}
         test.threshold = out["threshold"]
-    if cfg.bootstrap and len(test.ids) >= 2:
+    if cfg.bootstrap and len(test.ids) >= 2 and test.task != "multilabel":
         scores = test.scores
         out["ci"] = {k: {kk: vv for kk, vv in v.items() if kk != "samples"}
                      for k, v in bootstrap_ci(test.y_true, scores, n_resamples=cfg.bootstrap,
                                               level=cfg.ci_level, seed=seed, task=test.task,
                                               threshold=out["threshold"]).items()}
         out["ci_level"], out["ci_resamples"] = cfg.ci_level, cfg.bootstrap
-    if test.task != "regression":
+    if test.task in ("binary", "multiclass"):
         out["calibration"] = calibration_curve_data(test.y_true, test.scores,
                                                     n_bins=cfg.calibration_bins)
     return out

@@ -132,4 +132,8 @@ HEADLINE = {
                    "f1_macro", "f1_weighted", "mcc", "roc_auc", "roc_auc_ovo_macro",
                    "average_precision", "log_loss", "brier", "ece"],
     "regression": ["rmse", "mae", "median_ae", "mse", "r2", "explained_variance", "mape"],
+    "multilabel": ["roc_auc_macro", "roc_auc_macro_defined", "roc_auc_micro",
+                   "average_precision_macro", "average_precision_micro", "f1_macro", "f1_micro",
+                   "f1_weighted", "samples_f1", "samples_f1_defined", "subset_accuracy",
+                   "hamming_loss"],
 }

@@ -93,8 +93,8 @@ def multilabel_metrics(y_true: np.ndarray, scores: np.ndarray, label_names: list
         good = [v for v in values.values() if v is not None]
         out["macro"][key] = None if bad else sum(good) / len(good)
         if bad:
-            undefined[f"macro.{key}"] = (f"macro {_LABELS[key]} undefined: undefined for "
-                                         f"label(s) {', '.join(map(repr, bad))} (see macro_defined)")
+            undefined[f"macro.{key}"] = (f"macro {_LABELS[key]} undefined: undefined for label(s) "
+                                         + ", ".join(map(repr, bad)) + " (see macro_defined)")
         out["macro_defined"][key] = sum(good) / len(good) if good else None
         out["macro_defined"]["labels_used"][key] = len(good)
         if not good:
@@ -120,7 +120,7 @@ def multilabel_metrics(y_true: np.ndarray, scores: np.ndarray, label_names: list
                                    "have no true and no predicted labels (F1 = 0 / 0); see "
                                    "samples_f1_defined")
     if not ok.any():
-        undefined["samples_f1_defined.f1"] = "samples F1 undefined: no sample has any label"
+        undefined["samples_f1_defined.f1"] = "no sample has a true or a predicted label"
     out["subset_accuracy"] = float(np.mean(np.all(y == pred, axis=1)))
     out["hamming_loss"] = float(np.mean(y != pred))
     out["undefined"] = undefined
@@ -190,7 +190,7 @@ def _weighted(per_label: dict[str, dict[str, Any]], key: str) -> tuple[float | N
         return None, f"weighted {_LABELS[key]} undefined: no label has positives (all weights 0)"
     bad = [name for name in used if per_label[name][key] is None]
     if bad:
-        return None, (f"weighted {_LABELS[key]} undefined: undefined for label(s) {', '.join(map(repr, bad))}, "
-                      "which have positives")
+        return None, (f"weighted {_LABELS[key]} undefined: undefined for label(s) "
+                      + ", ".join(map(repr, bad)) + ", which have positives")
     total = sum(per_label[name]["support"] for name in used)
     return sum(per_label[name]["support"] * per_label[name][key] for name in used) / total, None

@@ -87,6 +87,9 @@ def confusion_matrix(cm: list[list[int]], class_names: list[str], path: Path) ->
 def _one_vs_rest(y: np.ndarray, scores: np.ndarray, names: list[str]) -> list[tuple[str, Any, Any]]:
     if scores.ndim == 1:
         return [(names[1], y == 1, scores)]
+    if y.ndim == 2:  # multi-label: each label's own column, where it has both outcomes
+        return [(name, y[:, j] == 1, scores[:, j]) for j, name in enumerate(names)
+                if 0 < y[:, j].sum() < len(y)]
     return [(name, y == j, scores[:, j]) for j, name in enumerate(names) if 0 < (y == j).sum() < len(y)]
 
 
@@ -102,7 +105,8 @@ def roc(y: np.ndarray, scores: np.ndarray, names: list[str], path: Path,
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="chance")
     ax.set_xlabel("false positive rate (1 - specificity)")
     ax.set_ylabel("true positive rate (sensitivity)")
-    ax.set_title("ROC curve" + (" (one vs rest)" if scores.ndim > 1 else ""))
+    ax.set_title("ROC curve" + (" (per label)" if y.ndim == 2 else
+                                " (one vs rest)" if scores.ndim > 1 else ""))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     return _save(fig, path)
@@ -215,6 +219,12 @@ def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
     if task == "regression":
         out["Predicted vs true"] = predicted_vs_true(y, scores, folder / "predicted_vs_true.png", target)
         out["Residuals"] = residuals(y, scores, folder / "residuals.png", target)
+        return out
+    if task == "multilabel":
+        if _one_vs_rest(y, scores, class_names):
+            out["ROC curve"] = roc(y, scores, class_names, folder / "roc.png")
+            out["Precision-recall curve"] = precision_recall(y, scores, class_names,
+                                                             folder / "pr.png")
         return out
     out["Confusion matrix"] = confusion_matrix(metrics["test"]["confusion_matrix"], class_names,
                                                folder / "confusion_matrix.png")

@@ -12,14 +12,16 @@ from torch import nn
 
 from deepfit.data.bundle import Schema
 from deepfit.evaluate.metrics import classification_metrics, regression_metrics
+from deepfit.evaluate.multilabel import multilabel_metrics
 from deepfit.models.inference import predict_outputs
 from deepfit.task import TaskHead
 
 
 @dataclass
 class Predictions:
-    """Scores for one set of rows. ``scores``: P(positive) (N,), probabilities (N, K), or
-    regression values in the target's units (N,). ``y_true`` is None for unlabelled rows."""
+    """Scores for one set of rows. ``scores``: P(positive) (N,), class probabilities (N, K),
+    label probabilities (N, L) for multi-label, or regression values in the target's units
+    (N,). ``y_true`` is None for unlabelled rows."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -31,7 +33,7 @@ class Predictions:
 
     @property
     def y_pred(self) -> np.ndarray:
-        if self.task == "binary":
+        if self.task in ("binary", "multilabel"):
             return (self.scores >= self.threshold).astype(int)
         if self.task == "multiclass":
             return self.scores.argmax(axis=1)
@@ -42,6 +44,9 @@ class Predictions:
             raise ValueError("these predictions have no true labels")
         if self.task == "regression":
             return regression_metrics(self.y_true, self.scores)
+        if self.task == "multilabel":
+            return flat_multilabel(multilabel_metrics(self.y_true, self.scores, self.class_names,
+                                                      self.threshold))
         return classification_metrics(self.y_true, self.scores, self.class_names, self.threshold)
 
     def to_frame(self) -> pd.DataFrame:
@@ -53,6 +58,15 @@ class Predictions:
                 frame["true"] = self.y_true
             frame["predicted"] = self.scores
             return frame
+        if self.task == "multilabel":  # label sets as 'a;c'; an empty set is ''
+            def join(rows: np.ndarray) -> list[str]:
+                return [";".join(names[r.astype(bool)]) for r in rows]
+            if self.y_true is not None:
+                frame["true"] = join(self.y_true)
+            frame["predicted"] = join(self.y_pred)
+            for j, name in enumerate(self.class_names):
+                frame[f"p_{name}"] = self.scores[:, j]
+            return frame
         if self.y_true is not None:
             frame["true"] = names[self.y_true.astype(int)]
         frame["predicted"] = names[self.y_pred]
@@ -60,6 +74,19 @@ class Predictions:
         for j, name in enumerate(self.class_names):
             frame[f"p_{name}"] = probs[:, j]
         return frame
+
+
+def flat_multilabel(m: dict[str, Any]) -> dict[str, Any]:
+    """Multi-label metrics with the averages as flat keys (``f1_macro``, ``roc_auc_micro``),
+    like the single-label ones, and ``per_class`` for the per-label table."""
+    out = {k: m[k] for k in ("n", "subset_accuracy", "hamming_loss", "samples_f1", "undefined")}
+    for scope in ("macro", "micro", "weighted"):
+        out.update({f"{k}_{scope}": v for k, v in m[scope].items()})
+    out["roc_auc_macro_defined"] = m["macro_defined"]["roc_auc"]
+    out["samples_f1_defined"] = m["samples_f1_defined"]["f1"]
+    out["accuracy"] = 1.0 - m["hamming_loss"]  # label-wise, as tracked during training
+    out["per_class"] = m["per_label"]
+    return out
 
 
 def predict(model: nn.Module, head: TaskHead, schema: Schema, X: torch.Tensor,

@@ -18,6 +18,12 @@ LABELS = {
     "mae": "MAE", "r2": "R²", "brier": "Brier score", "ece": "Expected calibration error",
     "roc_auc_ovo_macro": "ROC-AUC (one-vs-one, macro)", "median_ae": "Median absolute error",
     "explained_variance": "Explained variance", "mape": "MAPE (fraction)",
+    "roc_auc_macro": "ROC-AUC (macro over labels)",
+    "roc_auc_macro_defined": "ROC-AUC (macro over labels where defined)",
+    "roc_auc_micro": "ROC-AUC (micro)", "average_precision_macro": "Average precision (macro)",
+    "average_precision_micro": "Average precision (micro)", "f1_micro": "F1 (micro)",
+    "samples_f1": "F1 (per sample)", "samples_f1_defined": "F1 (per sample, where defined)", "subset_accuracy": "Subset accuracy (exact match)",
+    "hamming_loss": "Hamming loss",
 }
 
 # The confusion-matrix table of the lectures, in their order.
@@ -98,9 +104,33 @@ def threshold_rows(metrics: dict[str, Any]) -> tuple[str, list[tuple]]:
     return sentence, [("metric", *header)] + rows
 
 
-def per_class_rows(test: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
-    return [(name, fmt(r["precision"]), fmt(r["recall"]), fmt(r["f1"]), str(r["support"]))
-            for name, r in test.get("per_class", {}).items()]
+def per_class_rows(test: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Per-class (or per-label, with ROC-AUC and AP) precision, recall, F1 and support."""
+    rows = test.get("per_class", {})
+    multilabel = any("roc_auc" in r for r in rows.values())
+    header = ["label" if multilabel else "class", "precision", "recall", "F1", "support"]
+    if multilabel:
+        header[4:4] = ["ROC-AUC", "average precision"]
+    out = []
+    for name, r in rows.items():
+        cells = [fmt(r["precision"]), fmt(r["recall"]), fmt(r["f1"])]
+        if multilabel:
+            cells += [fmt(r["roc_auc"]), fmt(r["average_precision"])]
+        out.append((name, *cells, str(r["support"])))
+    return header, out
+
+
+def balance_rows(data: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Rows per class, or positives per label (multi-label), in each split."""
+    counts = data.get("class_counts") or data.get("label_counts")
+    if not counts:
+        return [], []
+    names = list(dict.fromkeys([*counts["train"], *counts["val"], *counts["test"]]))
+    if data.get("class_counts"):
+        names.sort()
+    first = "label (positives)" if data.get("label_counts") else "class"
+    return [first, "train", "validation", "test"], [
+        (n, *(counts[s].get(n, 0) for s in ("train", "val", "test"))) for n in names]
 
 
 def describe_split(data: dict[str, Any]) -> str:

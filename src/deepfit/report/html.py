@@ -7,8 +7,8 @@ import html
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (describe_split, fmt, metric_rows, per_class_rows, rate_rows,
-                                   test_header, threshold_rows)
+from deepfit.report.format import (balance_rows, describe_split, fmt, metric_rows,
+                                   per_class_rows, rate_rows, test_header, threshold_rows)
 
 CSS = """
 body{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;
@@ -70,12 +70,9 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     if data.get("positive_class"):
         pairs.append(("Positive class", data["positive_class"]))
     parts.append(_dl(pairs))
-    if data.get("class_counts"):
-        names = list(data["class_counts"]["train"].keys() | data["class_counts"]["test"].keys())
-        names.sort()
-        rows = [(n, *(data["class_counts"][s].get(n, 0) for s in ("train", "val", "test")))
-                for n in names]
-        parts.append("<h3>Class balance</h3>" + _table(["class", "train", "validation", "test"], rows))
+    header, rows = balance_rows(data)
+    if rows:
+        parts.append("<h3>Class balance</h3>" + _table(header, rows))
 
     parts.append("<h2>2. Method</h2>")
     parts.append(_dl([("Model", model["description"]), ("Trainable parameters",
@@ -113,8 +110,9 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
         if trows:
             parts.append(_table(list(trows[0]), trows[1:]))
     if task != "regression":
-        parts.append("<h3>Per class (test)</h3>" + _table(
-            ["class", "precision", "recall", "F1", "support"], per_class_rows(test)))
+        header, prows = per_class_rows(test)
+        title = "Per label" if task == "multilabel" else "Per class"
+        parts.append(f"<h3>{title} (test)</h3>" + _table(header, prows))
         header, rrows = rate_rows(metrics, task)
         if rrows:
             parts.append("<h3>Every rate of the confusion matrix</h3>" + _table(header, rrows))

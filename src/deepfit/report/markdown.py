@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (describe_split, fmt, metric_rows, per_class_rows, rate_rows,
-                                   test_header, threshold_rows)
+from deepfit.report.format import (balance_rows, describe_split, fmt, metric_rows,
+                                   per_class_rows, rate_rows, test_header, threshold_rows)
 
 
 def _table(header: list[str], rows: list[tuple]) -> str:
@@ -25,11 +25,9 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
            f"- Preprocessing (fitted on train only): {data['preprocessing']}"]
     if data.get("positive_class"):
         out.append(f"- Positive class: {data['positive_class']}")
-    if data.get("class_counts"):
-        names = sorted(data["class_counts"]["train"].keys() | data["class_counts"]["test"].keys())
-        out += ["", _table(["class", "train", "validation", "test"],
-                           [(n, *(data["class_counts"][s].get(n, 0) for s in ("train", "val", "test")))
-                            for n in names])]
+    header, rows = balance_rows(data)
+    if rows:
+        out += ["", _table(header, rows)]
     out += ["", "## 2. Method", "", f"- Model: {model['description']}",
             f"- Trainable parameters: {model['parameters']:,}", f"- Loss: {model['loss']}",
             f"- Optimiser: {training['optimizer']}", f"- Schedule: {training['schedule']}",
@@ -57,9 +55,9 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
         if trows:
             out += ["", _table(list(trows[0]), trows[1:])]
     if task != "regression":
-        out += ["", "### Per class (test)", "",
-                _table(["class", "precision", "recall", "F1", "support"],
-                       per_class_rows(metrics.get("test") or {}))]
+        header, prows = per_class_rows(metrics.get("test") or {})
+        title = "Per label" if task == "multilabel" else "Per class"
+        out += ["", f"### {title} (test)", "", _table(header, prows)]
         header, rrows = rate_rows(metrics, task)
         if rrows:
             out += ["", "### Every rate of the confusion matrix", "", _table(header, rrows)]

@@ -15,7 +15,9 @@ from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
 EPOCH, LR, TIME = "epoch", "lr", "time"
 TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"
 # The metric tracked live during training, per task (the full set comes at evaluation).
-MAIN_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2"}
+# Multi-label "accuracy" is label-wise: the share of (row, label) cells predicted right.
+MAIN_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2",
+               "multilabel": "accuracy"}
 _LOWER_IS_BETTER = ("loss", "mse", "rmse", "mae", "error")
 
 

@@ -175,7 +175,7 @@ class _RunningMetric:
         else:
             pred = TaskHead.predict(self.task, scores)
             self.stats[0] += (pred == y.long()).sum()
-            self.stats[3] += len(y)
+            self.stats[3] += y.numel()  # multi-label: every (row, label) cell counts
 
     def value(self) -> float:
         sse, s, s2, n = self.stats.tolist()

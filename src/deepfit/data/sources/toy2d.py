@@ -64,11 +64,29 @@ TOY: dict[str, tuple[Callable, float, str, str]] = {
     "spiral": (_spiral, 0.04, "binary", "two interleaved spiral arms"),
     "gaussians": (_gaussians, 0.6, "binary", "two Gaussian blobs (linearly separable)"),
     "linear": (_linear, 0.3, "regression", "y = 3x + 2 + Gaussian noise (linear regression)"),
+    "multilabel": (None, 0.0, "multilabel", "10 features, 4 labels per row (multi-label)"),
 }
+
+
+def load_multilabel(n: int, seed: int) -> Table:
+    """Ten features, four labels; each row has zero or more labels (scikit-learn's
+    multi-label generator)."""
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(n_samples=n, n_features=10, n_classes=4, n_labels=2,
+                                          allow_unlabeled=True, random_state=seed)
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(10)])
+    labels = [f"label{j}" for j in range(4)]
+    frame[labels] = Y
+    return Table(frame=frame, target=labels[-1], name="multilabel", task_hint="multilabel",
+                 targets=labels, description=f"multi-label toy data: {n} rows, 10 features, "
+                 f"4 labels, seed {seed}")
 
 
 def load_toy(name: str, n: int, noise: float | None, seed: int) -> Table:
     """Generate a toy 2-D dataset; same ``(n, noise, seed)`` gives the same rows."""
+    if name == "multilabel":
+        return load_multilabel(n, seed)
     make, default_noise, task, description = TOY[name]
     noise = default_noise if noise is None else noise
     X, y = make(n, noise, np.random.default_rng(seed))
