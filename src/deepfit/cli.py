@@ -2,6 +2,7 @@
 
     deepfit train [CONFIG.yaml] [--data X] [--target COL] [--model M] [--epochs N]
                   [--out DIR] [--name NAME] [--seed S] [--device D] [key=value ...]
+    deepfit cv [same options as train] [--folds K] [--repeats R] [--groups COL]
     deepfit evaluate RUN [--data FILE]
     deepfit predict RUN INPUT -o OUT.csv
     deepfit report RUN
@@ -34,21 +35,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     tr = sub.add_parser("train", help="train, evaluate and report a model")
-    tr.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value",
-                    help="a config file (e.g. runs/NAME/config.yaml) and/or overrides such as "
-                         "train.lr=0.01 model.hidden=[128,64]")
-    tr.add_argument("--data", help="built-in name (see 'deepfit datasets') or a data file")
-    tr.add_argument("--target", help="target column (default: the last column)")
-    tr.add_argument("--task", choices=["auto", "binary", "multiclass", "regression"])
-    tr.add_argument("--model", help="'mlp' or 'package.module:ClassName'")
-    tr.add_argument("--epochs", type=int)
-    tr.add_argument("--lr", type=float, help="learning rate")
-    tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--seed", type=int)
-    tr.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
-    tr.add_argument("--out", help="folder for run directories (default: runs)")
-    tr.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
-    tr.add_argument("--quiet", action="store_true", help="no progress output")
+    _add_run_args(tr)
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation: every fold a full run")
+    _add_run_args(cv)
+    cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    cv.add_argument("--repeats", type=int, default=1, help="repeat with reshuffled folds")
+    cv.add_argument("--groups", help="column whose rows stay in one fold (e.g. patient id)")
 
     ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
     ev.add_argument("run", help="run directory, or its name under runs/")
@@ -76,12 +69,50 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value",
+                        help="a config file (e.g. runs/NAME/config.yaml) and/or overrides such "
+                             "as train.lr=0.01 model.hidden=[128,64]")
+    parser.add_argument("--data", help="built-in name (see 'deepfit datasets') or a data file")
+    parser.add_argument("--target", help="target column (default: the last column)")
+    parser.add_argument("--task", choices=["auto", "binary", "multiclass", "regression",
+                                           "multilabel"])
+    parser.add_argument("--model", help="'mlp' or 'package.module:ClassName'")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--out", help="folder for run directories (default: runs)")
+    parser.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def _config(args: argparse.Namespace) -> Any:
+    """Defaults < config file < key=value overrides < flags."""
+    from deepfit.pipeline import resolve_config
+
+    configs = [a for a in args.args if "=" not in a]
+    assignments = [a for a in args.args if "=" in a]
+    if len(configs) > 1:
+        raise DeepfitError(f"give at most one config file, got {configs}")
+    flags = {"data.source": args.data, "data.target": args.target, "data.task": args.task,
+             "model.name": args.model, "train.epochs": args.epochs, "train.lr": args.lr,
+             "train.batch_size": args.batch_size, "train.seed": args.seed,
+             "train.device": args.device, "out": args.out, "name": args.name}
+    overrides = {k: v for k, v in flags.items() if v is not None}
+    if args.quiet:
+        overrides["train.progress"] = False
+    cfg = resolve_config(configs[0] if configs else None).override(assignments)
+    return cfg.override(overrides) if overrides else cfg
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
-                "config": cmd_config, "compare": cmd_compare}[args.command](args)
+                "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv}[args.command](args)
     except DeepfitError as exc:
         if args.debug:
             traceback.print_exc()
@@ -99,24 +130,28 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepfit.pipeline import resolve_config, train
+    from deepfit.pipeline import train
 
-    configs = [a for a in args.args if "=" not in a]
-    assignments = [a for a in args.args if "=" in a]
-    if len(configs) > 1:
-        raise DeepfitError(f"give at most one config file, got {configs}")
-    flags = {"data.source": args.data, "data.target": args.target, "data.task": args.task,
-             "model.name": args.model, "train.epochs": args.epochs, "train.lr": args.lr,
-             "train.batch_size": args.batch_size, "train.seed": args.seed,
-             "train.device": args.device, "out": args.out, "name": args.name}
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    if args.quiet:
-        overrides["train.progress"] = False
-    cfg = resolve_config(configs[0] if configs else None).override(assignments)
-    cfg = cfg.override(overrides) if overrides else cfg
-    run = train(cfg)
+    run = train(_config(args))
     _print_metrics(run.metrics, run.task)
     print(f"\nrun:    {run.path}\nreport: {run.report_path}")
+    return 0
+
+
+def cmd_cv(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.cv import cross_validate
+    from deepfit.report.format import LABELS, fmt
+
+    result = cross_validate(_config(args), folds=args.folds, repeats=args.repeats,
+                            groups=args.groups)
+    table = Table("metric", "mean ± sd", "folds", title="Cross-validation (test folds)")
+    for key, s in result["summary"].items():
+        table.add_row(LABELS.get(key, key), f"{fmt(s['mean'])} ± {fmt(s['sd'])}", str(s["folds"]))
+    Console(width=100).print(table)
+    print(f"\nfolds:  {result['path']}\nreport: {result['path']}/cv.html")
     return 0
 
 

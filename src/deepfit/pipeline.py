@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import pandas as pd
 import torch
 from torch import nn
 
@@ -71,7 +72,8 @@ def _section_of(key: str) -> str:
 
 
 def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = None,
-          callbacks: Sequence[Callback] = (), **overrides: Any) -> Run:
+          callbacks: Sequence[Callback] = (), split: Optional[pd.Series] = None,
+          **overrides: Any) -> Run:
     """Train, evaluate and report one model; returns the finished ``Run``.
 
     Args:
@@ -80,6 +82,8 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
             a pandas DataFrame, an ``(X, y)`` pair of arrays or tensors.
         model: your own ``nn.Module`` instance (otherwise ``model.name`` is built).
         callbacks: extra ``Callback`` objects, called after the built-in ones.
+        split: per-row ``"train" | "val" | "test"`` labels that replace the configured split
+            (cross-validation passes each fold this way).
         **overrides: config values, dotted (``train.lr=0.01``) or bare (``lr=0.01``).
 
     Example:
@@ -95,7 +99,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
         cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
-    bundle = build_bundle(cfg.data, data, seed=data_seed)
+    bundle = build_bundle(cfg.data, data, seed=data_seed, split=split)
     task, schema = bundle.schema.task, bundle.schema
     check_monitor(cfg.train.monitor, task)
     check_eval_config(cfg.eval)

@@ -83,8 +83,12 @@ class DataBundle:
         return {"train": self.train, "val": self.val, "test": self.test}
 
 
-def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle:
+def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
+                 split: Optional[pd.Series] = None) -> DataBundle:
     """Load, split, and preprocess (fitted on the training split only).
+
+    ``split`` (per row ``"train" | "val" | "test"``, e.g. one cross-validation fold) replaces
+    the configured split; missing validation rows are carved from the training rows.
 
     Example:
         >>> b = build_bundle(DataConfig(source="iris"))
@@ -94,7 +98,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
     table = load_table(cfg, data, seed)
     frame = table.frame
     target_cols = _resolve_targets(cfg, table)
-    split_values = _split_column(cfg, table)
+    split_values = _split_column(cfg, table) if split is None else split.reset_index(drop=True)
     drop = set(target_cols) | set(cfg.drop_columns)
     for col in list(cfg.drop_columns) + ([cfg.id_column] if cfg.id_column else []):
         if col not in frame.columns:
@@ -138,9 +142,12 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0) -> DataBundle
     labels = coarse.encode(y_raw).astype(np.int64) if stratify else None
     notes: list[str] = []
     if split_values is not None:
-        method = (f"by column '{cfg.split_column}'" if cfg.split_column else "by the given files")
-        parts, notes = column_split(split_values, cfg.split_column or "split file", labels,
-                                    cfg.val_size, cfg.test_size, seed)
+        column = ("cross-validation fold" if split is not None else
+                  cfg.split_column or "split file")
+        method = (f"by column '{cfg.split_column}'" if split is None and cfg.split_column else
+                  f"by the {column}" if split is not None else "by the given files")
+        parts, notes = column_split(split_values, column, labels, cfg.val_size, cfg.test_size,
+                                    seed)
     else:
         parts = random_split(len(frame), labels, cfg.val_size, cfg.test_size, seed,
                              coarse.class_names if stratify else None)

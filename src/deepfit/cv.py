@@ -1,0 +1,146 @@
+"""Cross-validation: each fold is a full deepfit run (its own preprocessing fitted on its
+own training part, its own validation split for early stopping), and the folds' test
+metrics are summarised as mean ± standard deviation.
+
+    runs/<data>-cv-<time>/
+      fold1-1/ ... fold1-K/    one ordinary run directory per fold (repeat r: fold<r>-<k>)
+      cv.json                  per-fold test metrics and the summary
+      cv.html                  the summary table and the folds' curves overlaid
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+from deepfit.data.bundle import build_bundle
+from deepfit.data.sources import load_table
+from deepfit.errors import DataError, did_you_mean
+from deepfit.evaluate.metrics import HEADLINE
+from deepfit.pipeline import resolve_config, train
+from deepfit.run import RunDir, default_run_name
+
+
+def fold_splits(n: int, labels: Optional[np.ndarray], groups: Optional[np.ndarray], folds: int,
+                repeats: int, seed: int) -> list[tuple[str, pd.Series]]:
+    """``(name, per-row 'train'/'test')`` for every fold of every repeat. Stratified when
+    ``labels`` is given, grouped (no group in two parts) when ``groups`` is given."""
+    out = []
+    X = np.zeros((n, 1))
+    for r in range(repeats):
+        rs = seed + r
+        if groups is not None and labels is not None:
+            splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=rs)
+        elif groups is not None:
+            splitter = GroupKFold(folds)
+        elif labels is not None:
+            splitter = StratifiedKFold(folds, shuffle=True, random_state=rs)
+        else:
+            splitter = KFold(folds, shuffle=True, random_state=rs)
+        try:
+            parts = list(splitter.split(X, labels, groups))
+        except ValueError as exc:
+            raise DataError(f"cannot make {folds} folds: {exc}") from None
+        for k, (_, test) in enumerate(parts, start=1):
+            split = pd.Series("train", index=range(n))
+            split.iloc[test] = "test"
+            out.append((f"fold{r + 1}-{k}", split))
+    return out
+
+
+def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repeats: int = 1,
+                   groups: Optional[str] = None, **overrides: Any) -> dict[str, Any]:
+    """K-fold cross-validation of one configuration; returns (and writes) the summary.
+
+    Args:
+        config, data, **overrides: as for ``deepfit.train``.
+        folds: number of folds (>= 2). repeats: repetitions with reshuffled folds.
+        groups: a column whose rows must stay together (e.g. patient id); it is dropped from
+            the features.
+
+    Example:
+        >>> cv = cross_validate(data="iris", folds=3, epochs=5, progress=False,
+        ...                     out="/tmp/deepfit-doc")       # doctest: +SKIP
+        >>> cv["summary"]["accuracy"]["mean"]                  # doctest: +SKIP
+    """
+    if folds < 2:
+        raise DataError(f"--folds must be at least 2, got {folds}")
+    if repeats < 1:
+        raise DataError(f"--repeats must be at least 1, got {repeats}")
+    if isinstance(data, str):
+        overrides["data.source"], data = data, None
+    cfg = resolve_config(config, **overrides)
+    seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
+    probe = build_bundle(cfg.data, data, seed=seed)  # task and target, validated once
+    table = load_table(cfg.data, data, seed)
+    task = probe.schema.task
+    if groups is not None:
+        if groups not in table.frame.columns:
+            raise DataError(f"group column '{groups}' is not in the data"
+                            f"{did_you_mean(groups, table.frame.columns)}")
+        cfg = cfg.override({"data.drop_columns": list(cfg.data.drop_columns) + [groups]})
+        group_values = table.frame[groups].astype(str).to_numpy()
+    else:
+        group_values = None
+    labels = None
+    if task in ("binary", "multiclass"):
+        labels = table.frame[probe.schema.target.column].astype(str).to_numpy()
+    rd = RunDir.create(cfg.out, cfg.name, default_run_name(probe.info["name"], "cv"))
+    runs = []
+    for name, split in fold_splits(len(table.frame), labels, group_values, folds, repeats, seed):
+        run = train(cfg.override({"out": str(rd.path), "name": name}), data=data, split=split)
+        runs.append({"fold": name, "path": str(run.path), "metrics": run.metrics["test"],
+                     "history": run.history.rows})
+    keys = [k for k in HEADLINE[task] if any(r["metrics"].get(k) is not None for r in runs)]
+    summary = {k: _mean_sd([r["metrics"].get(k) for r in runs]) for k in keys}
+    result = {"task": task, "folds": folds, "repeats": repeats, "groups": groups,
+              "data": probe.info["description"], "path": str(rd.path), "summary": summary,
+              "per_fold": [{"fold": r["fold"], "path": r["path"],
+                            **{k: r["metrics"].get(k) for k in keys}} for r in runs]}
+    rd.write_json(rd.path / "cv.json", result)
+    rd.write_text(rd.path / "cv.html", _render(result, {r["fold"]: r["history"] for r in runs}))
+    return result
+
+
+def _mean_sd(values: list) -> dict[str, Any]:
+    ok = [v for v in values if v is not None and math.isfinite(v)]
+    if not ok:
+        return {"mean": None, "sd": None, "folds": 0}
+    return {"mean": float(np.mean(ok)), "sd": float(np.std(ok, ddof=1)) if len(ok) > 1 else 0.0,
+            "folds": len(ok)}
+
+
+def _render(result: dict[str, Any], histories: dict[str, list[dict]]) -> str:
+    import base64
+
+    from deepfit.evaluate.plots import overlaid_curves
+    from deepfit.report.format import LABELS, fmt
+    from deepfit.report.html import CSS, _e, _table
+
+    keys = list(result["summary"])
+    rows = [(LABELS.get(k, k), f"{fmt(s['mean'])} ± {fmt(s['sd'])}", str(s["folds"]))
+            for k, s in result["summary"].items()]
+    folds = [(f["fold"], *(fmt(f.get(k)) for k in keys)) for f in result["per_fold"]]
+    main = "r2" if result["task"] == "regression" else "accuracy"
+    buffer = io.BytesIO()
+    overlaid_curves(histories, main, buffer)
+    img = base64.b64encode(buffer.getvalue()).decode("ascii")
+    how = (f"{result['folds']}-fold" + (f", repeated {result['repeats']} times"
+                                        if result["repeats"] > 1 else "")
+           + (f", grouped by '{result['groups']}'" if result["groups"] else "")
+           + (", stratified by class" if result["task"] in ("binary", "multiclass") else ""))
+    body = (f"<h1>Cross-validation</h1><p class='sub'>{_e(result['data'])} &middot; "
+            f"{_e(result['task'])} &middot; {_e(how)}</p>"
+            "<p>Each fold is a full run: preprocessing fitted on its training part, early "
+            "stopping on a validation part carved from it, evaluated once on the held-out "
+            "fold.</p><h2>Summary (test folds)</h2>"
+            + _table(["metric", "mean ± sd", "folds"], rows)
+            + "<h2>Per fold</h2>" + _table(["fold", *(LABELS.get(k, k) for k in keys)], folds)
+            + f"<h2>Learning curves</h2><img alt='folds' src='data:image/png;base64,{img}'>")
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>deepfit "
+            f"cross-validation</title><style>{CSS}</style></head><body>{body}</body></html>")

@@ -1,0 +1,77 @@
+"""Cross-validation: folds are honest (each row tested once, groups kept together), each
+fold is a full run with its own preprocessing, and the summary is the folds' mean ± sd."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import deepfit
+from deepfit.cli import main
+from deepfit.cv import fold_splits
+from deepfit.errors import DataError
+
+QUICK = {"train.progress": False, "eval.plots": False, "eval.report": False, "eval.bootstrap": 0}
+
+
+def test_every_row_is_tested_exactly_once_per_repeat_and_folds_are_stratified():
+    labels = np.array(["a"] * 60 + ["b"] * 30)
+    splits = fold_splits(90, labels, None, folds=3, repeats=2, seed=0)
+    assert [name for name, _ in splits] == [f"fold{r}-{k}" for r in (1, 2) for k in (1, 2, 3)]
+    for r in range(2):
+        tested = np.concatenate([np.flatnonzero(s.to_numpy() == "test")
+                                 for _, s in splits[3 * r:3 * r + 3]])
+        assert sorted(tested) == list(range(90))
+    for _, s in splits:
+        fold = labels[s.to_numpy() == "test"]
+        assert (fold == "a").sum() == 20 and (fold == "b").sum() == 10
+    assert not splits[0][1].equals(splits[3][1])  # repeats reshuffle
+
+
+def test_groups_never_straddle_folds():
+    groups = np.repeat([f"patient{i}" for i in range(30)], 3)
+    labels = np.tile(["x", "y", "x"], 30)
+    for _, s in fold_splits(90, labels, groups, folds=5, repeats=1, seed=0):
+        test_groups = set(groups[s.to_numpy() == "test"])
+        train_groups = set(groups[s.to_numpy() == "train"])
+        assert not test_groups & train_groups
+
+
+def test_cross_validate_runs_each_fold_with_its_own_preprocessing(tmp_path):
+    result = deepfit.cross_validate(data="wine", folds=3, out=tmp_path, epochs=10, **QUICK)
+    assert len(result["per_fold"]) == 3
+    accs = [f["accuracy"] for f in result["per_fold"]]
+    assert result["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    assert result["summary"]["accuracy"]["sd"] == pytest.approx(np.std(accs, ddof=1))
+    centres = [json.loads((tmp_path.glob("wine-cv-*").__next__() / f["fold"] / "schema.json")
+                          .read_text())["preprocessor"]["center_"]["alcohol"]
+               for f in result["per_fold"]]
+    assert len(set(centres)) == 3  # standardisation fitted on each fold's own training rows
+    folder = tmp_path / result["path"].split("/")[-1]
+    assert (folder / "cv.html").is_file() and (folder / "cv.json").is_file()
+    n_test = sum(json.loads((folder / f["fold"] / "metrics.json").read_text())["test"]["n"]
+                 for f in result["per_fold"])
+    assert n_test == 178
+
+
+def test_grouped_cv_drops_the_group_column_from_the_features(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"patient": np.repeat(np.arange(40), 3), "x": rng.normal(size=120)})
+    frame["y"] = (frame["x"] > 0).astype(int)
+    result = deepfit.cross_validate(data=frame, folds=4, groups="patient", out=tmp_path,
+                                    epochs=5, **QUICK)
+    schema = json.loads((tmp_path / result["path"].split("/")[-1] / "fold1-1" / "schema.json")
+                        .read_text())
+    assert schema["preprocessor"]["columns_"] == ["x"]
+    with pytest.raises(DataError, match="group column 'patiant' is not in the data"):
+        deepfit.cross_validate(data=frame, folds=4, groups="patiant", out=tmp_path, **QUICK)
+
+
+def test_cv_command(tmp_path, capsys):
+    code = main(["cv", "--data", "iris", "--folds", "3", "--epochs", "5", "--out", str(tmp_path),
+                 "--quiet", "eval.plots=false", "eval.report=false"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "±" in out and "cv.html" in out
+    assert main(["cv", "--data", "iris", "--folds", "1", "--out", str(tmp_path)]) == 2
