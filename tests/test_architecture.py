@@ -16,7 +16,7 @@ LAYERS = [
     {"train"},
     {"evaluate"},
     {"report", "run"},
-    {"result", "pipeline", "compare"},
+    {"result", "pipeline", "compare", "cv", "sklearn", "estimators"},
     {"cli", "__main__", "__init__"},
 ]
 

@@ -75,3 +75,25 @@ def test_cv_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "±" in out and "cv.html" in out
     assert main(["cv", "--data", "iris", "--folds", "1", "--out", str(tmp_path)]) == 2
+
+
+def test_cross_val_score_agrees_with_deepfit_cv_on_the_same_folds(tmp_path):
+    """The scikit-learn face and deepfit's own CV score the same folds alike. They are not
+    bit-identical: deepfit's CV holds out part of each training fold for early stopping and
+    its report, the estimator trains on all of it."""
+    from sklearn.datasets import load_wine
+    from sklearn.model_selection import PredefinedSplit, cross_val_score
+
+    from deepfit.sklearn import NeuralClassifier
+
+    X, y = load_wine(return_X_y=True)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]).assign(y=y)
+    result = deepfit.cross_validate(data=frame, folds=3, out=tmp_path, epochs=40, **QUICK)
+    splits = fold_splits(len(y), y.astype(str), None, folds=3, repeats=1, seed=0)
+    fold_of = np.zeros(len(y), dtype=int)
+    for k, (_, s) in enumerate(splits):
+        fold_of[s.to_numpy() == "test"] = k
+    sk = cross_val_score(NeuralClassifier(epochs=40, random_state=0), X, y,
+                         cv=PredefinedSplit(fold_of))
+    ours = [f["accuracy"] for f in result["per_fold"]]
+    assert np.mean(sk) == pytest.approx(np.mean(ours), abs=0.04), (sk, ours)
