@@ -140,10 +140,12 @@ class LectureNet(nn.Module):
 
 
 def test_users_own_module_trains_through_the_api(tmp_path, quick):
+    # The lecture's 30-15-1 breast-cancer network and SGD reach its published 0.96.
+    torch.manual_seed(0)
     run = deepfit.train(model=LectureNet(), data="breast_cancer", out=tmp_path, **quick,
                         **{"model.outputs": "probabilities", "train.optimizer": "sgd",
-                           "train.lr": 0.05, "train.epochs": 100})
-    assert run.metrics["test"]["accuracy"] >= 0.93
+                           "train.lr": 0.05, "train.epochs": 300})
+    assert run.metrics["test"]["accuracy"] >= 0.95
     assert run.config.model.name.endswith("test_pipeline:LectureNet")
     probs = run.predict_proba(np.zeros((2, 30)))
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1)
@@ -226,3 +228,15 @@ def test_multilabel_values_must_be_zero_or_one(tmp_path, quick):
 def test_multilabel_toy_dataset_runs_with_defaults(tmp_path):
     run = deepfit.train(data="multilabel", out=tmp_path, progress=False, epochs=10)
     assert run.task == "multilabel" and (run.path / "report.html").is_file()
+
+
+def test_data_from_tensors_and_a_torch_dataset(tmp_path, quick):
+    from torch.utils.data import TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(200, 3, generator=g)
+    y = (X[:, 0] > 0).long()
+    from_tensors = deepfit.train(data=(X, y), out=tmp_path, epochs=30, **quick)
+    from_dataset = deepfit.train(data=TensorDataset(X, y), out=tmp_path, epochs=30, **quick)
+    assert from_tensors.metrics["test"] == from_dataset.metrics["test"]
+    assert from_dataset.metrics["test"]["accuracy"] > 0.9

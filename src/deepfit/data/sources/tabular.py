@@ -152,6 +152,8 @@ def load_object(data: Any) -> Table:
         frame.columns = [str(c) for c in frame.columns]
         return Table(frame=frame, target=frame.columns[-1], name="dataframe",
                      description=f"pandas DataFrame, {len(frame)} rows")
+    if _is_torch_dataset(data):
+        data = _dataset_arrays(data)
     if isinstance(data, dict) and {"X", "y"} <= set(data):
         data = (data["X"], data["y"])
     if isinstance(data, (tuple, list)) and len(data) == 2:
@@ -160,4 +162,39 @@ def load_object(data: Any) -> Table:
         return Table(frame=frame, target="target", name="arrays",
                      description=f"arrays passed from Python, {len(frame)} rows")
     raise DataError(f"cannot use an object of type {type(data).__name__} as data; pass a file "
-                    "path, a built-in name, a pandas DataFrame, or an (X, y) pair")
+                    "path, a built-in name, a pandas DataFrame, an (X, y) pair, or a torch "
+                    "Dataset of (features, target) pairs")
+
+
+def _is_torch_dataset(data: Any) -> bool:
+    try:
+        from torch.utils.data import Dataset
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return False
+    return isinstance(data, Dataset)
+
+
+def _dataset_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Read a map-style torch Dataset of ``(features, target)`` pairs into two arrays, once."""
+    try:
+        n = len(dataset)
+    except TypeError:
+        raise DataError("an iterable torch Dataset has no length; pass a map-style Dataset or "
+                        "arrays") from None
+    if n == 0:
+        raise DataError("the torch Dataset passed as data is empty")
+    xs, ys = [], []
+    for i in range(n):
+        item = dataset[i]
+        if not isinstance(item, (tuple, list)) or len(item) != 2:
+            raise DataError(f"item {i} of the torch Dataset is {type(item).__name__}; each item "
+                            "must be a (features, target) pair")
+        x, y = (np.asarray(v.detach().cpu()) if hasattr(v, "detach") else np.asarray(v)
+                for v in item)
+        xs.append(x.reshape(-1))
+        ys.append(y.reshape(()) if y.size == 1 else y)
+    try:
+        return np.stack(xs), np.stack(ys)
+    except ValueError as exc:
+        raise DataError(f"the torch Dataset's items differ in shape ({exc}); every item must "
+                        "have the same number of features") from None
