@@ -140,12 +140,17 @@ class LectureNet(nn.Module):
 
 
 def test_users_own_module_trains_through_the_api(tmp_path, quick):
-    # The lecture's 30-15-1 breast-cancer network and SGD reach its published 0.96.
-    torch.manual_seed(0)
-    run = deepfit.train(model=LectureNet(), data="breast_cancer", out=tmp_path, **quick,
-                        **{"model.outputs": "probabilities", "train.optimizer": "sgd",
-                           "train.lr": 0.05, "train.epochs": 300})
-    assert run.metrics["test"]["accuracy"] >= 0.95
+    # The lecture's 30-15-1 breast-cancer network and SGD reach its published 0.96, judged
+    # over three splits of 114 test rows as in the defaults test above.
+    accuracies = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        run = deepfit.train(model=LectureNet(), data="breast_cancer", out=tmp_path, seed=seed,
+                            **quick, **{"model.outputs": "probabilities", "eval.bootstrap": 0,
+                                        "train.optimizer": "sgd", "train.lr": 0.05,
+                                        "train.epochs": 300})
+        accuracies.append(run.metrics["test"]["accuracy"])
+    assert np.mean(accuracies) >= 0.95 and min(accuracies) >= 0.93, accuracies
     assert run.config.model.name.endswith("test_pipeline:LectureNet")
     probs = run.predict_proba(np.zeros((2, 30)))
     assert probs.shape == (2, 2) and np.allclose(probs.sum(1), 1)
