@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import nn
 
 from deepfit.config import ModelConfig, RunConfig
@@ -29,13 +29,6 @@ from deepfit.task import TaskHead
 from deepfit.train.device import resolve_device
 from deepfit.train.history import MAIN_METRIC
 from deepfit.train.trainer import Trainer
-
-try:
-    from sklearn.utils.validation import validate_data
-except ImportError:  # scikit-learn < 1.6: the same function was a method
-    def validate_data(estimator: Any, /, X: Any = "no_validation", y: Any = "no_validation",
-                      **kwargs: Any) -> Any:
-        return estimator._validate_data(X, y, **kwargs)
 
 #: Fewer rows than this: no validation split, no early stopping.
 MIN_ROWS_FOR_VALIDATION = 20
