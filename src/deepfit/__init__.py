@@ -11,7 +11,7 @@ from deepfit.config import DataConfig, EvalConfig, ModelConfig, RunConfig, Train
 from deepfit.errors import ConfigError, DataError, DeepfitError, ModelError, RunError
 from deepfit.models import MLP, register_model
 from deepfit.cv import cross_validate
-from deepfit.pipeline import train
+from deepfit.pipeline import resume, train
 from deepfit.result import Run, load
 from deepfit.sklearn import NeuralClassifier, NeuralRegressor
 from deepfit.train.callbacks import Callback, describe_loop
@@ -22,5 +22,5 @@ __all__ = [
     "Callback", "ConfigError", "cross_validate", "DataConfig", "DataError", "DeepfitError", "EvalConfig", "MLP",
     "ModelConfig", "ModelError", "NeuralClassifier", "NeuralRegressor", "Run", "RunConfig",
     "RunError", "TrainConfig", "describe_loop",
-    "__version__", "load", "register_model", "train",
+    "__version__", "load", "register_model", "resume", "train",
 ]

@@ -3,6 +3,7 @@
     deepfit train [CONFIG.yaml] [--data X] [--target COL] [--model M] [--epochs N]
                   [--out DIR] [--name NAME] [--seed S] [--device D] [key=value ...]
     deepfit cv [same options as train] [--folds K] [--repeats R] [--groups COL]
+    deepfit resume RUN                 (or: deepfit train --resume RUN)
     deepfit evaluate RUN [--data FILE]
     deepfit predict RUN INPUT -o OUT.csv
     deepfit report RUN
@@ -21,9 +22,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Optional
 
-from deepfit.errors import DeepfitError
+from deepfit.errors import DeepfitError, TrainingInterrupted
 
-EXIT_USER_ERROR, EXIT_BUG = 2, 1
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("input", help="CSV / TSV / Parquet file with the training columns")
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    rs_ = sub.add_parser("resume", help="continue an interrupted run from its last complete epoch")
+    rs_.add_argument("run")
 
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
     rp.add_argument("run")
@@ -86,6 +90,8 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="folder for run directories (default: runs)")
     parser.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument("--resume", metavar="RUN", help="continue this interrupted run instead "
+                        "(the other options come from its config.yaml)")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -112,7 +118,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
-                "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv}[args.command](args)
+                "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
+                "resume": cmd_resume}[args.command](args)
+    except TrainingInterrupted as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_INTERRUPTED
     except DeepfitError as exc:
         if args.debug:
             traceback.print_exc()
@@ -120,7 +130,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug in deepfit: say so in one line, details with --debug
         if args.debug:
             traceback.print_exc()
@@ -130,12 +140,17 @@ def main(argv: Optional[list[str]] = None) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from deepfit.pipeline import train
+    from deepfit.pipeline import resume, train
 
-    run = train(_config(args))
+    run = resume(args.resume) if getattr(args, "resume", None) else train(_config(args))
     _print_metrics(run.metrics, run.task)
     print(f"\nrun:    {run.path}\nreport: {run.report_path}")
     return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    args.resume = args.run
+    return cmd_train(args)
 
 
 def cmd_cv(args: argparse.Namespace) -> int:

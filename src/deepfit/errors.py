@@ -31,6 +31,14 @@ class RunError(DeepfitError):
     """A run directory is missing, incomplete or inconsistent."""
 
 
+class TrainingInterrupted(DeepfitError):
+    """SIGINT or SIGTERM arrived; ``last_epoch`` is the last complete (checkpointed) epoch."""
+
+    def __init__(self, last_epoch: int, message: str = "") -> None:
+        super().__init__(message or f"interrupted; the last complete epoch is {last_epoch}")
+        self.last_epoch = last_epoch
+
+
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
     close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)

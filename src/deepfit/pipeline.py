@@ -14,10 +14,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from deepfit.version import __version__
 from deepfit.config import RunConfig
 from deepfit.data.bundle import DataBundle, build_bundle
-from deepfit.errors import ConfigError, did_you_mean
+from deepfit.data.sources import PYTHON_SOURCE
+from deepfit.errors import ConfigError, RunError, TrainingInterrupted, did_you_mean
 from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
@@ -25,13 +25,15 @@ from deepfit.models import build_model, count_parameters
 from deepfit.models.summary import layer_table
 from deepfit.report import write_report
 from deepfit.result import Run
-from deepfit.run import RunDir, default_run_name
+from deepfit.run import RunDir, default_run_name, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
 from deepfit.train.callbacks import Callback
+from deepfit.train.checkpoint import load_checkpoint
 from deepfit.train.device import resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
 from deepfit.train.trainer import Trainer
+from deepfit.version import __version__
 
 _SECTIONS = ("train", "model", "data", "eval")
 
@@ -93,10 +95,38 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
     """
     if isinstance(data, (str, Path)):
         overrides["data.source"], data = str(data), None
+    elif data is not None:  # recorded so that a re-run says it needs the object again
+        overrides["data.source"] = f"{PYTHON_SOURCE}{type(data).__name__}"
     cfg = resolve_config(config, **overrides)
     if model is not None:
         cls = type(model)
         cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})
+    return _run(cfg, data, model, callbacks, split)
+
+
+def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] = None,
+           callbacks: Sequence[Callback] = ()) -> Run:
+    """Continue an interrupted run from its last complete epoch, in the same directory.
+
+    On CPU the result is bit-identical to a run that was never interrupted: the checkpoint
+    holds the weights, optimiser, schedule, early-stopping state, data order and every RNG.
+    ``data`` and ``model`` are needed again only if the run was given Python objects.
+    """
+    rd = resolve_run(run_dir)
+    if rd.summary.is_file():
+        raise RunError(f"run '{rd.path}' already finished; start a new one with "
+                       f"'deepfit train {rd.config}'")
+    if not rd.last.is_file():
+        raise RunError(f"run '{rd.path}' has no complete epoch to resume from; start again "
+                       f"with 'deepfit train {rd.config}'")
+    cfg = RunConfig.load(rd.config)
+    state = load_checkpoint(rd.last)
+    return _run(cfg, data, model, callbacks, None, rd=rd, state=state)
+
+
+def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Sequence[Callback],
+         split: Optional[pd.Series], rd: Optional[RunDir] = None,
+         state: Optional[dict] = None) -> Run:
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
     bundle = build_bundle(cfg.data, data, seed=data_seed, split=split)
@@ -111,9 +141,11 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
         weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
     head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
 
-    rd = RunDir.create(cfg.out, cfg.name, default_run_name(bundle.info["name"], cfg.model.name))
-    rd.write_text(rd.config, cfg.to_yaml())
-    rd.write_json(rd.schema, schema.to_dict())
+    if rd is None:
+        rd = RunDir.create(cfg.out, cfg.name,
+                           default_run_name(bundle.info["name"], cfg.model.name))
+        rd.write_text(rd.config, cfg.to_yaml())
+        rd.write_json(rd.schema, schema.to_dict())
     best = BestModel(cfg.train.monitor, cfg.train.min_delta, rd.best)
     builtin: list[Callback] = [best]
     if cfg.train.early_stopping:
@@ -124,8 +156,15 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
                       device=device, callbacks=builtin + list(callbacks),
                       eval_batch_size=cfg.eval.batch_size)
+    if state is not None:
+        trainer.load_state_dict(state)
     started = time.perf_counter()
-    history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
+    try:
+        history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
+    except TrainingInterrupted as exc:
+        saved = (f"epochs 1-{exc.last_epoch} are saved; continue with 'deepfit resume "
+                 f"{rd.path}'" if exc.last_epoch else "no epoch was complete, nothing to resume")
+        raise TrainingInterrupted(exc.last_epoch, f"training interrupted; {saved}") from None
     seconds = time.perf_counter() - started
     history.to_csv(rd.history)
 

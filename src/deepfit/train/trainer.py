@@ -7,22 +7,49 @@ as views. There is no per-sample Python work and no DataLoader in the loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Iterator, Optional, Sequence
 
 import torch
 from torch import nn
 
 from deepfit.config import TrainConfig
-from deepfit.errors import ModelError
+from deepfit.errors import ModelError, RunError, TrainingInterrupted
 from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
+from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
 from deepfit.train.builtin.nan_guard import NanGuard
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
 from deepfit.train.optim import Schedule, build_optimizer
+
+
+@contextlib.contextmanager
+def stop_signals() -> Iterator[Any]:
+    """While training, SIGINT (Ctrl-C) and SIGTERM only set a flag that the loop checks after
+    each step: nothing is written from inside a signal handler. A second Ctrl-C stops at
+    once. Off the main thread (where handlers cannot be installed) this does nothing."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if flag["set"] and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["set"] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: flag["set"]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def batch_slices(n: int, batch_size: int) -> list[slice]:
@@ -63,6 +90,7 @@ class Trainer:
         self.should_stop, self.stop_reason = False, None
         self.best_epoch: Optional[int] = None
         self.main = MAIN_METRIC[task]
+        self._pending: Optional[dict[str, Any]] = None  # resume state applied in fit()
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor,
@@ -76,9 +104,17 @@ class Trainer:
         self.callbacks = CallbackList([LRSchedule(self.schedule),
                                        NanGuard(every_step=self.device.type == "cpu")]
                                       + self.user_callbacks)
+        if self._pending is not None:
+            self._apply_pending()
         # The per-step hooks, bound once (CallbackList.fire checks names on every call).
         batch_begin = self.callbacks.bound("on_batch_begin")
         batch_end = self.callbacks.bound("on_batch_end")
+        with stop_signals() as interrupted:
+            self._loop(X, y, X_val, y_val, cuts, batch_begin, batch_end, interrupted)
+        return self.history
+
+    def _loop(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor, y_val: torch.Tensor,
+              cuts: list[slice], batch_begin: Any, batch_end: Any, interrupted: Any) -> None:
         self.callbacks.fire("on_train_begin", self)
         for epoch in range(self.epoch + 1, self.cfg.epochs + 1):
             self.epoch = epoch
@@ -106,6 +142,8 @@ class Trainer:
                 losses[step] = loss.detach()
                 outs.append(out.detach())
                 batch_end(self, step=step, loss=losses[step])
+                if interrupted():  # finish the step, then leave; the signal handler only flags
+                    raise TrainingInterrupted(epoch - 1)
             # Epoch statistics in a few tensor ops, not per step (no device sync per step).
             seen = cuts[-1].stop
             sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
@@ -121,7 +159,6 @@ class Trainer:
             if self.should_stop:
                 break
         self.callbacks.fire("on_train_end", self)
-        return self.history
 
     # -- pieces --------------------------------------------------------------------------
     def validate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
@@ -149,12 +186,42 @@ class Trainer:
         self.head.check_output(out, len(probe), self.n_outputs)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly (see ``LastCheckpoint``)."""
+        """Everything needed to continue this run exactly at the end of ``self.epoch``:
+        weights, optimiser, schedule and callbacks, grad scaler, the data-order generator,
+        every RNG, and the history (see ``LastCheckpoint``)."""
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(), "epoch": self.epoch,
                 "global_step": self.global_step, "generator": self.generator.get_state(),
-                "history": self.history.rows,
-                "callbacks": [cb.state_dict() for cb in self.callbacks.callbacks]}
+                "rng": rng.capture(), "history": self.history.rows,
+                "callbacks": [[type(cb).__name__, cb.state_dict()]
+                              for cb in self.callbacks.callbacks]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a ``state_dict``: the next ``fit`` starts at epoch ``epoch + 1``."""
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.global_step = state["epoch"], state["global_step"]
+        self.generator.set_state(state["generator"])
+        self.history = History(self.task, state["history"])
+        self._pending = state  # callbacks and RNGs: once fit() has built the callbacks
+
+    def _apply_pending(self) -> None:
+        """Give each callback its saved state, matched by class name in order. A user's
+        stateless callback may come or go; a saved state with no callback to take it would
+        silently change the run, so that is an error."""
+        saved = [list(item) for item in self._pending["callbacks"]]
+        for cb in self.callbacks.callbacks:
+            match = next((item for item in saved if item[0] == type(cb).__name__), None)
+            if match is not None:
+                cb.load_state_dict(match[1])
+                saved.remove(match)
+        lost = [name for name, state in saved if state]
+        if lost:
+            raise RunError(f"the checkpoint holds the state of callback(s) {lost} that this run "
+                           "does not have; resume with the same callbacks")
+        rng.restore(self._pending["rng"])
+        self._pending = None
 
 
 class _RunningMetric:

@@ -15,6 +15,8 @@ from deepfit.data.table import Table
 from deepfit.errors import DataError, did_you_mean
 
 SPLIT_COLUMN = "__split__"
+# data.source of a run trained on a Python object: a re-run must be given the object again.
+PYTHON_SOURCE = "python:"
 
 
 def load_table(cfg: DataConfig, data: Optional[Any] = None, seed: int = 0) -> Table:
@@ -33,6 +35,9 @@ def load_table(cfg: DataConfig, data: Optional[Any] = None, seed: int = 0) -> Ta
 
 
 def _load_named(source: str, cfg: DataConfig, seed: int) -> Table:
+    if source.startswith(PYTHON_SOURCE):
+        raise DataError(f"this config was trained on a Python object ({source[len(PYTHON_SOURCE):]}"
+                        "); pass the data again: deepfit.train(config, data=...)")
     key = source.lower().replace("-", "_")
     if key in BUILTIN:
         return load_builtin(key)
@@ -68,4 +73,4 @@ def list_datasets() -> list[tuple[str, str, str]]:
     return describe_builtin() + toys
 
 
-__all__ = ["load_table", "list_datasets", "Table", "SPLIT_COLUMN"]
+__all__ = ["load_table", "list_datasets", "Table", "SPLIT_COLUMN", "PYTHON_SOURCE"]

@@ -1,0 +1,119 @@
+"""Exact resume: an interrupted run continued with `deepfit resume` ends with the same
+weights, bit for bit on CPU, as a run that was never interrupted."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import deepfit
+from deepfit.errors import RunError, TrainingInterrupted
+from deepfit.train.callbacks import Callback
+from deepfit.train.checkpoint import load_checkpoint
+
+# Dropout on, so the torch RNG matters; no early stop, so every epoch runs.
+SETTINGS = {"train.progress": False, "eval.plots": False, "eval.report": False,
+            "eval.bootstrap": 0, "train.epochs": 12, "train.early_stopping": False,
+            "model.dropout": 0.3, "model.hidden": [16], "train.schedule": "cosine"}
+
+
+class SignalAt(Callback):
+    """Send this process SIGTERM at the end of one epoch, as a scheduler would."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch, logs, **kwargs):
+        if epoch == self.epoch:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _weights(path):
+    return load_checkpoint(path / "checkpoints" / "last.pt")["model"]
+
+
+def test_sigterm_then_resume_is_bit_identical(tmp_path):
+    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **SETTINGS)
+    with pytest.raises(TrainingInterrupted, match=r"epochs 1-5 are saved; continue with "
+                                                  r"'deepfit resume"):
+        deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAt(5)],
+                      **SETTINGS)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["epoch"] == 5
+    assert not (tmp_path / "cut" / "summary.json").exists()
+    resumed = deepfit.resume(tmp_path / "cut")
+    a, b = _weights(whole.path), _weights(resumed.path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history.column("train_loss") == whole.history.column("train_loss")
+    assert resumed.metrics["test"] == whole.metrics["test"]
+    with pytest.raises(RunError, match="already finished"):
+        deepfit.resume(tmp_path / "cut")
+
+
+def test_signal_handlers_are_restored_after_training(tmp_path):
+    before = signal.getsignal(signal.SIGTERM)
+    deepfit.train(data="iris", out=tmp_path, **{**SETTINGS, "train.epochs": 2})
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_resume_needs_a_complete_epoch(tmp_path):
+    with pytest.raises(TrainingInterrupted, match="nothing to resume"):
+        class Early(Callback):
+            def on_batch_end(self, trainer, step, loss, **kwargs):
+                os.kill(os.getpid(), signal.SIGTERM)
+        deepfit.train(data="iris", out=tmp_path, name="early", callbacks=[Early()], **SETTINGS)
+    with pytest.raises(RunError, match="no complete epoch"):
+        deepfit.resume(tmp_path / "early")
+
+
+def _start(tmp_path, name):
+    cmd = [sys.executable, "-m", "deepfit", "train", "--data", "wine", "--out", str(tmp_path),
+           "--name", name, "--quiet"] + [f"{k}={v}" for k, v in SETTINGS.items()
+                                         if k != "train.epochs"] + ["train.epochs=30"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_epoch(path, epoch, proc, timeout=120):
+    deadline = time.time() + timeout
+    last = path / "checkpoints" / "last.pt"
+    while time.time() < deadline and proc.poll() is None:
+        if last.exists():
+            try:
+                if load_checkpoint(last)["epoch"] >= epoch:
+                    return
+            except RunError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("training did not reach the epoch in time")
+
+
+def test_killed_processes_resume_to_the_uninterrupted_weights(tmp_path):
+    """SIGTERM (clean stop) and SIGKILL (no warning, possibly mid-write) at random moments."""
+    reference = _start(tmp_path, "reference")
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+    rng = np.random.default_rng(0)
+    proc = _start(tmp_path, "victim")
+    run = tmp_path / "victim"
+    for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
+        _wait_for_epoch(run, int(rng.integers(1, 4)) + _epoch(run), proc)
+        time.sleep(float(rng.uniform(0, 0.05)))
+        proc.send_signal(sig)
+        code = proc.wait(timeout=120)
+        if sig == signal.SIGTERM:
+            assert code == 130 and "deepfit resume" in proc.stderr.read()
+        load_checkpoint(run / "checkpoints" / "last.pt")  # never half-written
+        proc = subprocess.Popen([sys.executable, "-m", "deepfit", "resume", str(run)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    a, b = _weights(tmp_path / "reference"), _weights(run)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not list((run / "checkpoints").glob("*.tmp"))
+
+
+def _epoch(run):
+    last = run / "checkpoints" / "last.pt"
+    return load_checkpoint(last)["epoch"] if last.exists() else 0
