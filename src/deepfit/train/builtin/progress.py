@@ -24,7 +24,9 @@ class Progress(Callback):
                                     TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                                     transient=False)
             self.bar.start()
-            self.task = self.bar.add_task("train", total=self.total, status="")
+            # A resumed run starts its bar at the epoch it continues from.
+            self.task = self.bar.add_task("train", total=self.total, status="",
+                                          completed=trainer.epoch)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
         status = (f"loss {logs['train_loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
