@@ -245,3 +245,13 @@ def test_data_from_tensors_and_a_torch_dataset(tmp_path, quick):
     from_dataset = deepfit.train(data=TensorDataset(X, y), out=tmp_path, epochs=30, **quick)
     assert from_tensors.metrics["test"] == from_dataset.metrics["test"]
     assert from_dataset.metrics["test"]["accuracy"] > 0.9
+
+
+def test_config_of_a_run_on_a_python_object_asks_for_the_object_again(tmp_path, quick):
+    frame = pd.DataFrame({"x": np.arange(60.0), "y": np.arange(60) % 2})
+    run = deepfit.train(data=frame, out=tmp_path, epochs=1, **quick)
+    assert run.config.data.source == "python:DataFrame"
+    with pytest.raises(DataError, match="trained on a Python object"):
+        deepfit.train(run.path / "config.yaml")
+    again = deepfit.train(run.path / "config.yaml", data=frame, out=tmp_path / "again")
+    assert again.metrics["test"] == run.metrics["test"]
