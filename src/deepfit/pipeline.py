@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from deepfit.run import RunDir, default_run_name, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
 from deepfit.train.callbacks import Callback
-from deepfit.train.checkpoint import load_checkpoint
+from deepfit.train.checkpoint import load_latest
 from deepfit.train.device import resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
 from deepfit.train.trainer import Trainer
@@ -116,11 +117,16 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
     if rd.summary.is_file():
         raise RunError(f"run '{rd.path}' already finished; start a new one with "
                        f"'deepfit train {rd.config}'")
-    if not rd.last.is_file():
-        raise RunError(f"run '{rd.path}' has no complete epoch to resume from; start again "
-                       f"with 'deepfit train {rd.config}'")
     cfg = RunConfig.load(rd.config)
-    state = load_checkpoint(rd.last)
+    try:
+        state, note = load_latest(rd.last)
+    except RunError as exc:
+        if not rd.checkpoints.is_dir() or not any(rd.checkpoints.glob("*last*")):
+            raise RunError(f"run '{rd.path}' has no complete epoch to resume from; start "
+                           f"again with 'deepfit train {rd.config}'") from None
+        raise exc from None
+    if note:
+        print(f"deepfit: {note} (epoch {state['epoch']})", file=sys.stderr)
     return _run(cfg, data, model, callbacks, None, rd=rd, state=state)
 
 

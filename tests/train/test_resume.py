@@ -14,7 +14,7 @@ import torch
 import deepfit
 from deepfit.errors import RunError, TrainingInterrupted
 from deepfit.train.callbacks import Callback
-from deepfit.train.checkpoint import load_checkpoint
+from deepfit.train.checkpoint import load_checkpoint, load_latest
 
 # Dropout on, so the torch RNG matters; no early stop, so every epoch runs.
 SETTINGS = {"train.progress": False, "eval.plots": False, "eval.report": False,
@@ -79,14 +79,9 @@ def _start(tmp_path, name):
 
 def _wait_for_epoch(path, epoch, proc, timeout=120):
     deadline = time.time() + timeout
-    last = path / "checkpoints" / "last.pt"
     while time.time() < deadline and proc.poll() is None:
-        if last.exists():
-            try:
-                if load_checkpoint(last)["epoch"] >= epoch:
-                    return
-            except RunError:
-                pass
+        if _epoch(path) >= epoch:
+            return
         time.sleep(0.05)
     raise AssertionError("training did not reach the epoch in time")
 
@@ -105,15 +100,32 @@ def test_killed_processes_resume_to_the_uninterrupted_weights(tmp_path):
         code = proc.wait(timeout=120)
         if sig == signal.SIGTERM:
             assert code == 130 and "deepfit resume" in proc.stderr.read()
-        load_checkpoint(run / "checkpoints" / "last.pt")  # never half-written
+        load_latest(run / "checkpoints" / "last.pt")  # a complete checkpoint always survives
         proc = subprocess.Popen([sys.executable, "-m", "deepfit", "resume", str(run)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
     a, b = _weights(tmp_path / "reference"), _weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list((run / "checkpoints").glob("*.tmp"))
+    assert not list((run / "checkpoints").glob(".*.new"))
 
 
 def _epoch(run):
-    last = run / "checkpoints" / "last.pt"
-    return load_checkpoint(last)["epoch"] if last.exists() else 0
+    try:
+        return load_latest(run / "checkpoints" / "last.pt")[0]["epoch"]
+    except RunError:
+        return 0
+
+
+def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, capsys):
+    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **SETTINGS)
+    with pytest.raises(TrainingInterrupted):
+        deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAt(6)],
+                      **SETTINGS)
+    ck = tmp_path / "cut" / "checkpoints"
+    assert load_checkpoint(ck / "last.prev.pt")["epoch"] == 5
+    (ck / "last.pt").write_bytes(b"\x00" * 100)  # e.g. a disk error
+    resumed = deepfit.resume(tmp_path / "cut")
+    assert "falling back to the previous one (epoch 5)" in capsys.readouterr().err
+    a, b = _weights(whole.path), _weights(resumed.path)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -15,4 +15,4 @@ class LastCheckpoint(Callback):
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
         if epoch % self.every == 0 or trainer.should_stop:
-            save_checkpoint(trainer.state_dict(), self.path)
+            save_checkpoint(trainer.state_dict(), self.path, keep_previous=True)

@@ -1,0 +1,73 @@
+"""Every script in examples/ runs end to end in --quick mode and prints its key result.
+
+Each script is run as a user would run it (``python examples/NAME.py --quick --out DIR``), in
+a fresh interpreter, from an empty working directory so that nothing lands in the repo.
+The bounds are looser than the full runs' results (see the comment at the top of each
+script and examples/README.md) but were met on every quick run we measured.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+ACCURACY = re.compile(r"test accuracy = ([0-9.]+) on (\d+) rows")
+
+# script -> (lowest quick-mode test accuracy accepted, test rows); linear_regression is
+# checked by its own test below.
+CLASSIFIERS = {
+    "logistic_regression.py": (0.85, 50),
+    "xor.py": (0.95, 80),
+    "breast_cancer.py": (0.90, 114),
+    "omics_multiclass.py": (0.90, 215),
+    "own_module.py": (0.90, 114),
+}
+
+
+def run_example(name: str, tmp_path: Path) -> str:
+    out = tmp_path / "runs"
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out)],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    assert not any(work.iterdir()), f"{name} wrote into its working directory"
+    runs = [p for p in out.iterdir() if p.is_dir()]
+    assert len(runs) == 1 and (runs[0] / "metrics.json").is_file(), list(out.iterdir())
+    return proc.stdout
+
+
+def test_every_example_is_tested():
+    scripts = {p.name for p in EXAMPLES.glob("*.py")}
+    assert scripts == set(CLASSIFIERS) | {"linear_regression.py"}
+
+
+def test_linear_regression_recovers_w_and_b(tmp_path):
+    stdout = run_example("linear_regression.py", tmp_path)
+    match = re.search(r"w = (-?[0-9.]+), b = (-?[0-9.]+)", stdout)
+    assert match, stdout
+    w, b = map(float, match.groups())
+    assert abs(w - 3) < 0.3 and abs(b - 2) < 0.3, (w, b)
+
+
+@pytest.mark.parametrize("name", sorted(CLASSIFIERS))
+def test_classifier_example_reaches_its_accuracy(name, tmp_path):
+    stdout = run_example(name, tmp_path)
+    match = ACCURACY.search(stdout)
+    assert match, stdout
+    accuracy, rows = float(match.group(1)), int(match.group(2))
+    low, expected_rows = CLASSIFIERS[name]
+    assert rows == expected_rows and accuracy >= low, stdout
+    report = re.search(r"^report: (.+)$", stdout, re.MULTILINE)
+    if report:
+        assert Path(report.group(1)).is_file(), stdout
+    if name == "xor.py":
+        png = tmp_path / "runs" / "xor_hidden_representation.png"
+        assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
