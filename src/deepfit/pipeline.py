@@ -4,6 +4,7 @@ report. The CLI, and everything else that trains, calls it."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import platform
 import sys
 import time
@@ -152,6 +153,10 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                            default_run_name(bundle.info["name"], cfg.model.name))
         rd.write_text(rd.config, cfg.to_yaml())
         rd.write_json(rd.schema, schema.to_dict())
+    elif rd.read_json(rd.schema) != json.loads(json.dumps(schema.to_dict())):
+        raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
+                       "classes or training statistics differ); a resumed run must see the "
+                       "same data")
     best = BestModel(cfg.train.monitor, cfg.train.min_delta, rd.best)
     builtin: list[Callback] = [best]
     if cfg.train.early_stopping:

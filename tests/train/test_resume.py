@@ -129,3 +129,17 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
     assert "falling back to the previous one (epoch 5)" in capsys.readouterr().err
     a, b = _weights(whole.path), _weights(resumed.path)
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_refuses_changed_data(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=120), "y": np.arange(120) % 2})
+    path = tmp_path / "d.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(TrainingInterrupted):
+        deepfit.train(data=str(path), out=tmp_path, name="r", callbacks=[SignalAt(2)], **SETTINGS)
+    frame.assign(x=frame["x"] * 10).to_csv(path, index=False)
+    with pytest.raises(RunError, match="changed since the run started"):
+        deepfit.resume(tmp_path / "r")
