@@ -103,6 +103,7 @@ class TrainConfig:
     step_size: int = _opt(30, lo=1, help="epochs between decays of the 'step' schedule")
     gamma: float = _opt(0.1, lo=0.0, hi=1.0, lo_open=True, help="decay factor (step, plateau)")
     plateau_patience: int = _opt(10, lo=0)
+    checkpoint_every: int = _opt(0, lo=0, help="also checkpoint every N steps (0: epoch ends)")
     early_stopping: bool = _opt(True)
     patience: int = _opt(20, lo=1)
     monitor: str = _opt("val_loss", help="validation metric for early stopping and 'best'")

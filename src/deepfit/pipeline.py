@@ -108,7 +108,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
 
 def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] = None,
            callbacks: Sequence[Callback] = ()) -> Run:
-    """Continue an interrupted run from its last complete epoch, in the same directory.
+    """Continue an interrupted run from its last checkpoint, in the same directory.
 
     On CPU the result is bit-identical to a run that was never interrupted: the checkpoint
     holds the weights, optimiser, schedule, early-stopping state, data order and every RNG.
@@ -123,11 +123,13 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
         state, note = load_latest(rd.last)
     except RunError as exc:
         if not rd.checkpoints.is_dir() or not any(rd.checkpoints.glob("*last*")):
-            raise RunError(f"run '{rd.path}' has no complete epoch to resume from; start "
-                           f"again with 'deepfit train {rd.config}'") from None
+            raise RunError(f"run '{rd.path}' has no checkpoint to resume from; start again "
+                           f"with 'deepfit train {rd.config}'") from None
         raise exc from None
     if note:
         print(f"deepfit: {note} (epoch {state['epoch']})", file=sys.stderr)
+    for stale in rd.checkpoints.glob(".*.tmp"):  # half-written by a killed process
+        stale.unlink()
     return _run(cfg, data, model, callbacks, None, rd=rd, state=state)
 
 
@@ -161,7 +163,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     builtin: list[Callback] = [best]
     if cfg.train.early_stopping:
         builtin.append(EarlyStopping(best, cfg.train.patience))
-    builtin.append(LastCheckpoint(rd.last))
+    last = LastCheckpoint(rd.last, cfg.train.checkpoint_every)
+    builtin.append(last)
     if cfg.train.progress:
         builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
@@ -173,9 +176,11 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     try:
         history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
     except TrainingInterrupted as exc:
-        saved = (f"epochs 1-{exc.last_epoch} are saved; continue with 'deepfit resume "
-                 f"{rd.path}'" if exc.last_epoch else "no epoch was complete, nothing to resume")
-        raise TrainingInterrupted(exc.last_epoch, f"training interrupted; {saved}") from None
+        last.save(trainer)  # at the step boundary, outside the signal handler
+        raise TrainingInterrupted(exc.last_epoch, f"training interrupted in epoch "
+                                  f"{trainer.epoch} after step {trainer.steps_done_in_epoch} "
+                                  f"of {trainer.steps_per_epoch}; all of it is saved: continue "
+                                  f"with 'deepfit resume {rd.path}'") from None
     seconds = time.perf_counter() - started
     history.to_csv(rd.history)
 

@@ -39,11 +39,13 @@ def _weights(path):
 
 def test_sigterm_then_resume_is_bit_identical(tmp_path):
     whole = deepfit.train(data="wine", out=tmp_path, name="whole", **SETTINGS)
-    with pytest.raises(TrainingInterrupted, match=r"epochs 1-5 are saved; continue with "
+    with pytest.raises(TrainingInterrupted, match=r"interrupted in epoch 6 after step 1 of 4; "
+                                                  r"all of it is saved: continue with "
                                                   r"'deepfit resume"):
         deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAt(5)],
                       **SETTINGS)
-    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["epoch"] == 5
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert saved["epoch"] == 5 and saved["mid_epoch"]["step"] == 1  # inside epoch 6
     assert not (tmp_path / "cut" / "summary.json").exists()
     resumed = deepfit.resume(tmp_path / "cut")
     a, b = _weights(whole.path), _weights(resumed.path)
@@ -60,20 +62,59 @@ def test_signal_handlers_are_restored_after_training(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-def test_resume_needs_a_complete_epoch(tmp_path):
-    with pytest.raises(TrainingInterrupted, match="nothing to resume"):
-        class Early(Callback):
-            def on_batch_end(self, trainer, step, loss, **kwargs):
-                os.kill(os.getpid(), signal.SIGTERM)
-        deepfit.train(data="iris", out=tmp_path, name="early", callbacks=[Early()], **SETTINGS)
-    with pytest.raises(RunError, match="no complete epoch"):
-        deepfit.resume(tmp_path / "early")
+class SignalAtStep(Callback):
+    def __init__(self, step):
+        self.step = step
+
+    def on_batch_end(self, trainer, step, loss, **kwargs):
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _start(tmp_path, name):
+@pytest.mark.parametrize("global_step", [1, 7])
+def test_interrupt_inside_an_epoch_resumes_inside_it(tmp_path, global_step):
+    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **SETTINGS)
+    with pytest.raises(TrainingInterrupted):
+        deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAtStep(global_step)],
+                      **SETTINGS)
+    resumed = deepfit.resume(tmp_path / "cut")
+    a, b = _weights(whole.path), _weights(resumed.path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed.history.column("train_loss") == whole.history.column("train_loss")
+
+
+def test_checkpoint_every_n_steps_resumes_bit_identically(tmp_path):
+    settings = {**SETTINGS, "train.checkpoint_every": 3}
+    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **settings)
+
+    class Crash(Callback):  # dies like a power cut: no checkpoint of its own
+        def on_batch_end(self, trainer, step, loss, **kwargs):
+            if trainer.global_step == 10:
+                raise SystemExit("power cut")
+
+    with pytest.raises(SystemExit):
+        deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[Crash()], **settings)
+    saved = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    assert saved["global_step"] == 9 and saved["mid_epoch"]["step"] == 1
+    resumed = deepfit.resume(tmp_path / "cut")
+    a, b = _weights(whole.path), _weights(resumed.path)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_needs_a_checkpoint(tmp_path):
+    import shutil
+
+    with pytest.raises(TrainingInterrupted):
+        deepfit.train(data="iris", out=tmp_path, name="r", callbacks=[SignalAt(1)], **SETTINGS)
+    shutil.rmtree(tmp_path / "r" / "checkpoints")
+    with pytest.raises(RunError, match="no checkpoint to resume from"):
+        deepfit.resume(tmp_path / "r")
+
+
+def _start(tmp_path, name, *extra):
     cmd = [sys.executable, "-m", "deepfit", "train", "--data", "wine", "--out", str(tmp_path),
            "--name", name, "--quiet"] + [f"{k}={v}" for k, v in SETTINGS.items()
-                                         if k != "train.epochs"] + ["train.epochs=30"]
+                                         if k != "train.epochs"] + ["train.epochs=30", *extra]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -91,7 +132,8 @@ def test_killed_processes_resume_to_the_uninterrupted_weights(tmp_path):
     reference = _start(tmp_path, "reference")
     assert reference.wait(timeout=300) == 0, reference.stderr.read()
     rng = np.random.default_rng(0)
-    proc = _start(tmp_path, "victim")
+    # The victim also checkpoints every 5 steps, so kills land inside epochs and during writes.
+    proc = _start(tmp_path, "victim", "train.checkpoint_every=5")
     run = tmp_path / "victim"
     for sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGKILL):
         _wait_for_epoch(run, int(rng.integers(1, 4)) + _epoch(run), proc)
@@ -123,10 +165,11 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
         deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAt(6)],
                       **SETTINGS)
     ck = tmp_path / "cut" / "checkpoints"
-    assert load_checkpoint(ck / "last.prev.pt")["epoch"] == 5
+    # last.pt: inside epoch 7 (written when the signal was seen); last.prev.pt: epoch 6's end.
+    assert load_checkpoint(ck / "last.prev.pt")["epoch"] == 6
     (ck / "last.pt").write_bytes(b"\x00" * 100)  # e.g. a disk error
     resumed = deepfit.resume(tmp_path / "cut")
-    assert "falling back to the previous one (epoch 5)" in capsys.readouterr().err
+    assert "falling back to the previous one (epoch 6)" in capsys.readouterr().err
     a, b = _weights(whole.path), _weights(resumed.path)
     assert all(torch.equal(a[k], b[k]) for k in a)
 

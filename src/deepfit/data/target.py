@@ -112,7 +112,7 @@ def _encode_multilabel(y: pd.DataFrame, origin: str) -> np.ndarray:
                                 errors="coerce")
         bad = values[~numeric.isin([0, 1])]
         if len(bad):
-            raise DataError(f"{origin}: label column '{col}' has value {bad.iloc[0]!r} at row "
+            raise DataError(f"{origin}: label column '{col}' has value {bad.tolist()[0]!r} at row "
                             f"{bad.index[0]}; multi-label targets must be 0 or 1 (or true/false)")
         out[:, j] = numeric.to_numpy(np.float32)
     return out

@@ -91,6 +91,8 @@ class Trainer:
         self.best_epoch: Optional[int] = None
         self.main = MAIN_METRIC[task]
         self._pending: Optional[dict[str, Any]] = None  # resume state applied in fit()
+        self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
+        self._partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor,
@@ -100,6 +102,7 @@ class Trainer:
         X_val, y_val = X_val.to(self.device), y_val.to(self.device)
         self._check_model(X)
         cuts = batch_slices(len(X), self.cfg.batch_size)
+        self.steps_per_epoch = len(cuts)
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
         self.callbacks = CallbackList([LRSchedule(self.schedule),
                                        NanGuard(every_step=self.device.type == "cpu")]
@@ -121,12 +124,13 @@ class Trainer:
             self.callbacks.fire("on_epoch_begin", self, epoch=epoch)
             started = time.perf_counter()
             self.model.train()
-            order = torch.randperm(len(X), generator=self.generator).to(self.device)
-            Xs, ys = X[order], y[order]  # one gather per epoch; batches are views
             losses = torch.empty(len(cuts), device=self.device)
-            outs = []
-            for step, cut in enumerate(cuts):
-                xb, yb = Xs[cut], ys[cut]
+            outs: list[torch.Tensor] = []
+            order, first = self._epoch_start(len(X), losses, outs)
+            Xs, ys = X[order], y[order]  # one gather per epoch; batches are views
+            self._partial = {"order": order, "losses": losses, "outs": outs, "step": first}
+            for step in range(first, len(cuts)):
+                xb, yb = Xs[cuts[step]], ys[cuts[step]]
                 batch_begin(self, step=step)
                 with autocast(self.device, self.cfg.precision):
                     out = self.model(xb)
@@ -141,9 +145,11 @@ class Trainer:
                 self.global_step += 1
                 losses[step] = loss.detach()
                 outs.append(out.detach())
+                self._partial["step"] = step + 1
                 batch_end(self, step=step, loss=losses[step])
                 if interrupted():  # finish the step, then leave; the signal handler only flags
                     raise TrainingInterrupted(epoch - 1)
+            self._partial = None  # the epoch's steps are done: checkpoints are whole epochs
             # Epoch statistics in a few tensor ops, not per step (no device sync per step).
             seen = cuts[-1].stop
             sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
@@ -161,6 +167,24 @@ class Trainer:
         self.callbacks.fire("on_train_end", self)
 
     # -- pieces --------------------------------------------------------------------------
+    @property
+    def steps_done_in_epoch(self) -> int:
+        """Optimiser steps finished in the running epoch (0 between epochs)."""
+        return self._partial["step"] if self._partial else 0
+
+    def _epoch_start(self, n: int, losses: torch.Tensor,
+                     outs: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
+        """This epoch's row order and first step: a fresh permutation, or, when resuming in
+        the middle of an epoch, the saved order and the finished steps' statistics."""
+        mid = self._mid_epoch
+        self._mid_epoch = None
+        if mid is None:
+            return torch.randperm(n, generator=self.generator).to(self.device), 0
+        done = mid["step"]
+        losses[:done] = mid["losses"].to(self.device)
+        outs.append(mid["outs"].to(self.device))
+        return mid["order"].to(self.device), done
+
     def validate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
         out = predict_outputs(self.model, X, self.eval_batch_size, self.cfg.precision)
         tracker = _RunningMetric(self.task, self.device)
@@ -186,11 +210,20 @@ class Trainer:
         self.head.check_output(out, len(probe), self.n_outputs)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly at the end of ``self.epoch``:
-        weights, optimiser, schedule and callbacks, grad scaler, the data-order generator,
-        every RNG, and the history (see ``LastCheckpoint``)."""
+        """Everything needed to continue this run exactly from where it is: weights,
+        optimiser, schedule and callbacks, grad scaler, the data-order generator, every RNG,
+        the history, and inside an epoch (``mid_epoch``) the epoch's row order and the
+        finished steps' losses and outputs (see ``LastCheckpoint``)."""
+        partial = self._partial if self._partial and self._partial["step"] else None
+        mid = None
+        if partial is not None:  # inside an epoch: its order and the finished steps' stats
+            done = partial["step"]
+            mid = {"epoch": self.epoch, "step": done, "order": partial["order"].cpu(),
+                   "losses": partial["losses"][:done].cpu(),
+                   "outs": torch.cat(partial["outs"]).cpu()}
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(), "epoch": self.epoch,
+                "scaler": self.scaler.state_dict(),
+                "epoch": self.epoch - 1 if mid else self.epoch, "mid_epoch": mid,
                 "global_step": self.global_step, "generator": self.generator.get_state(),
                 "rng": rng.capture(), "history": self.history.rows,
                 "callbacks": [[type(cb).__name__, cb.state_dict()]
@@ -204,6 +237,7 @@ class Trainer:
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.generator.set_state(state["generator"])
         self.history = History(self.task, state["history"])
+        self._mid_epoch = state.get("mid_epoch")
         self._pending = state  # callbacks and RNGs: once fit() has built the callbacks
 
     def _apply_pending(self) -> None:

@@ -1,4 +1,5 @@
-"""Writes ``last.pt`` at the end of every epoch: everything needed to resume."""
+"""Writes ``last.pt``: everything needed to resume, at epoch ends and optionally every N
+steps (then a resumed run continues inside the epoch)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ from deepfit.train.checkpoint import save_checkpoint
 
 
 class LastCheckpoint(Callback):
-    def __init__(self, path: Path, every: int = 1) -> None:
-        self.path, self.every = Path(path), every
+    """At every epoch end, and every ``every_steps`` optimiser steps when that is > 0."""
+
+    def __init__(self, path: Path, every_steps: int = 0) -> None:
+        self.path, self.every_steps = Path(path), every_steps
+
+    def on_batch_end(self, trainer: Any, step: int, loss: Any, **kwargs: Any) -> None:
+        if self.every_steps and trainer.global_step % self.every_steps == 0:
+            self.save(trainer)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
-        if epoch % self.every == 0 or trainer.should_stop:
-            save_checkpoint(trainer.state_dict(), self.path, keep_previous=True)
+        self.save(trainer)
+
+    def save(self, trainer: Any) -> None:
+        save_checkpoint(trainer.state_dict(), self.path, keep_previous=True)

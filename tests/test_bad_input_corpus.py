@@ -1,0 +1,285 @@
+"""A corpus of bad tabular / config input, each run through the real CLI (in process).
+
+Every case must end the same way: exit code 2, exactly one stderr line ``error: ...`` that
+names the culprit (file, row, column, key or value), no traceback, the input files left
+byte for byte as they were, and no run directory created (validation precedes training).
+Image input is not supported by deepfit yet, so there are no image cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepfit.cli import main
+
+# key=value overrides go first: argparse takes the positional group only once.
+FAST = ["eval.plots=false", "eval.report=false", "eval.bootstrap=0"]
+
+
+def _frame(n: int = 60, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    x1 = rng.normal(size=n)
+    return pd.DataFrame({"x1": x1, "x2": rng.normal(size=n),
+                         "colour": rng.choice(["red", "green", "blue"], size=n),
+                         "label": np.where(x1 > 0, "yes", "no")})
+
+
+def _csv(tmp: Path, frame: pd.DataFrame | None = None, name: str = "data.csv") -> Path:
+    path = tmp / name
+    (_frame() if frame is None else frame).to_csv(path, index=False)
+    return path
+
+
+def _data(path: Path, target: str | None = "label") -> list[str]:
+    return ["--data", str(path)] + (["--target", target] if target else [])
+
+
+# -- builders: write the bad input under tmp, return (CLI args, expected substring) --------
+
+def zero_byte_csv(tmp):
+    p = tmp / "empty.csv"
+    p.write_bytes(b"")
+    return _data(p), "empty.csv' is empty (0 bytes)"
+
+
+def header_only_csv(tmp):
+    p = tmp / "header.csv"
+    p.write_text("x1,x2,label\n")
+    return _data(p), "header.csv' has a header but no data rows"
+
+
+def ragged_row(tmp):
+    p = _csv(tmp)
+    lines = p.read_text().splitlines()
+    lines[7] += ",1.5,extra"
+    p.write_text("\n".join(lines) + "\n")
+    return _data(p), "line 8"
+
+
+def latin1_csv(tmp):
+    p = _csv(tmp)
+    p.write_bytes(p.read_bytes().replace(b"red", "r\xe9d".encode("latin-1")))
+    return _data(p), "data.csv' is not UTF-8 text"
+
+
+def binary_with_csv_extension(tmp):
+    p = tmp / "blob.csv"
+    p.write_bytes(bytes(range(256)) * 8)
+    return _data(p), "blob.csv' is not UTF-8 text"
+
+
+def nan_in_target(tmp):
+    f = _frame()
+    f.loc[5, "label"] = np.nan
+    return _data(_csv(tmp, f)), "target column 'label' has 1 missing value(s), first at row 5"
+
+
+def single_class_target(tmp):
+    f = _frame()
+    f["label"] = "yes"
+    return _data(_csv(tmp, f)), "target column 'label' has a single value ('yes')"
+
+
+def unknown_target(tmp):
+    return _data(_csv(tmp), "lable"), "did you mean 'label'?"
+
+
+def garbage_in_numeric(tmp):
+    f = _frame().astype({"x2": object})
+    f.loc[9, "x2"] = "n/a?"
+    return _data(_csv(tmp, f)), "column 'x2' is numeric except for 'n/a?' at row 9"
+
+
+def unknown_split_value(tmp):
+    f = _frame()
+    f["split"] = ["train"] * 40 + ["val"] * 10 + ["test"] * 9 + ["holdout"]
+    return ["data.split_column=split"] + _data(_csv(tmp, f)), \
+        "split column 'split' has value 'holdout' at row 59"
+
+
+def class_missing_from_train(tmp):
+    f = _frame()
+    f["label"] = ["a", "b"] * 25 + ["c"] * 10
+    f["split"] = ["train"] * 40 + ["val"] * 10 + ["test"] * 10
+    return ["data.split_column=split"] + _data(_csv(tmp, f)), \
+        "class 'c' appears in the test split but not in training"
+
+
+def npz_wrong_names(tmp):
+    p = tmp / "arrays.npz"
+    np.savez(p, arr_0=np.zeros((20, 3)), arr_1=np.zeros(20))
+    return _data(p, None), "has arrays ['arr_0', 'arr_1']; name the features 'X' and the target 'y'"
+
+
+def npz_length_mismatch(tmp):
+    p = tmp / "arrays.npz"
+    np.savez(p, X=np.zeros((20, 3)), y=np.zeros(19))
+    return _data(p, None), "features have 20 rows but the target has 19"
+
+
+def npz_object_array(tmp):
+    p = tmp / "arrays.npz"
+    np.savez(p, X=np.array([{"a": 1}] * 20, dtype=object), y=np.zeros(20))
+    return _data(p, None), "arrays.npz' holds Python objects (pickled)"
+
+
+def npy_one_dimensional(tmp):
+    p = tmp / "vector.npy"
+    np.save(p, np.arange(20.0))
+    return _data(p, None), "holds an array of shape (20,)"
+
+
+def directory_as_data(tmp):
+    d = tmp / "folder"
+    d.mkdir()
+    return _data(d), "folder' is a folder"
+
+
+def unsupported_extension(tmp):
+    p = tmp / "book.xlsx"
+    p.write_bytes(b"PK\x03\x04 not really a workbook")
+    return _data(p), "unsupported extension '.xlsx'"
+
+
+def config_unknown_key(tmp):
+    c = tmp / "cfg.yaml"
+    c.write_text("train:\n  epochz: 3\n")
+    return [str(c)] + _data(_csv(tmp)), "unknown config key 'train.epochz' (did you mean " \
+                                        "'train.epochs'?)"
+
+
+def config_wrong_type(tmp):
+    c = tmp / "cfg.yaml"
+    c.write_text("train:\n  epochs: many\n")
+    return [str(c)] + _data(_csv(tmp)), "'train.epochs' = 'many' is not"
+
+
+def negative_lr(tmp):
+    return ["train.lr=-0.1"] + _data(_csv(tmp)), "'train.lr' = -0.1 is out of range"
+
+
+def unknown_model(tmp):
+    return ["--model", "mpl"] + _data(_csv(tmp)), "mpl"
+
+
+def unknown_optimizer(tmp):
+    return ["train.optimizer=adamm"] + _data(_csv(tmp)), "'train.optimizer' = 'adamm' is not " \
+                                                         "allowed"
+
+
+def strict_missing_gap(tmp):
+    f = _frame()
+    f.loc[11, "x1"] = np.nan
+    return ["data.missing=strict"] + _data(_csv(tmp, f)), \
+        "column 'x1' has 1 missing value(s), first at row 11"
+
+
+def too_many_categories(tmp):
+    f = _frame()
+    f["code"] = [f"c{i % 30}" for i in range(len(f))]
+    return ["data.max_categories=10"] + _data(_csv(tmp, f)), \
+        "distinct text values (limit data.max_categories=10); if it is an identifier set " \
+        "data.id_column=code"
+
+
+def multilabel_not_binary(tmp):
+    f = _frame()
+    f["a"] = (f["x1"] > 0).astype(int)
+    f["b"] = (f["x2"] > 0).astype(int)
+    f.loc[13, "b"] = 2
+    f = f.drop(columns="label")
+    return ["data.targets=[a,b]"] + _data(_csv(tmp, f), None), \
+        "label column 'b' has value 2 at row 13"
+
+
+def sensitivity_without_target(tmp):
+    return ["eval.threshold_objective=sensitivity"] + _data(_csv(tmp)), "eval.target"
+
+
+def yaml_python_payload(tmp):
+    sentinel = tmp / "PWNED"
+    c = tmp / "cfg.yaml"
+    c.write_text(f"train:\n  epochs: !!python/object/apply:os.system ['touch {sentinel}']\n")
+    return [str(c)] + _data(_csv(tmp)), "cfg.yaml' is not valid YAML"
+
+
+def invalid_run_name(tmp):
+    return ["--name", "a/b"] + _data(_csv(tmp)), "run name 'a/b' may only use"
+
+
+CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv_extension,
+         nan_in_target, single_class_target, unknown_target, garbage_in_numeric,
+         unknown_split_value, class_missing_from_train, npz_wrong_names, npz_length_mismatch,
+         npz_object_array, npy_one_dimensional, directory_as_data, unsupported_extension,
+         config_unknown_key, config_wrong_type, negative_lr, unknown_model, unknown_optimizer,
+         strict_missing_gap, too_many_categories, multilabel_not_binary,
+         sensitivity_without_target, yaml_python_payload, invalid_run_name]
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _one_error_line(err: str, expected: str) -> str:
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got:\n{err}"
+    assert lines[0].startswith("error: "), lines[0]
+    assert expected in lines[0], f"{expected!r} not in {lines[0]!r}"
+    return lines[0]
+
+
+@pytest.mark.parametrize("build", CASES, ids=[c.__name__ for c in CASES])
+def test_bad_input_is_one_clear_line_and_changes_nothing(build, tmp_path, capsys):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    args, expected = build(inputs)
+    before = _hashes(inputs)
+    out = tmp_path / "runs"
+    code = main(["train", *FAST, *args, "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    line = _one_error_line(err, expected)
+    print(f"{build.__name__}: {line}")
+    assert _hashes(inputs) == before  # nothing written, nothing altered
+    assert not (out.is_dir() and any(out.iterdir())), list(out.iterdir())
+    assert not (inputs / "PWNED").exists()  # the YAML payload never ran
+
+
+# -- predict with columns that do not match the training columns --------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    data = _csv(root)
+    code = main(["train", *FAST, "model.hidden=[8]", *_data(data), "--out", str(root / "runs"),
+                 "--name", "tiny", "--epochs", "2", "--quiet"])
+    assert code == 0
+    return root / "runs" / "tiny"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda f: f.drop(columns="x2"), "missing column(s) ['x2']"),
+    (lambda f: f.assign(surprise=1.0), "column(s) ['surprise'] were not seen in training"),
+], ids=["missing_column", "extra_column"])
+def test_predict_with_mismatched_columns(tiny_run, tmp_path, capsys, change, expected):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    path = _csv(inputs, change(_frame(20, seed=1).drop(columns="label")), "new.csv")
+    before = _hashes(inputs)
+    run_before = _hashes(tiny_run)
+    capsys.readouterr()
+    out = tmp_path / "preds.csv"
+    code = main(["predict", str(tiny_run), str(path), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    _one_error_line(err, expected)
+    assert "new.csv" in err
+    assert not out.exists()
+    assert _hashes(inputs) == before and _hashes(tiny_run) == run_before
