@@ -113,6 +113,7 @@ class TrainConfig:
     device: str = _opt("auto", pattern=r"auto|cpu|mps|cuda(:\d+)?",
                        help="auto, cpu, cuda, cuda:N or mps")
     precision: str = _opt("fp32", choices=("fp32", "bf16", "fp16"))
+    deterministic: bool = _opt(False, help="PyTorch deterministic algorithms (bit-exact CUDA)")
     seed: int = _opt(0, lo=0)
     progress: bool = _opt(True)
 

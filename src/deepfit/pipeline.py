@@ -32,7 +32,7 @@ from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
-from deepfit.train.device import resolve_device, seed_everything
+from deepfit.train.device import deterministic_algorithms, resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
@@ -174,7 +174,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         trainer.load_state_dict(state)
     started = time.perf_counter()
     try:
-        history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
+        with deterministic_algorithms(cfg.train.deterministic):
+            history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
     except TrainingInterrupted as exc:
         last.save(trainer)  # at the step boundary, outside the signal handler
         raise TrainingInterrupted(exc.last_epoch, f"training interrupted in epoch "

@@ -209,3 +209,36 @@ def test_batch_slices_never_leave_a_single_row_batch():
     assert [s.stop - s.start for s in batch_slices(33, 16)] == [16, 16]
     assert [s.stop - s.start for s in batch_slices(34, 16)] == [16, 16, 2]
     assert [s.stop - s.start for s in batch_slices(1, 16)] == [1]
+
+
+def test_deterministic_mode_names_a_refused_operation_and_restores_settings(tmp_path):
+    import deepfit
+    from deepfit.errors import ModelError
+
+    class Refuses(torch.nn.Module):
+        """Stands in for a CUDA kernel without a deterministic version (CPU has almost none)."""
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 1)
+
+        def forward(self, x):
+            if torch.are_deterministic_algorithms_enabled():
+                # PyTorch's own wording when an operation has no deterministic kernel.
+                raise RuntimeError("Refuses.forward does not have a deterministic "
+                                   "implementation, but you set "
+                                   "'torch.use_deterministic_algorithms(True)'.")
+            return self.linear(x)
+
+    quick = {"train.progress": False, "eval.plots": False, "eval.report": False}
+    X = torch.randn(60, 4)
+    y = (X[:, 0] > 0).long()
+    before = torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ModelError, match="Refuses.forward does not have a deterministic "
+                                         "implementation"):
+        deepfit.train(model=Refuses(), data=(X, y), out=tmp_path, epochs=1,
+                      **{**quick, "train.deterministic": True})
+    assert torch.are_deterministic_algorithms_enabled() == before
+    run = deepfit.train(data=(X, y), out=tmp_path, epochs=2, **{**quick,
+                                                                 "train.deterministic": True})
+    assert run.history.rows and torch.are_deterministic_algorithms_enabled() == before

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+from typing import Iterator, Optional
 
 import numpy as np
 import torch
@@ -37,3 +40,30 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
+
+
+@contextlib.contextmanager
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """PyTorch's deterministic algorithms while training (CUDA: also cuDNN without
+    autotuning, and the cuBLAS workspace setting it needs); the previous settings come back
+    afterwards. An operation that has no deterministic implementation then fails, and the
+    trainer names it (``nondeterministic_op``)."""
+    if not enabled:
+        yield
+        return
+    previous = (torch.are_deterministic_algorithms_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[1:]
+
+
+def nondeterministic_op(exc: BaseException) -> Optional[str]:
+    """The message of PyTorch's refusal of a nondeterministic operation, or None."""
+    text = str(exc)
+    return text.splitlines()[0] if "does not have a deterministic implementation" in text else None

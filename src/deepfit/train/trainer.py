@@ -24,6 +24,7 @@ from deepfit.task import TaskHead
 from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
 from deepfit.train.builtin.nan_guard import NanGuard
+from deepfit.train.device import nondeterministic_op
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
 from deepfit.train.optim import Schedule, build_optimizer
@@ -113,7 +114,11 @@ class Trainer:
         batch_begin = self.callbacks.bound("on_batch_begin")
         batch_end = self.callbacks.bound("on_batch_end")
         with stop_signals() as interrupted:
-            self._loop(X, y, X_val, y_val, cuts, batch_begin, batch_end, interrupted)
+            try:
+                self._loop(X, y, X_val, y_val, cuts, batch_begin, batch_end, interrupted)
+            except RuntimeError as exc:
+                _refuse_nondeterministic(exc, self.device)
+                raise
         return self.history
 
     def _loop(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor, y_val: torch.Tensor,
@@ -200,6 +205,7 @@ class Trainer:
             with torch.no_grad():
                 out = self.model(probe)
         except Exception as exc:
+            _refuse_nondeterministic(exc, self.device)
             raise ModelError(f"the model failed on an input batch of shape {tuple(probe.shape)}: "
                              f"{str(exc).splitlines()[0]}; check that its first layer expects "
                              f"{tuple(probe.shape[1:])} inputs") from None
@@ -256,6 +262,15 @@ class Trainer:
                            "does not have; resume with the same callbacks")
         rng.restore(self._pending["rng"])
         self._pending = None
+
+
+def _refuse_nondeterministic(exc: BaseException, device: torch.device) -> None:
+    """Turn PyTorch's refusal of an operation in deterministic mode into one clear line."""
+    refused = nondeterministic_op(exc)
+    if refused is not None:
+        raise ModelError(f"train.deterministic=true, but the model uses an operation without a "
+                         f"deterministic implementation on {device}: {refused[:300]}; set "
+                         "train.deterministic=false or replace that layer") from None
 
 
 class _RunningMetric:
