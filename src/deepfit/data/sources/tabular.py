@@ -59,10 +59,14 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
-        header = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", header=None,
-                             nrows=1, encoding="utf-8", skipinitialspace=True).iloc[0].dropna()
-        names = pd.Index([str(c).strip() for c in header])
-        dupes = names[names.duplicated()].tolist()
+        try:
+            first = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
+                                header=None, nrows=1, encoding="utf-8", skipinitialspace=True)
+        except (pd.errors.ParserError, csv.Error, ValueError):
+            first = pd.DataFrame()  # the full read above succeeded; nothing more to learn
+        if len(first):
+            names = pd.Index([str(c).strip() for c in first.iloc[0].dropna()])
+            dupes = names[names.duplicated()].tolist()
     if dupes:
         raise DataError(f"'{path}' has duplicate column names: {dupes}; rename them")
     return frame
