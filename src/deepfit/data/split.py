@@ -64,7 +64,7 @@ def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], v
     norm = values.astype(str).str.strip().str.lower().map(_ALIASES)
     bad = values[norm.isna()]
     if len(bad):
-        raise DataError(f"split column '{column}' has value {bad.iloc[0]!r} at row "
+        raise DataError(f"split column '{column}' has value {bad.tolist()[0]!r} at row "
                         f"{bad.index[0]}; use train, val or test")
     parts = {s: np.flatnonzero(norm.to_numpy() == s) for s in SPLITS}
     notes = []

@@ -60,7 +60,7 @@ class TargetSpec:
             numeric = pd.to_numeric(y, errors="coerce")
             bad = y[numeric.isna()]
             if len(bad):
-                raise DataError(f"target column '{column}' has non-numeric value {bad.iloc[0]!r} "
+                raise DataError(f"target column '{column}' has non-numeric value {bad.tolist()[0]!r} "
                                 f"at row {bad.index[0]}; a regression target must be numbers")
             train = numeric.to_numpy(float)[train_rows] if train_rows is not None else numeric
             std = float(np.std(train)) if scale else 1.0
@@ -92,7 +92,7 @@ class TargetSpec:
         codes = np.array([lookup.get(_key(v), -1) for v in y], dtype=np.int64)
         unknown = np.flatnonzero(codes < 0)
         if len(unknown):
-            raise DataError(f"{origin}: target '{self.column}' has value {y.iloc[unknown[0]]!r} at "
+            raise DataError(f"{origin}: target '{self.column}' has value {y.tolist()[unknown[0]]!r} at "
                             f"row {y.index[unknown[0]]} that is not a known class "
                             f"{self.class_names}")
         return codes.astype(np.float32) if self.task == "binary" else codes

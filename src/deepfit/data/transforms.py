@@ -31,7 +31,7 @@ def numeric_or_error(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
         as_num = pd.to_numeric(present, errors="coerce")
         bad = present[as_num.isna()]
         if len(present) and 0 < len(bad) <= 0.1 * len(present):
-            raise DataError(f"{origin}: column '{col}' is numeric except for {bad.iloc[0]!r} at "
+            raise DataError(f"{origin}: column '{col}' is numeric except for {bad.tolist()[0]!r} at "
                             f"row {bad.index[0]}" + (f" (and {len(bad) - 1} more)" if len(bad) > 1
                                                      else "") + "; fix or blank those values")
         if len(present) and len(bad) == 0:
@@ -129,7 +129,7 @@ class TabularPreprocessor:
             numeric = pd.to_numeric(series, errors="coerce")
             bad = series[numeric.isna() & series.notna()]
             if len(bad):
-                raise DataError(f"{origin}: column '{col}' has non-numeric value {bad.iloc[0]!r} "
+                raise DataError(f"{origin}: column '{col}' has non-numeric value {bad.tolist()[0]!r} "
                                 f"at row {bad.index[0]}; fix or blank it")
             values = self._transform_values(col, numeric.astype(float))
             values = values.fillna(self.fill_[col])
