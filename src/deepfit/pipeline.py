@@ -163,7 +163,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     builtin: list[Callback] = [best]
     if cfg.train.early_stopping:
         builtin.append(EarlyStopping(best, cfg.train.patience))
-    last = LastCheckpoint(rd.last, cfg.train.checkpoint_every)
+    last = LastCheckpoint(rd.last, cfg.train.checkpoint_every,
+                          extra={"config": cfg.to_yaml(), "versions": _versions()})
     builtin.append(last)
     if cfg.train.progress:
         builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
@@ -205,6 +206,12 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
 
 
+def _versions() -> dict[str, str]:
+    # str(): torch's TorchVersion object would not load back with weights_only=True.
+    return {"deepfit": __version__, "torch": str(torch.__version__),
+            "python": platform.python_version()}
+
+
 def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestModel,
              head: TaskHead, metrics: dict, plots: dict, rd: RunDir, seconds: float) -> dict:
     task, tc = bundle.schema.task, cfg.train
@@ -230,8 +237,7 @@ def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestMod
                else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
     return {
         "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
-        "versions": {"deepfit": __version__, "torch": torch.__version__,
-                     "python": platform.python_version()},
+        "versions": _versions(),
         "data": bundle.info,
         "model": {"description": model_desc, "parameters": count_parameters(trainer.model),
                   "loss": head.describe(), "outputs": cfg.model.outputs,

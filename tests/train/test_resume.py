@@ -46,6 +46,7 @@ def test_sigterm_then_resume_is_bit_identical(tmp_path):
                       **SETTINGS)
     saved = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
     assert saved["epoch"] == 5 and saved["mid_epoch"]["step"] == 1  # inside epoch 6
+    assert "epochs: 12" in saved["config"] and saved["versions"]["torch"] == torch.__version__
     assert not (tmp_path / "cut" / "summary.json").exists()
     resumed = deepfit.resume(tmp_path / "cut")
     a, b = _weights(whole.path), _weights(resumed.path)

@@ -242,3 +242,21 @@ def test_deterministic_mode_names_a_refused_operation_and_restores_settings(tmp_
     run = deepfit.train(data=(X, y), out=tmp_path, epochs=2, **{**quick,
                                                                  "train.deterministic": True})
     assert run.history.rows and torch.are_deterministic_algorithms_enabled() == before
+
+
+def test_a_full_disk_names_the_path_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+    import os as _os
+
+    path = tmp_path / "last.pt"
+    save_checkpoint({"v": torch.tensor(1)}, path, keep_previous=True)
+
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_os, "fsync", no_space)  # the operating system, not deepfit, fails
+    with pytest.raises(RunError, match=r"could not write '.*last\.pt\.new': No space left"):
+        save_checkpoint({"v": torch.tensor(2)}, path, keep_previous=True)
+    monkeypatch.undo()
+    assert load_checkpoint(path)["v"].item() == 1
+    assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
