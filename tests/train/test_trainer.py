@@ -260,3 +260,23 @@ def test_a_full_disk_names_the_path_and_keeps_the_previous_checkpoint(tmp_path, 
     monkeypatch.undo()
     assert load_checkpoint(path)["v"].item() == 1
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_an_infinite_gradient_with_a_finite_loss_stops_before_the_update():
+    class SqrtAtZero(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, x):  # d/dw sqrt(w) at w = 0 is infinite; the value is finite
+            return torch.sqrt(self.w).expand(len(x), 1) + x[:, :1]
+
+    X, y = _data(32)
+    model = SqrtAtZero()
+    t = Trainer(model, TaskHead("binary"), TrainConfig(epochs=1, batch_size=32, grad_clip=1.0,
+                                                        progress=False),
+                task="binary", n_outputs=1)
+    with pytest.raises(TrainingDiverged, match=r"gradient norm became (inf|nan) at step 1 of "
+                                               r"epoch 1 \(the loss was"):
+        t.fit(X, y, X, y)
+    assert model.w.item() == 0.0  # the bad update was never applied

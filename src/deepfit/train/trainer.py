@@ -23,7 +23,7 @@ from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
 from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
-from deepfit.train.builtin.nan_guard import NanGuard
+from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
@@ -91,6 +91,7 @@ class Trainer:
         self.should_stop, self.stop_reason = False, None
         self.best_epoch: Optional[int] = None
         self.main = MAIN_METRIC[task]
+        self._check_grads = self.device.type == "cpu" and cfg.precision != "fp16"
         self._pending: Optional[dict[str, Any]] = None  # resume state applied in fit()
         self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
         self._partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
@@ -144,7 +145,16 @@ class Trainer:
                 self.scaler.scale(loss).backward()
                 if self.cfg.grad_clip is not None:
                     self.scaler.unscale_(self.optimizer)
-                    nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                    norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+                    # The norm is computed anyway: a non-finite one stops before the update
+                    # (on CPU, where reading it costs no device sync; AMP's scaler skips such
+                    # steps itself).
+                    if self._check_grads and not math.isfinite(float(norm)):
+                        raise TrainingDiverged(
+                            f"training diverged: the gradient norm became {float(norm)} at "
+                            f"step {step + 1} of epoch {epoch} (the loss was {loss.item():.4g});"
+                            " a layer produced an infinite slope: check for sqrt/log/division "
+                            "at 0 in the model, or lower train.lr")
                 self.scaler.step(self.optimizer)
                 self.scaler.update()
                 self.global_step += 1
