@@ -135,3 +135,11 @@ def test_configuration_doc_matches_the_code():
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
     assert describe_config() in doc.read_text(), "run `make docs`"
+
+
+def test_version_and_resume_flag_rules(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and "deepfit 0.1.0" in capsys.readouterr().out
+    assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 2
+    assert "give no other options" in capsys.readouterr().err

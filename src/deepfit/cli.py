@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deepfit.errors import DeepfitError, TrainingInterrupted
+from deepfit.version import __version__
 
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -32,11 +33,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="deepfit", description="Supervised deep learning on PyTorch: data to report in "
         "one command.", epilog="Example: deepfit train --data breast_cancer")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"deepfit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
     tr = sub.add_parser("train", help="train, evaluate and report a model")
     _add_run_args(tr)
+    tr.add_argument("--resume", metavar="RUN", help="continue this interrupted run instead "
+                    "(the other options come from its config.yaml)")
 
     cv = sub.add_parser("cv", help="k-fold cross-validation: every fold a full run")
     _add_run_args(cv)
@@ -54,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
 
-    rs_ = sub.add_parser("resume", help="continue an interrupted run from its last complete epoch")
+    rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     rs_.add_argument("run")
 
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
@@ -90,8 +94,6 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", help="folder for run directories (default: runs)")
     parser.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
-    parser.add_argument("--resume", metavar="RUN", help="continue this interrupted run instead "
-                        "(the other options come from its config.yaml)")
 
 
 def _config(args: argparse.Namespace) -> Any:
@@ -142,15 +144,24 @@ def main(argv: Optional[list[str]] = None) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from deepfit.pipeline import resume, train
 
-    run = resume(args.resume) if getattr(args, "resume", None) else train(_config(args))
-    _print_metrics(run.metrics, run.task)
-    print(f"\nrun:    {run.path}\nreport: {run.report_path}")
-    return 0
+    if args.resume and (args.args or any(getattr(args, k) is not None for k in (
+            "data", "target", "task", "model", "epochs", "lr", "batch_size", "seed", "device",
+            "out", "name"))):
+        raise DeepfitError("--resume continues a run with its own config.yaml; give no other "
+                           "options (or start a new run without --resume)")
+    return _show_run(resume(args.resume) if args.resume else train(_config(args)))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    args.resume = args.run
-    return cmd_train(args)
+    from deepfit.pipeline import resume
+
+    return _show_run(resume(args.run))
+
+
+def _show_run(run: Any) -> int:
+    _print_metrics(run.metrics, run.task)
+    print(f"\nrun:    {run.path}\nreport: {run.report_path}")
+    return 0
 
 
 def cmd_cv(args: argparse.Namespace) -> int:
