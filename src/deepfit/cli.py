@@ -267,14 +267,14 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from deepfit.compare import compare_runs, write_comparison
     from deepfit.evaluate.paired import format_p
-    from deepfit.report.compare import _cell
+    from deepfit.report.compare import metric_cell
     from deepfit.report.format import LABELS
     from deepfit.evaluate.metrics import HEADLINE
 
     result = compare_runs(args.runs)
     table = Table("test metric", *(r["name"] for r in result["runs"]))
     for key in HEADLINE[result["task"]]:
-        table.add_row(LABELS.get(key, key), *(_cell(r["metrics"], key) for r in result["runs"]))
+        table.add_row(LABELS.get(key, key), *(metric_cell(r["metrics"], key) for r in result["runs"]))
     Console(width=160).print(table)
     for pair in result["pairs"]:
         if not pair["paired"]:

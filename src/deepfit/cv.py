@@ -10,7 +10,6 @@ metrics are summarised as mean ± standard deviation.
 
 from __future__ import annotations
 
-import io
 import math
 from typing import Any, Optional
 
@@ -23,6 +22,7 @@ from deepfit.data.sources import load_table
 from deepfit.errors import DataError, did_you_mean
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.pipeline import resolve_config, train
+from deepfit.report.cv import render_cv
 from deepfit.run import RunDir, default_run_name
 
 
@@ -103,7 +103,8 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
               "per_fold": [{"fold": r["fold"], "path": r["path"],
                             **{k: r["metrics"].get(k) for k in keys}} for r in runs]}
     rd.write_json(rd.path / "cv.json", result)
-    rd.write_text(rd.path / "cv.html", _render(result, {r["fold"]: r["history"] for r in runs}))
+    rd.write_text(rd.path / "cv.html",
+                  render_cv(result, {r["fold"]: r["history"] for r in runs}))
     return result
 
 
@@ -113,34 +114,3 @@ def _mean_sd(values: list) -> dict[str, Any]:
         return {"mean": None, "sd": None, "folds": 0}
     return {"mean": float(np.mean(ok)), "sd": float(np.std(ok, ddof=1)) if len(ok) > 1 else 0.0,
             "folds": len(ok)}
-
-
-def _render(result: dict[str, Any], histories: dict[str, list[dict]]) -> str:
-    import base64
-
-    from deepfit.evaluate.plots import overlaid_curves
-    from deepfit.report.format import LABELS, fmt
-    from deepfit.report.html import CSS, _e, _table
-
-    keys = list(result["summary"])
-    rows = [(LABELS.get(k, k), f"{fmt(s['mean'])} ± {fmt(s['sd'])}", str(s["folds"]))
-            for k, s in result["summary"].items()]
-    folds = [(f["fold"], *(fmt(f.get(k)) for k in keys)) for f in result["per_fold"]]
-    main = "r2" if result["task"] == "regression" else "accuracy"
-    buffer = io.BytesIO()
-    overlaid_curves(histories, main, buffer)
-    img = base64.b64encode(buffer.getvalue()).decode("ascii")
-    how = (f"{result['folds']}-fold" + (f", repeated {result['repeats']} times"
-                                        if result["repeats"] > 1 else "")
-           + (f", grouped by '{result['groups']}'" if result["groups"] else "")
-           + (", stratified by class" if result["task"] in ("binary", "multiclass") else ""))
-    body = (f"<h1>Cross-validation</h1><p class='sub'>{_e(result['data'])} &middot; "
-            f"{_e(result['task'])} &middot; {_e(how)}</p>"
-            "<p>Each fold is a full run: preprocessing fitted on its training part, early "
-            "stopping on a validation part carved from it, evaluated once on the held-out "
-            "fold.</p><h2>Summary (test folds)</h2>"
-            + _table(["metric", "mean ± sd", "folds"], rows)
-            + "<h2>Per fold</h2>" + _table(["fold", *(LABELS.get(k, k) for k in keys)], folds)
-            + f"<h2>Learning curves</h2><img alt='folds' src='data:image/png;base64,{img}'>")
-    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>deepfit "
-            f"cross-validation</title><style>{CSS}</style></head><body>{body}</body></html>")

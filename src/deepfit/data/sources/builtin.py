@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from deepfit.data.table import Table
 
 # name -> (loader name, task, positive class, one-line description)

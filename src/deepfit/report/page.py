@@ -1,0 +1,53 @@
+"""The HTML pieces every deepfit page shares (report, comparison, cross-validation): one
+stylesheet, escaping, tables, embedded images and the page shell. Pages are self-contained:
+images are inlined as base64, nothing is fetched."""
+
+from __future__ import annotations
+
+import base64
+import html
+from typing import Any
+
+CSS = """
+body{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;
+max-width:1040px;margin:0 auto;padding:24px 28px 64px;background:#fff}
+h1{font-size:26px;margin:0 0 4px}h2{font-size:20px;margin:36px 0 10px;padding-bottom:4px;
+border-bottom:2px solid #e6e9ef}h3{font-size:16px;margin:22px 0 8px}
+.sub{color:#5b6475;margin:0 0 18px}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
+.card{border:1px solid #e1e5ec;border-radius:8px;padding:10px 16px;min-width:150px}
+.card b{display:block;font-size:22px}.card span{color:#5b6475;font-size:13px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}
+th,td{border-bottom:1px solid #e6e9ef;padding:5px 12px;text-align:left}
+th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+img{max-width:100%;border:1px solid #eef0f4;border-radius:6px;margin:6px 0 14px}
+.note{background:#fff8e6;border-left:4px solid #f0b429;padding:8px 12px;margin:6px 0}
+pre{background:#f5f7fa;padding:12px;border-radius:6px;overflow-x:auto;font-size:12.5px}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 18px}dt{color:#5b6475}dd{margin:0}
+"""
+
+
+
+def escape(value: Any) -> str:
+    return html.escape(str(value))
+
+
+def table(header: list[str], rows: list[tuple], numeric_from: int = 1) -> str:
+    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers."""
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(
+        f"<td class='num'>{escape(c)}</td>" if i >= numeric_from else f"<td>{escape(c)}</td>"
+        for i, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def png(data: bytes, alt: str) -> str:
+    """An ``<img>`` with the PNG bytes inlined."""
+    encoded = base64.b64encode(data).decode("ascii")
+    return f"<img alt='{escape(alt)}' src='data:image/png;base64,{encoded}'>"
+
+
+def page(title: str, body: str) -> str:
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            "<meta name='viewport' content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(title)}</title><style>{CSS}</style></head>"
+            f"<body>{body}</body></html>")
