@@ -134,10 +134,10 @@ def npy_one_dimensional(tmp):
     return _data(p, None), "holds an array of shape (20,)"
 
 
-def directory_as_data(tmp):
+def empty_folder_as_data(tmp):
     d = tmp / "folder"
     d.mkdir()
-    return _data(d), "folder' is a folder"
+    return _data(d), "folder' has no images"
 
 
 def unsupported_extension(tmp):
@@ -215,7 +215,7 @@ def invalid_run_name(tmp):
 CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv_extension,
          nan_in_target, single_class_target, unknown_target, garbage_in_numeric,
          unknown_split_value, class_missing_from_train, npz_wrong_names, npz_length_mismatch,
-         npz_object_array, npy_one_dimensional, directory_as_data, unsupported_extension,
+         npz_object_array, npy_one_dimensional, empty_folder_as_data, unsupported_extension,
          config_unknown_key, config_wrong_type, negative_lr, unknown_model, unknown_optimizer,
          strict_missing_gap, too_many_categories, multilabel_not_binary,
          sensitivity_without_target, yaml_python_payload, invalid_run_name]

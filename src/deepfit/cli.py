@@ -81,11 +81,14 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value",
                         help="a config file (e.g. runs/NAME/config.yaml) and/or overrides such "
                              "as train.lr=0.01 model.hidden=[128,64]")
-    parser.add_argument("--data", help="built-in name (see 'deepfit datasets') or a data file")
+    parser.add_argument("--data", help="built-in name (see 'deepfit datasets'), a data file, "
+                        "an image folder, fashion-mnist, cifar10, medmnist:NAME or hf:OWNER/NAME")
+    parser.add_argument("--root", help="folder of named image datasets (data.root)")
     parser.add_argument("--target", help="target column (default: the last column)")
     parser.add_argument("--task", choices=["auto", "binary", "multiclass", "regression",
                                            "multilabel"])
-    parser.add_argument("--model", help="'mlp' or 'package.module:ClassName'")
+    parser.add_argument("--model", help="auto, mlp, cnn, lenet, resnet9, resnet18, a torchvision "
+                        "name, or 'package.module:ClassName'")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--batch-size", type=int)
@@ -104,7 +107,8 @@ def _config(args: argparse.Namespace) -> Any:
     assignments = [a for a in args.args if "=" in a]
     if len(configs) > 1:
         raise DeepfitError(f"give at most one config file, got {configs}")
-    flags = {"data.source": args.data, "data.target": args.target, "data.task": args.task,
+    flags = {"data.source": args.data, "data.root": args.root, "data.target": args.target,
+             "data.task": args.task,
              "model.name": args.model, "train.epochs": args.epochs, "train.lr": args.lr,
              "train.batch_size": args.batch_size, "train.seed": args.seed,
              "train.device": args.device, "out": args.out, "name": args.name}
@@ -145,7 +149,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from deepfit.pipeline import resume, train
 
     if args.resume and (args.args or any(getattr(args, k) is not None for k in (
-            "data", "target", "task", "model", "epochs", "lr", "batch_size", "seed", "device",
+            "data", "root", "target", "task", "model", "epochs", "lr", "batch_size", "seed",
+            "device",
             "out", "name"))):
         raise DeepfitError("--resume continues a run with its own config.yaml; give no other "
                            "options (or start a new run without --resume)")
@@ -258,6 +263,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         table.add_row(name, task, description)
     Console(width=120).print(table)
     print("Also: any CSV / TSV / Parquet / .npz / .npy file path (--target COL).")
+    print("Images: an image folder (one sub-folder per class, or train/ val/ test/), a CSV of "
+          "image paths and labels, mnist, fashion-mnist, kmnist, cifar10, cifar100, svhn "
+          "(--root DIR), a MedMNIST .npz or medmnist:NAME, a Hugging Face Parquet / Arrow / "
+          "save_to_disk folder or hf:OWNER/NAME. See docs/images.md.")
     return 0
 
 

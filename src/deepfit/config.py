@@ -14,27 +14,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import math
-import re
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-from deepfit.errors import ConfigError, did_you_mean, one_of
-
-
-def _opt(default: Any, *, choices: tuple[str, ...] | None = None, lo: float | None = None,
-         hi: float | None = None, lo_open: bool = False, hi_open: bool = False, help: str = "",
-         pattern: str | None = None) -> Any:
-    """A dataclass field with validation rules in its metadata."""
-    meta = {"choices": choices, "lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open,
-            "help": help, "pattern": pattern}
-    if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: type(default)(default), metadata=meta)
-    return field(default=default, metadata=meta)
+from deepfit.config_rules import build, comment, opt as _opt, plain, set_dotted
+from deepfit.config_rules import split_assignment, yaml_line
+from deepfit.errors import ConfigError
 
 
 TASKS = ("auto", "binary", "multiclass", "regression", "multilabel")
@@ -69,13 +57,35 @@ class DataConfig:
     n_samples: int = _opt(1000, lo=8, help="size of a toy dataset")
     noise: Optional[float] = _opt(None, lo=0.0, help="noise of a toy dataset")
     seed: Optional[int] = _opt(None, lo=0, help="seed of the split and toy data (default: train.seed)")
+    root: Optional[str] = _opt(None, help="folder of named image datasets (default: "
+                               "$DEEPFIT_DATA or ~/.cache/deepfit/datasets)")
+    image_size: tuple[int, ...] = _opt((), lo=8, help="images: resize to [S] or [H, W]; [] = as stored")
+    channels: str = _opt("auto", choices=("auto", "gray", "rgb"),
+                         help="images: auto = gray only if every image is gray")
+    augment: tuple[str, ...] = _opt(("auto",), help="images: none | light | standard | strong | "
+                                    "auto, or a list of ops such as [hflip, crop:4, rotate:15]")
+    normalize: str = _opt("train", choices=("train", "pretrained", "none"),
+                          help="images: per-channel mean/std from the training split, the "
+                          "pretrained weights' statistics, or none")
+    bad_images: str = _opt("error", choices=("error", "skip"),
+                           help="an unreadable image stops (error) or is left out and counted")
+    image_column: Optional[str] = _opt(None, help="images: column of paths or images (CSV, "
+                                       "Parquet, Hugging Face; default: found)")
+    label_map: dict = _opt({}, help="rename or merge classes: {old: new}")
+    cache: bool = _opt(True, help="images: keep decoded images in $DEEPFIT_CACHE "
+                       "(default ~/.cache/deepfit/images)")
+    max_memory_gb: float = _opt(8.0, lo=0.0, lo_open=True,
+                                help="images larger than this decoded are streamed from disk")
+    workers: Optional[int] = _opt(None, lo=0, help="streaming: decoding processes (default: cores)")
+    trust_remote_code: bool = _opt(False, help="let a Hugging Face hub dataset run its own code")
 
 
 @dataclass(frozen=True)
 class ModelConfig:
     """The network: a built-in architecture or the user's own nn.Module."""
 
-    name: str = _opt("mlp", help="'mlp' or 'package.module:ClassName'")
+    name: str = _opt("auto", help="auto (mlp for tables, cnn for images), mlp, cnn, lenet, "
+                     "resnet9, resnet18, a torchvision name, or 'package.module:ClassName'")
     hidden: tuple[int, ...] = _opt((128, 64), lo=1, help="hidden layer sizes; [] = linear model")
     activation: str = _opt("relu", choices=ACTIVATIONS)
     dropout: float = _opt(0.3, lo=0.0, hi=1.0, hi_open=True)
@@ -83,6 +93,10 @@ class ModelConfig:
     init: str = _opt("default", choices=("default", "kaiming", "xavier", "orthogonal"))
     outputs: str = _opt("logits", choices=("logits", "probabilities", "log_probabilities"),
                         help="what the model's forward returns")
+    channels: tuple[int, ...] = _opt((), lo=1, help="conv widths of cnn / resnet; [] = default")
+    pretrained: bool = _opt(False, help="torchvision models: load the pretrained weights "
+                            "(from the local torch hub cache; never downloaded)")
+    weights: Optional[str] = _opt(None, help="torchvision models: a local weights file")
     kwargs: dict = _opt({}, help="keyword arguments for a custom model")
 
 
@@ -90,32 +104,57 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: loss, optimiser, schedule, stopping, device and seed."""
 
-    epochs: int = _opt(200, lo=1)
-    batch_size: int = _opt(32, lo=1)
+    epochs: Optional[int] = _opt(None, lo=1, help="default: 200 for tables, 20 for images")
+    batch_size: Optional[int] = _opt(None, lo=1, help="default: 32 for tables, 128 for images")
     optimizer: str = _opt("adamw", choices=OPTIMIZERS)
     lr: float = _opt(1e-3, lo=0.0, lo_open=True)
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
     nesterov: bool = _opt(False)
     weight_decay: float = _opt(1e-2, lo=0.0, help="not applied to biases and norm layers")
     grad_clip: Optional[float] = _opt(None, lo=0.0, lo_open=True, help="max gradient norm")
-    schedule: str = _opt("plateau", choices=SCHEDULES)
+    schedule: str = _opt("auto", choices=("auto",) + SCHEDULES,
+                         help="auto: plateau for tables, onecycle for images")
     warmup_epochs: int = _opt(0, lo=0)
     step_size: int = _opt(30, lo=1, help="epochs between decays of the 'step' schedule")
     gamma: float = _opt(0.1, lo=0.0, hi=1.0, lo_open=True, help="decay factor (step, plateau)")
     plateau_patience: int = _opt(10, lo=0)
     checkpoint_every: int = _opt(0, lo=0, help="also checkpoint every N steps (0: epoch ends)")
     early_stopping: bool = _opt(True)
-    patience: int = _opt(20, lo=1)
+    patience: Optional[int] = _opt(None, lo=1, help="default: 20 for tables, 8 for images")
     monitor: str = _opt("val_loss", help="validation metric for early stopping and 'best'")
     min_delta: float = _opt(0.0, lo=0.0)
     loss: str = _opt("auto", choices=LOSSES)
     class_weights: str = _opt("none", choices=("none", "balanced"))
     device: str = _opt("auto", pattern=r"auto|cpu|mps|cuda(:\d+)?",
                        help="auto, cpu, cuda, cuda:N or mps")
-    precision: str = _opt("fp32", choices=("fp32", "bf16", "fp16"))
+    precision: str = _opt("auto", choices=("auto", "fp32", "bf16", "fp16"),
+                          help="auto: bf16 autocast for images on a GPU that has it, else fp32")
+    channels_last: Optional[bool] = _opt(None, help="images: memory layout (default: on CUDA)")
+    compile: bool = _opt(False, help="torch.compile the model (slower start, faster steps)")
+    on_nonfinite: str = _opt("stop", choices=("stop", "skip"),
+                             help="a NaN/Inf loss or gradient stops training or skips the step")
+    on_oom: str = _opt("stop", choices=("stop", "halve"),
+                       help="GPU out of memory: stop, or halve the batch size and go on")
     deterministic: bool = _opt(False, help="PyTorch deterministic algorithms (bit-exact CUDA)")
     seed: int = _opt(0, lo=0)
     progress: bool = _opt(True)
+
+
+    def resolved(self, kind: str = "table", device: str = "cpu",
+                 bf16: bool = False) -> TrainConfig:
+        """A copy with every automatic value decided for the data ``kind`` ("table" or
+        "image") and the ``device`` type; ``bf16``: the device supports bfloat16."""
+        image = kind == "image"
+        auto = {"epochs": 20 if image else 200, "batch_size": 128 if image else 32,
+                "patience": 8 if image else 20}
+        values = {k: v for k, v in auto.items() if getattr(self, k) is None}
+        if self.schedule == "auto":
+            values["schedule"] = "onecycle" if image else "plateau"
+        if self.precision == "auto":
+            values["precision"] = "bf16" if image and device == "cuda" and bf16 else "fp32"
+        if self.channels_last is None:
+            values["channels_last"] = image and device == "cuda"
+        return dataclasses.replace(self, **values) if values else self
 
 
 @dataclass(frozen=True)
@@ -156,7 +195,7 @@ class RunConfig:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
-        return _build(cls, raw, prefix="", origin=origin)
+        return _build_root(cls, raw, origin)
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -175,7 +214,7 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested values (tuples as lists), ready for YAML or JSON."""
-        return _plain(dataclasses.asdict(self))
+        return plain(dataclasses.asdict(self))
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -183,9 +222,9 @@ class RunConfig:
     def override(self, assignments: list[str] | dict[str, Any]) -> RunConfig:
         """Return a copy with ``section.key=value`` assignments applied and validated."""
         raw = self.to_dict()
-        items = assignments.items() if isinstance(assignments, dict) else map(_split, assignments)
+        items = assignments.items() if isinstance(assignments, dict) else map(split_assignment, assignments)
         for dotted, value in items:
-            _set_dotted(raw, dotted, value)
+            set_dotted(RunConfig, raw, dotted, value)
         return RunConfig.from_dict(raw, origin="override")
 
 
@@ -198,193 +237,13 @@ def describe_config(cfg: Optional[RunConfig] = None) -> str:
         if dataclasses.is_dataclass(value):
             lines.append(f"{f.name}:  # {type(value).__doc__.splitlines()[0]}")
             for sub in dataclasses.fields(value):
-                lines.append(f"  {_yaml_line(sub.name, getattr(value, sub.name))}{_comment(sub)}")
+                lines.append(f"  {yaml_line(sub.name, getattr(value, sub.name))}{comment(sub)}")
         else:
-            lines.append(f"{_yaml_line(f.name, value)}{_comment(f)}")
+            lines.append(f"{yaml_line(f.name, value)}{comment(f)}")
     return "\n".join(lines) + "\n"
 
 
-def _yaml_line(name: str, value: Any) -> str:
-    text = yaml.safe_dump({name: _plain(value)}, default_flow_style=True, width=1000).strip()
-    return text[1:-1] if text.startswith("{") else text
 
 
-def _comment(f: dataclasses.Field) -> str:
-    meta, parts = f.metadata, []
-    if meta.get("choices"):
-        parts.append(" | ".join(meta["choices"]))
-    if meta.get("help"):
-        parts.append(meta["help"])
-    if meta.get("lo") is not None or meta.get("hi") is not None:
-        lo = "" if meta.get("lo") is None else f"{'>' if meta['lo_open'] else '>='} {meta['lo']:g}"
-        hi = "" if meta.get("hi") is None else f"{'<' if meta['hi_open'] else '<='} {meta['hi']:g}"
-        parts.append(", ".join(p for p in (lo, hi) if p))
-    return f"  # {'; '.join(parts)}" if parts else ""
-
-
-def _split(assignment: str) -> tuple[str, Any]:
-    if "=" not in assignment:
-        raise ConfigError(f"override '{assignment}' must look like section.key=value, "
-                          "e.g. train.lr=0.01")
-    key, text = assignment.split("=", 1)
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError:
-        value = text
-    return key.strip(), value
-
-
-def _set_dotted(raw: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    node: Any = raw
-    for i, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
-            keys = _all_keys(RunConfig)
-            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(dotted, keys)}")
-        if part == "kwargs":  # free-form: the rest of the path is the kwarg name
-            node[part][".".join(parts[i + 1:])] = value
-            return
-        node = node[part]
-    if not isinstance(node, dict) or (parts[-1] not in node and not _is_kwargs(parts)):
-        raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(dotted, _all_keys(RunConfig))}")
-    node[parts[-1]] = value
-
-
-def _is_kwargs(parts: list[str]) -> bool:
-    return len(parts) > 2 and parts[-2] == "kwargs"
-
-
-def _all_keys(cls: type, prefix: str = "") -> list[str]:
-    keys = []
-    hints = typing.get_type_hints(cls)
-    for f in dataclasses.fields(cls):
-        kind = hints[f.name]
-        if dataclasses.is_dataclass(kind):
-            keys += _all_keys(kind, f"{prefix}{f.name}.")
-        else:
-            keys.append(f"{prefix}{f.name}")
-    return keys
-
-
-def _build(cls: type, raw: dict[str, Any], prefix: str, origin: str) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    for key in raw:
-        if key not in names:
-            full = f"{prefix}{key}"
-            raise ConfigError(f"{origin}: unknown config key '{full}'"
-                              f"{did_you_mean(full, _all_keys(RunConfig))}")
-    values = {}
-    for name, f in names.items():
-        if name not in raw:
-            continue
-        kind = hints[name]
-        key = f"{prefix}{name}"
-        if dataclasses.is_dataclass(kind):
-            section = raw[name] if raw[name] is not None else {}
-            if not isinstance(section, dict):
-                raise ConfigError(f"{origin}: '{key}' must be a section of keys, got {raw[name]!r}")
-            values[name] = _build(kind, section, f"{key}.", origin)
-        else:
-            values[name] = _check(key, _coerce(key, raw[name], kind, origin), f.metadata, origin)
-    return cls(**values)
-
-
-def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:
-    """Convert a YAML value to the field's type, or raise naming key and value."""
-    args = typing.get_args(kind)
-    if typing.get_origin(kind) is typing.Union:  # Optional[X]
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            return None
-        inner = next(a for a in args if a is not type(None))
-        return _coerce(key, value, inner, origin)
-    bad = ConfigError(f"{origin}: '{key}' = {value!r} is not {_describe(kind)}")
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
-            return value.lower() in ("true", "yes", "on")
-        raise bad
-    if kind is int:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise bad
-    if kind is float:
-        if isinstance(value, bool):
-            raise bad
-        if isinstance(value, (int, float)):
-            out = float(value)
-        elif isinstance(value, str):  # YAML 1.1 reads '1e-3' as a string
-            try:
-                out = float(value)
-            except ValueError:
-                raise bad from None
-        else:
-            raise bad
-        if not math.isfinite(out):
-            raise bad
-        return out
-    if kind is str:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)  # YAML reads 'positive_class: 1' as a number
-        if isinstance(value, Path):
-            value = str(value)
-        if isinstance(value, str) and value:
-            return value
-        raise ConfigError(f"{origin}: '{key}' = {value!r} must be a non-empty string")
-    if kind is dict or typing.get_origin(kind) is dict:
-        if isinstance(value, dict):
-            return dict(value)
-        raise bad
-    if typing.get_origin(kind) is tuple:
-        if isinstance(value, (int, str)) and not isinstance(value, bool):
-            value = [value]  # 'model.hidden=64' means one layer
-        if not isinstance(value, (list, tuple)):
-            raise bad
-        return tuple(_coerce(f"{key}[{i}]", v, args[0], origin) for i, v in enumerate(value))
-    raise bad  # pragma: no cover - every field type is handled above
-
-
-def _describe(kind: Any) -> str:
-    if typing.get_origin(kind) is tuple:
-        inner = typing.get_args(kind)[0]
-        plural = {int: "integers", float: "numbers", str: "strings"}
-        return f"a list of {plural.get(inner, str(inner))}"
-    return {bool: "true or false", int: "an integer", float: "a number",
-            str: "a string", dict: "a mapping"}.get(kind, str(kind))
-
-
-def _check(key: str, value: Any, meta: Any, origin: str) -> Any:
-    if value is None:
-        return value
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        raise ConfigError(f"{origin}: '{key}' = {value!r} is not allowed; use one of "
-                          f"{one_of(choices)}{did_you_mean(value, choices)}")
-    pattern = meta.get("pattern")
-    if pattern and not re.fullmatch(pattern, value):
-        raise ConfigError(f"{origin}: '{key}' = {value!r} is not allowed; use {meta['help']}")
-    items = value if isinstance(value, tuple) else (value,)
-    for item in items:
-        if not isinstance(item, (int, float)) or isinstance(item, bool):
-            continue
-        lo, hi = meta.get("lo"), meta.get("hi")
-        if lo is not None and (item < lo or (meta["lo_open"] and item == lo)):
-            sign = ">" if meta["lo_open"] else ">="
-            raise ConfigError(f"{origin}: '{key}' = {value!r} is out of range; it must be {sign} {lo}")
-        if hi is not None and (item > hi or (meta["hi_open"] and item == hi)):
-            sign = "<" if meta["hi_open"] else "<="
-            raise ConfigError(f"{origin}: '{key}' = {value!r} is out of range; it must be {sign} {hi}")
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
+def _build_root(cls: type, raw: dict[str, Any], origin: str) -> Any:
+    return build(cls, raw, prefix="", origin=origin, root=cls)

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import nn
@@ -23,7 +24,12 @@ from deepfit.errors import ConfigError, RunError, TrainingInterrupted, did_you_m
 from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
+from deepfit.data.batches import eval_batches
+from deepfit.data.images.imageset import ImageFiles
+from deepfit.data.images.inputs import ImageInputs
+from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.models import build_model, count_parameters
+from deepfit.models.registry import resolve_model_name
 from deepfit.models.summary import layer_table
 from deepfit.report import write_report
 from deepfit.result import Run
@@ -138,13 +144,19 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
          state: Optional[dict] = None) -> Run:
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
-    bundle = build_bundle(cfg.data, data, seed=data_seed, split=split)
+    device = resolve_device(cfg.train.device)
+    bundle = build_bundle(cfg.data, data, seed=data_seed, split=split,
+                          norm_stats=_pretrained_stats(cfg))
     task, schema = bundle.schema.task, bundle.schema
     check_monitor(cfg.train.monitor, task)
     check_eval_config(cfg.eval)
-    device = resolve_device(cfg.train.device)
+    cfg = _resolve_auto(cfg, schema.kind, schema.input_shape, device)
     if model is None:
-        model = build_model(cfg.model, schema.input_shape[0], schema.n_outputs)
+        model = build_model(cfg.model, schema.input_shape, schema.n_outputs)
+    inputs = None
+    if schema.image is not None:  # uint8 batches -> augmented, normalised network input
+        inputs = ImageInputs(schema.image, device, seed=cfg.train.seed + 1,
+                             channels_last=cfg.train.channels_last)
     weights = None
     if cfg.train.class_weights == "balanced" and task in ("binary", "multiclass"):
         weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
@@ -170,7 +182,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
                       device=device, callbacks=builtin + list(callbacks),
-                      eval_batch_size=cfg.eval.batch_size)
+                      eval_batch_size=cfg.eval.batch_size, inputs=inputs)
     if state is not None:
         trainer.load_state_dict(state)
     started = time.perf_counter()
@@ -187,7 +199,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     history.to_csv(rd.history)
 
     preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
-                           cfg.eval.batch_size, id_name=schema.id_column or "id")
+                           trainer.eval_batch_size, id_name=schema.id_column or "id",
+                           inputs=inputs, precision=cfg.train.precision)
              for name, split in
              (("val", bundle.val), ("test", bundle.test))}
     metrics = evaluate(preds["val"], preds["test"], cfg.eval, seed=data_seed)
@@ -199,11 +212,74 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch or None, task,
                          test.y_true, test.scores, metrics, schema.class_names, rd.plots,
                          target=schema.target.column)
+        if schema.image is not None:
+            plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
     summary = _summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
     return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+
+
+def _image_plots(X: Any, test: Any, schema: Any, folder: Path, seed: int) -> dict:
+    """A grid of test images and the most confidently wrong ones (decoded only for the few
+    images shown when the set is streamed)."""
+    if test.y_true is None:
+        return {}
+    rows = pick_sample(len(test.y_true), seed)
+    worst = (most_confidently_wrong(test.y_true, test.y_pred, test.scores, schema.task)
+             if schema.task != "multilabel" else np.empty(0, dtype=int))
+    return plot_images(_images_at(X, rows), rows, _images_at(X, worst), worst, test.y_true,
+                       test.y_pred, test.scores, schema.task, schema.class_names, folder)
+
+
+def _images_at(X: Any, rows: np.ndarray) -> np.ndarray:
+    if isinstance(X, torch.Tensor):
+        return X[torch.as_tensor(rows, dtype=torch.long)].cpu().numpy()
+    subset = ImageFiles([X.paths[i] for i in rows], X.size, X.channels)
+    batches = list(eval_batches(subset, 64, torch.device("cpu"), workers=0))
+    return torch.cat(batches).numpy() if batches else np.empty((0, *X.shape[1:]), np.uint8)
+
+
+def _pretrained_stats(cfg: RunConfig) -> Optional[tuple]:
+    """The normalisation pretrained weights expect, when ``data.normalize=pretrained``."""
+    if cfg.data.normalize != "pretrained":
+        return None
+    from deepfit.models.vision import pretrained_stats
+    return pretrained_stats(cfg.model.name)
+
+
+def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
+                  device: torch.device) -> RunConfig:
+    """Decide every ``auto`` value for this data and device; the run saves the result, so a
+    re-run or a resume uses exactly these."""
+    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+    name = resolve_model_name(cfg.model.name, input_shape)
+    return dataclasses.replace(cfg, train=cfg.train.resolved(kind, device.type, bf16),
+                               model=dataclasses.replace(cfg.model, name=name))
+
+
+def _describe_model(cfg: RunConfig, task: str) -> str:
+    m = cfg.model
+    if m.name == "mlp":
+        if not m.hidden:
+            return ("a single linear layer: " +
+                    ("linear regression" if task == "regression" else "logistic regression"))
+        return (f"MLP, hidden layers {list(m.hidden)} ({m.activation}, dropout {m.dropout}, "
+                f"norm {m.norm})")
+    described = {"cnn": "small CNN (conv-BN-ReLU blocks, max-pooling, global average pooling"
+                        f", dropout {m.dropout})",
+                 "lenet": "LeNet-5 style CNN (two conv + pool layers, three linear layers)",
+                 "resnet9": "ResNet-9 (residual blocks sized for small images)",
+                 "resnet18": "ResNet-18 (basic residual blocks; small-image stem for ≤ 64 px)"}
+    if m.name in described:
+        text = described[m.name]
+        return text + (f", widths {list(m.channels)}" if m.channels else "")
+    if ":" in m.name:
+        return f"custom model {m.name}"
+    weights = (f"pretrained weights {m.weights or 'from the torch hub cache'}" if m.pretrained
+               else f"weights from {m.weights}" if m.weights else "random initialisation")
+    return f"torchvision {m.name} ({weights}; new output layer)"
 
 
 def _versions() -> dict[str, str]:
@@ -221,18 +297,15 @@ def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestMod
     gap = None
     if at_best.get(f"train_{main}") is not None and at_best.get(f"val_{main}") is not None:
         gap = at_best[f"train_{main}"] - at_best[f"val_{main}"]
-    model_desc = (f"MLP, hidden layers {list(cfg.model.hidden) or 'none'} "
-                  f"({cfg.model.activation}, dropout {cfg.model.dropout}, norm {cfg.model.norm})"
-                  if cfg.model.name == "mlp" else f"custom model {cfg.model.name}")
-    if cfg.model.name == "mlp" and not cfg.model.hidden:
-        model_desc = ("a single linear layer: " +
-                      ("linear regression" if task == "regression" else "logistic regression"))
+    model_desc = _describe_model(cfg, task)
     optimizer = f"{tc.optimizer}, lr {tc.lr:g}"
     if tc.optimizer in ("sgd", "rmsprop"):
         optimizer += f", momentum {tc.momentum:g}" + (", Nesterov" if tc.nesterov else "")
     schedule = tc.schedule + (f" with {tc.warmup_epochs} warm-up epoch(s)" if tc.warmup_epochs else "")
     regular = [f"weight decay {tc.weight_decay:g} (not on biases or norm layers)",
-               f"dropout {cfg.model.dropout:g}" if cfg.model.name == "mlp" else None,
+               f"dropout {cfg.model.dropout:g}" if cfg.model.name in ("mlp", "cnn") else None,
+               "data augmentation (see preprocessing)" if bundle.schema.image is not None
+               and bundle.schema.image.augment else None,
                f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
                else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
     return {
@@ -250,6 +323,9 @@ def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestMod
                      "seconds": seconds, "optimizer": optimizer, "schedule": schedule,
                      "regularisation": "; ".join(r for r in regular if r),
                      "batch_size": tc.batch_size, "seed": tc.seed, "main_metric": main,
+                     "precision": tc.precision, "channels_last": tc.channels_last,
+                     "compiled": tc.compile, "micro_batches": trainer.micro_batches,
+                     "oom_events": trainer.oom_events, "skipped_steps": trainer.skipped_steps,
                      "train_val_gap": gap},
         "metrics": metrics,
         "plots": {title: str(path.relative_to(rd.path)) for title, path in plots.items()},

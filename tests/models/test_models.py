@@ -44,7 +44,7 @@ def test_build_model_unknown_name_suggests_close_one():
 
 
 def test_registered_model_is_built_by_name():
-    register_model("tiny", lambda cfg, i, o: nn.Linear(i, o))
+    register_model("tiny", lambda cfg, shape, o: nn.Linear(shape[0], o))
     assert isinstance(build_model(ModelConfig(name="tiny"), 4, 2), nn.Linear)
 
 

@@ -14,6 +14,8 @@ from deepfit.config import DataConfig
 from deepfit.data.sources import load_table
 from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
 from deepfit.data.table import Table
+from deepfit.data.images.imageset import ImageFiles, ImageSet
+from deepfit.data.images.inputs import ImageSpec
 from deepfit.data.target import TargetSpec, infer_task
 from deepfit.data.transforms import TabularPreprocessor, numeric_or_error
 from deepfit.errors import DataError, did_you_mean
@@ -21,9 +23,10 @@ from deepfit.errors import DataError, did_you_mean
 
 @dataclass
 class Split:
-    """One split: ``X`` (N, F) float32, ``y`` (N,) float32 or int64, and row ids."""
+    """One split: ``X`` (N, F) float32 (tables) or (N, C, H, W) uint8 / ``ImageFiles``
+    (images), ``y`` (N,) float32 or int64 ((N, L) float32 multi-label), and row ids."""
 
-    X: torch.Tensor
+    X: "torch.Tensor | ImageFiles"
     y: torch.Tensor
     ids: np.ndarray
 
@@ -37,9 +40,15 @@ class Schema:
 
     task: str
     target: TargetSpec
-    preprocessor: TabularPreprocessor
+    preprocessor: Optional[TabularPreprocessor]  # tables
     id_column: Optional[str] = None
     input_shape: tuple = ()
+    image: Optional[ImageSpec] = None  # images: size, channels, normalisation, augmentation
+
+    @property
+    def kind(self) -> str:
+        """"image" or "table"."""
+        return "image" if self.image is not None else "table"
 
     @property
     def class_names(self) -> list[str]:
@@ -55,18 +64,24 @@ class Schema:
         return len(self.target.classes) if self.task in ("multiclass", "multilabel") else 1
 
     def transform(self, frame: pd.DataFrame, origin: str) -> torch.Tensor:
+        if self.preprocessor is None:
+            raise DataError(f"{origin}: this model takes images, not a table of columns; give "
+                            "an image folder, a CSV of image paths or an image file")
         return torch.from_numpy(self.preprocessor.transform(frame, origin))
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "target": self.target.to_dict(), "id_column": self.id_column,
                 "input_shape": list(self.input_shape),
-                "preprocessor": self.preprocessor.state_dict()}
+                "preprocessor": self.preprocessor.state_dict() if self.preprocessor else None,
+                "image": self.image.to_dict() if self.image else None}
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> Schema:
+        pre, image = state.get("preprocessor"), state.get("image")
         return cls(task=state["task"], target=TargetSpec(**state["target"]),
-                   preprocessor=TabularPreprocessor.from_state(state["preprocessor"]),
-                   id_column=state.get("id_column"), input_shape=tuple(state["input_shape"]))
+                   preprocessor=TabularPreprocessor.from_state(pre) if pre else None,
+                   id_column=state.get("id_column"), input_shape=tuple(state["input_shape"]),
+                   image=ImageSpec.from_dict(image) if image else None)
 
 
 @dataclass
@@ -84,7 +99,8 @@ class DataBundle:
 
 
 def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
-                 split: Optional[pd.Series] = None) -> DataBundle:
+                 split: Optional[pd.Series] = None,
+                 norm_stats: Optional[tuple] = None) -> DataBundle:
     """Load, split, and preprocess (fitted on the training split only).
 
     ``split`` (per row ``"train" | "val" | "test"``, e.g. one cross-validation fold) replaces
@@ -95,6 +111,18 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         >>> b.schema.task, b.train.X.shape[1]
         ('multiclass', 4)
     """
+    # Imported here: the image data stage reuses this module's split helpers and classes.
+    from deepfit.data.images.bundle import build_parts, is_images
+    if isinstance(data, ImageSet) or (data is None and is_images(cfg)):
+        if split is not None:
+            raise DataError("cross-validation folds of image data are not supported; use the "
+                            "train / validation / test split")
+        parts = build_parts(cfg, seed, norm_stats, data)
+        spec = parts["spec"]
+        schema = Schema(task=parts["task"], target=parts["target"], preprocessor=None,
+                        input_shape=(spec.channels, *spec.size), image=spec)
+        splits = {name: Split(X, y, ids) for name, (X, y, ids) in parts["splits"].items()}
+        return DataBundle(splits["train"], splits["val"], splits["test"], schema, parts["info"])
     table = load_table(cfg, data, seed)
     frame = table.frame
     target_cols = _resolve_targets(cfg, table)

@@ -89,11 +89,14 @@ def flat_multilabel(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def predict(model: nn.Module, head: TaskHead, schema: Schema, X: torch.Tensor,
+def predict(model: nn.Module, head: TaskHead, schema: Schema, X: Any,
             ids: np.ndarray, y: Optional[torch.Tensor] = None, batch_size: int = 4096,
-            threshold: float = 0.5, id_name: str = "id") -> Predictions:
-    """Run ``model`` on ``X`` and package the scores (regression back in target units)."""
-    scores = head.scores(predict_outputs(model, X, batch_size)).cpu().numpy().astype(np.float64)
+            threshold: float = 0.5, id_name: str = "id", inputs: Any = None,
+            precision: str = "fp32") -> Predictions:
+    """Run ``model`` on ``X`` and package the scores (regression back in target units).
+    ``inputs`` turns stored image batches into network input (see ``ImageInputs``)."""
+    out = predict_outputs(model, X, batch_size, precision, inputs)
+    scores = head.scores(out).cpu().numpy().astype(np.float64)
     y_true = None if y is None else y.cpu().numpy()
     if schema.task == "regression":
         scores = schema.target.decode_regression(scores)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
+import math
 import sys
 from pathlib import Path
 
@@ -44,9 +45,12 @@ def import_attr(path: str) -> object:
     return getattr(module, attr)
 
 
-def build_custom(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Module:
-    """Instantiate a user class with ``model.kwargs``; ``in_features`` / ``out_features`` are
-    passed too when its constructor takes them (and they are not given explicitly)."""
+def build_custom(cfg: ModelConfig, input_shape: tuple[int, ...], out_features: int) -> nn.Module:
+    """Instantiate a user class with ``model.kwargs``. The data's sizes are passed too when its
+    constructor takes them by these names (and they are not given explicitly):
+    ``in_features`` (columns, or C*H*W for images), ``in_channels`` and ``input_shape``
+    (images), ``out_features`` and ``num_classes`` (outputs)."""
+    in_features = math.prod(input_shape)
     factory = import_attr(cfg.name)
     if not callable(factory):
         raise ModelError(f"model '{cfg.name}' is not a class or function")
@@ -55,7 +59,11 @@ def build_custom(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Mo
         params = inspect.signature(factory).parameters
     except (TypeError, ValueError):
         params = {}
-    for name, value in (("in_features", in_features), ("out_features", out_features)):
+    sizes = {"in_features": in_features, "out_features": out_features,
+             "num_classes": out_features, "input_shape": tuple(input_shape)}
+    if len(input_shape) == 3:
+        sizes["in_channels"] = input_shape[0]
+    for name, value in sizes.items():
         if name in params and name not in kwargs:
             kwargs[name] = value
     try:

@@ -1,26 +1,39 @@
-"""Model registry: a name maps to a factory ``(ModelConfig, in_features, out_features)``.
+"""Model registry: a name maps to a factory ``(ModelConfig, input_shape, n_outputs)``.
 
-Users add their own architectures with ``register_model`` or name any class by its
-``package.module:ClassName`` path.
+``input_shape`` is ``(F,)`` for tables and ``(C, H, W)`` for images. Users add their own
+architectures with ``register_model`` or name any class by its ``package.module:ClassName``
+path; any torchvision classification architecture is available by its torchvision name.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from typing import Sequence
 
 from torch import nn
 
 from deepfit.config import ModelConfig
 from deepfit.errors import ModelError, did_you_mean
+from deepfit.models.cnn import build_cnn, build_lenet
 from deepfit.models.custom import build_custom
 from deepfit.models.mlp import build_mlp
+from deepfit.models.resnet import build_resnet9, build_resnet18
 
-Factory = Callable[[ModelConfig, int, int], nn.Module]
-_REGISTRY: dict[str, Factory] = {"mlp": build_mlp}
+Factory = Callable[[ModelConfig, tuple, int], nn.Module]
+
+
+def _mlp(cfg: ModelConfig, input_shape: tuple, n_outputs: int) -> nn.Module:
+    return build_mlp(cfg, math.prod(input_shape), n_outputs)  # images are flattened
+
+
+_REGISTRY: dict[str, Factory] = {"mlp": _mlp, "cnn": build_cnn, "lenet": build_lenet,
+                                 "resnet9": build_resnet9, "resnet18": build_resnet18}
+IMAGE_MODELS = ("cnn", "lenet", "resnet9", "resnet18")
 
 
 def register_model(name: str, factory: Factory) -> None:
-    """Make ``model.name=<name>`` build ``factory(cfg, in_features, out_features)``."""
+    """Make ``model.name=<name>`` build ``factory(cfg, input_shape, n_outputs)``."""
     _REGISTRY[name] = factory
 
 
@@ -28,14 +41,39 @@ def model_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def build_model(cfg: ModelConfig, in_features: int, out_features: int) -> nn.Module:
-    """Build the configured network for ``in_features`` inputs and ``out_features`` outputs."""
-    if ":" in cfg.name:
-        return build_custom(cfg, in_features, out_features)
-    if cfg.name not in _REGISTRY:
-        raise ModelError(f"unknown model '{cfg.name}'{did_you_mean(cfg.name, _REGISTRY)}; use one "
-                         f"of {', '.join(model_names())} or 'package.module:ClassName'")
-    return _REGISTRY[cfg.name](cfg, in_features, out_features)
+def resolve_model_name(name: str, input_shape: Sequence[int]) -> str:
+    """``auto``: an MLP for tables, the small CNN for images."""
+    if name != "auto":
+        return name
+    return "cnn" if len(input_shape) == 3 else "mlp"
+
+
+def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
+                n_outputs: int) -> nn.Module:
+    """Build the configured network for inputs of ``input_shape`` (an int: F features)."""
+    shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+    name = resolve_model_name(cfg.name, shape)
+    if ":" in name:
+        return build_custom(cfg, shape, n_outputs)
+    if name in _REGISTRY:
+        if name in IMAGE_MODELS and len(shape) != 3:
+            raise ModelError(f"model '{name}' is for images, but the data are a table of "
+                             f"{shape[0]} columns; use model.name=mlp")
+        return _REGISTRY[name](cfg, shape, n_outputs)
+    from deepfit.models.vision import TORCHVISION_MODELS, build_torchvision  # torchvision: only when used
+    if name in TORCHVISION_MODELS or _torchvision_has(name):
+        if len(shape) != 3:
+            raise ModelError(f"model '{name}' is for images, but the data are a table")
+        return build_torchvision(name, cfg, shape, n_outputs)
+    known = list(_REGISTRY) + list(TORCHVISION_MODELS)
+    raise ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; use one of "
+                     f"{', '.join(model_names())}, a torchvision name ({', '.join(TORCHVISION_MODELS)}, ...) "
+                     "or 'package.module:ClassName'")
+
+
+def _torchvision_has(name: str) -> bool:
+    import torchvision.models
+    return name in torchvision.models.list_models(module=torchvision.models)
 
 
 def count_parameters(model: nn.Module) -> int:

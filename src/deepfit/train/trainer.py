@@ -2,64 +2,37 @@
 
 Data that fits in memory stays on the device as two tensors; each epoch draws one
 permutation from a seeded generator, gathers the shuffled copy once, and slices mini-batches
-as views. There is no per-sample Python work and no DataLoader in the loop.
+as views. There is no per-sample Python work and no DataLoader in the loop (image sets too
+large for memory stream through one; see ``deepfit.data.batches``). Images are stored as
+uint8 and become network input batch by batch (``inputs``: scale, augment, normalise).
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
+import re
 import time
-from typing import Any, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 from torch import nn
 
 from deepfit.config import TrainConfig
+from deepfit.data.batches import eval_batches, epoch_batches, on_device
 from deepfit.errors import ModelError, RunError, TrainingInterrupted
 from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
 from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
 from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged
-from deepfit.train.device import nondeterministic_op
 from deepfit.train.callbacks import Callback, CallbackList
+from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
+from deepfit.train.loop_parts import RunningMetric, batch_slices, stop_signals
 from deepfit.train.optim import Schedule, build_optimizer
 
-
-@contextlib.contextmanager
-def stop_signals() -> Iterator[Any]:
-    """While training, SIGINT (Ctrl-C) and SIGTERM only set a flag that the loop checks after
-    each step: nothing is written from inside a signal handler. A second Ctrl-C stops at
-    once. Off the main thread (where handlers cannot be installed) this does nothing."""
-    flag = {"set": False}
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if flag["set"] and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        flag["set"] = True
-
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield lambda: flag["set"]
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def batch_slices(n: int, batch_size: int) -> list[slice]:
-    """Contiguous slices over ``n`` rows. A final batch of one row is dropped (it is
-    reshuffled into the next epoch): batch norm cannot train on a single sample."""
-    cuts = [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
-    if len(cuts) > 1 and cuts[-1].stop - cuts[-1].start == 1:
-        cuts.pop()
-    return cuts
+# After this many non-finite steps in a row, skipping (train.on_nonfinite=skip) gives up.
+MAX_SKIPPED_IN_A_ROW = 25
 
 
 class Trainer:
@@ -76,11 +49,21 @@ class Trainer:
 
     def __init__(self, model: nn.Module, head: TaskHead, cfg: TrainConfig, *, task: str,
                  n_outputs: int, device: torch.device | str = "cpu",
-                 callbacks: Sequence[Callback] = (), eval_batch_size: int = 4096) -> None:
+                 callbacks: Sequence[Callback] = (), eval_batch_size: int = 4096,
+                 inputs: Optional[Callable[..., torch.Tensor]] = None) -> None:
         self.device = torch.device(device)
+        cfg = cfg.resolved("image" if inputs is not None else "table", self.device.type)
         self.model = model.to(self.device)
+        if cfg.channels_last and inputs is not None:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        # The compiled module shares the parameters; checkpoints save the plain one.
+        self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.head, self.cfg, self.task, self.n_outputs = head, cfg, task, n_outputs
+        self.inputs = inputs  # stored batch -> network input (images); None: as stored
         self.eval_batch_size = eval_batch_size
+        self.micro_batches = 1  # > 1 after out-of-memory halving (train.on_oom=halve)
+        self.oom_events: list[dict[str, int]] = []
+        self.skipped_steps = 0  # non-finite steps skipped (train.on_nonfinite=skip)
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
             cfg.precision == "fp16" and self.device.type == "cuda"))
@@ -91,23 +74,27 @@ class Trainer:
         self.should_stop, self.stop_reason = False, None
         self.best_epoch: Optional[int] = None
         self.main = MAIN_METRIC[task]
-        self._check_grads = self.device.type == "cpu" and cfg.precision != "fp16"
+        # Reading the loss or gradient norm costs a device sync on accelerators: the checks
+        # run every step on CPU, and on every device when asked to skip bad steps.
+        self._check_grads = cfg.precision != "fp16" and (
+            self.device.type == "cpu" or cfg.on_nonfinite == "skip")
         self._pending: Optional[dict[str, Any]] = None  # resume state applied in fit()
         self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
         self._partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
 
     # -- the loop ------------------------------------------------------------------------
-    def fit(self, X: torch.Tensor, y: torch.Tensor, X_val: torch.Tensor,
-            y_val: torch.Tensor) -> History:
-        """Train on ``(X, y)``, validating on ``(X_val, y_val)`` after every epoch."""
-        X, y = X.to(self.device), y.to(self.device)
-        X_val, y_val = X_val.to(self.device), y_val.to(self.device)
+    def fit(self, X: Any, y: torch.Tensor, X_val: Any, y_val: torch.Tensor) -> History:
+        """Train on ``(X, y)``, validating on ``(X_val, y_val)`` after every epoch. ``X`` is a
+        tensor (moved to the device once) or streamed ``ImageFiles``."""
+        X, y = on_device(X, self.device), y.to(self.device)
+        X_val, y_val = on_device(X_val, self.device), y_val.to(self.device)
         self._check_model(X)
         cuts = batch_slices(len(X), self.cfg.batch_size)
         self.steps_per_epoch = len(cuts)
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
         self.callbacks = CallbackList([LRSchedule(self.schedule),
-                                       NanGuard(every_step=self.device.type == "cpu")]
+                                       NanGuard(every_step=self._check_grads,
+                                                skip=self.cfg.on_nonfinite == "skip")]
                                       + self.user_callbacks)
         if self._pending is not None:
             self._apply_pending()
@@ -133,33 +120,16 @@ class Trainer:
             losses = torch.empty(len(cuts), device=self.device)
             outs: list[torch.Tensor] = []
             order, first = self._epoch_start(len(X), losses, outs)
-            Xs, ys = X[order], y[order]  # one gather per epoch; batches are views
+            ys = y[order]
             self._partial = {"order": order, "losses": losses, "outs": outs, "step": first}
-            for step in range(first, len(cuts)):
-                xb, yb = Xs[cuts[step]], ys[cuts[step]]
+            batches = epoch_batches(X, order, cuts, first, self.device)
+            for step, xb in zip(range(first, len(cuts)), batches):
+                yb = ys[cuts[step]]
                 batch_begin(self, step=step)
-                with autocast(self.device, self.cfg.precision):
-                    out = self.model(xb)
-                loss = self.head.loss(out, yb)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.scaler.scale(loss).backward()
-                if self.cfg.grad_clip is not None:
-                    self.scaler.unscale_(self.optimizer)
-                    norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-                    # The norm is computed anyway: a non-finite one stops before the update
-                    # (on CPU, where reading it costs no device sync; AMP's scaler skips such
-                    # steps itself).
-                    if self._check_grads and not math.isfinite(float(norm)):
-                        raise TrainingDiverged(
-                            f"training diverged: the gradient norm became {float(norm)} at "
-                            f"step {step + 1} of epoch {epoch} (the loss was {loss.item():.4g});"
-                            " a layer produced an infinite slope: check for sqrt/log/division "
-                            "at 0 in the model, or lower train.lr")
-                self.scaler.step(self.optimizer)
-                self.scaler.update()
+                loss, out = self._step(xb, yb, step, epoch)
                 self.global_step += 1
-                losses[step] = loss.detach()
-                outs.append(out.detach())
+                losses[step] = loss
+                outs.append(out)
                 self._partial["step"] = step + 1
                 batch_end(self, step=step, loss=losses[step])
                 if interrupted():  # finish the step, then leave; the signal handler only flags
@@ -168,10 +138,14 @@ class Trainer:
             # Epoch statistics in a few tensor ops, not per step (no device sync per step).
             seen = cuts[-1].stop
             sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
-            tracker = _RunningMetric(self.task, self.device)
+            tracker = RunningMetric(self.task, self.device)
             tracker.update(self.head.scores(torch.cat(outs)), ys[:seen])
             val_loss, val_metric = self.validate(X_val, y_val)
-            logs = {EPOCH: epoch, TRAIN_LOSS: float((losses * sizes).sum()) / seen,
+            # Skipped (non-finite) steps hold NaN: the epoch's loss is over the others.
+            kept = torch.isfinite(losses)
+            train_loss = (float((losses[kept] * sizes[kept]).sum()) / float(sizes[kept].sum())
+                          if bool(kept.any()) else float(losses.sum()))
+            logs = {EPOCH: epoch, TRAIN_LOSS: train_loss,
                     f"train_{self.main}": tracker.value(), VAL_LOSS: val_loss,
                     f"val_{self.main}": val_metric, LR: self.schedule.lr,
                     TIME: time.perf_counter() - started}
@@ -180,6 +154,81 @@ class Trainer:
             if self.should_stop:
                 break
         self.callbacks.fire("on_train_end", self)
+
+    def _step(self, xb: torch.Tensor, yb: torch.Tensor, step: int,
+              epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimiser step on a batch; returns the detached loss and outputs. Out of GPU
+        memory with ``train.on_oom=halve``, the batch is split into twice as many
+        micro-batches whose gradients add up to the same step, and the step is retried."""
+        while True:
+            try:
+                return self._update(xb, yb, step, epoch)
+            except torch.OutOfMemoryError as exc:
+                self.optimizer.zero_grad(set_to_none=True)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.cfg.on_oom != "halve" or len(yb) < 2 * self.micro_batches:
+                    raise RunError(_oom_message(exc, self.cfg.batch_size, self.micro_batches)
+                                   ) from None
+                self.micro_batches *= 2
+                self.oom_events.append({"epoch": epoch, "step": step + 1,
+                                        "micro_batch": -(-self.cfg.batch_size //
+                                                         self.micro_batches)})
+
+    def _update(self, xb: torch.Tensor, yb: torch.Tensor, step: int,
+                epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        self.optimizer.zero_grad(set_to_none=True)
+        n, outs, total = len(yb), [], torch.zeros((), device=self.device)
+        for part in torch.arange(n, device=self.device).tensor_split(self.micro_batches):
+            xp = xb[part] if self.micro_batches > 1 else xb
+            yp = yb[part] if self.micro_batches > 1 else yb
+            if self.inputs is not None:
+                xp = self.inputs(xp, train=True)
+            with autocast(self.device, self.cfg.precision):
+                out = self.forward(xp)
+            loss = self.head.loss(out, yp)
+            # Each part's mean loss weighted by its share: the gradients sum to the batch's.
+            self.scaler.scale(loss * (len(yp) / n)).backward()
+            total = total + loss.detach() * (len(yp) / n)
+            outs.append(out.detach())
+        out = torch.cat(outs) if len(outs) > 1 else outs[0]
+        norm = None
+        if self.cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        if self._check_grads and not self._finite(total, norm, step, epoch):
+            self.optimizer.zero_grad(set_to_none=True)  # skipped: no update at all
+            return torch.full((), math.nan, device=self.device), out
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return total, out
+
+    def _finite(self, loss: torch.Tensor, norm: Optional[torch.Tensor], step: int,
+                epoch: int) -> bool:
+        """False (skip the step) or an error (stop) when the loss or gradients are not
+        finite; checked before the update, so the weights stay good."""
+        if norm is None and self.cfg.on_nonfinite == "skip":
+            grads = [p.grad for p in self.model.parameters() if p.grad is not None]
+            norm = nn.utils.get_total_norm(grads) if grads else None
+        value, gnorm = float(loss), float(norm) if norm is not None else 0.0
+        if math.isfinite(value) and math.isfinite(gnorm):
+            self._skipped_in_a_row = 0
+            return True
+        if self.cfg.on_nonfinite == "skip":
+            self.skipped_steps += 1
+            self._skipped_in_a_row = getattr(self, "_skipped_in_a_row", 0) + 1
+            if self._skipped_in_a_row < MAX_SKIPPED_IN_A_ROW:
+                return False
+            raise TrainingDiverged(
+                f"training diverged: {MAX_SKIPPED_IN_A_ROW} steps in a row had a non-finite "
+                f"loss or gradient (up to step {step + 1} of epoch {epoch}); lower train.lr "
+                "or standardise the inputs")
+        if not math.isfinite(value):
+            return True  # NanGuard names it, with the learning rate, after the step
+        raise TrainingDiverged(
+            f"training diverged: the gradient norm became {gnorm} at step {step + 1} of "
+            f"epoch {epoch} (the loss was {value:.4g}); a layer produced an infinite slope: "
+            "check for sqrt/log/division at 0 in the model, or lower train.lr")
 
     # -- pieces --------------------------------------------------------------------------
     @property
@@ -200,15 +249,28 @@ class Trainer:
         outs.append(mid["outs"].to(self.device))
         return mid["order"].to(self.device), done
 
-    def validate(self, X: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-        out = predict_outputs(self.model, X, self.eval_batch_size, self.cfg.precision)
-        tracker = _RunningMetric(self.task, self.device)
+    def validate(self, X: Any, y: torch.Tensor) -> tuple[float, float]:
+        while True:
+            try:
+                out = predict_outputs(self.model, X, self.eval_batch_size, self.cfg.precision,
+                                      self.inputs, self.forward)
+                break
+            except torch.OutOfMemoryError as exc:
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.cfg.on_oom != "halve" or self.eval_batch_size < 2:
+                    raise RunError(_oom_message(exc, self.eval_batch_size, 1, "evaluation ")
+                                   ) from None
+                self.eval_batch_size //= 2
+        tracker = RunningMetric(self.task, self.device)
         tracker.update(self.head.scores(out), y)
         return float(self.head.loss(out, y)), tracker.value()
 
-    def _check_model(self, X: torch.Tensor) -> None:
+    def _check_model(self, X: Any) -> None:
         """Run two rows through the model first: a shape mistake becomes one clear line."""
-        probe = X[: min(2, len(X))]
+        probe = next(eval_batches(X, 2, self.device))
+        if self.inputs is not None:
+            probe = self.inputs(probe, train=False)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -241,6 +303,9 @@ class Trainer:
                 "scaler": self.scaler.state_dict(),
                 "epoch": self.epoch - 1 if mid else self.epoch, "mid_epoch": mid,
                 "global_step": self.global_step, "generator": self.generator.get_state(),
+                "inputs": self.inputs.state_dict() if hasattr(self.inputs, "state_dict")
+                else None, "micro_batches": self.micro_batches, "oom_events": self.oom_events,
+                "skipped_steps": self.skipped_steps,
                 "rng": rng.capture(), "history": self.history.rows,
                 "callbacks": [[type(cb).__name__, cb.state_dict()]
                               for cb in self.callbacks.callbacks]}
@@ -252,6 +317,11 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.global_step = state["epoch"], state["global_step"]
         self.generator.set_state(state["generator"])
+        if state.get("inputs") is not None and hasattr(self.inputs, "load_state_dict"):
+            self.inputs.load_state_dict(state["inputs"])
+        self.micro_batches = state.get("micro_batches", 1)
+        self.oom_events = list(state.get("oom_events", []))
+        self.skipped_steps = state.get("skipped_steps", 0)
         self.history = History(self.task, state["history"])
         self._mid_epoch = state.get("mid_epoch")
         self._pending = state  # callbacks and RNGs: once fit() has built the callbacks
@@ -274,6 +344,16 @@ class Trainer:
         self._pending = None
 
 
+def _oom_message(exc: BaseException, batch_size: int, parts: int, what: str = "") -> str:
+    """One line naming the batch size and the memory PyTorch asked for."""
+    asked = re.search(r"[Tt]ried to allocate ([\d.]+ [KMGT]i?B)", str(exc))
+    size = f"{batch_size}" + (f" in {parts} micro-batches" if parts > 1 else "")
+    return (f"out of GPU memory at {what}batch size {size}"
+            + (f" (it asked for {asked.group(1)} more)" if asked else "")
+            + "; lower train.batch_size (or eval.batch_size), use train.precision=bf16, or set "
+              "train.on_oom=halve to split batches automatically")
+
+
 def _refuse_nondeterministic(exc: BaseException, device: torch.device) -> None:
     """Turn PyTorch's refusal of an operation in deterministic mode into one clear line."""
     refused = nondeterministic_op(exc)
@@ -281,33 +361,3 @@ def _refuse_nondeterministic(exc: BaseException, device: torch.device) -> None:
         raise ModelError(f"train.deterministic=true, but the model uses an operation without a "
                          f"deterministic implementation on {device}: {refused[:300]}; set "
                          "train.deterministic=false or replace that layer") from None
-
-
-class _RunningMetric:
-    """Accuracy or R² over an epoch, computed on the device."""
-
-    def __init__(self, task: str, device: torch.device) -> None:
-        self.task = task
-        # float64 for exact sums; Apple MPS has no float64.
-        self.dtype = torch.float32 if device.type == "mps" else torch.float64
-        self.stats = torch.zeros(4, dtype=self.dtype, device=device)
-
-    def update(self, scores: torch.Tensor, y: torch.Tensor) -> None:
-        if self.task == "regression":
-            yd, sd = y.to(self.dtype), scores.to(self.dtype)
-            self.stats += torch.stack([((yd - sd) ** 2).sum(), yd.sum(), (yd ** 2).sum(),
-                                       torch.tensor(float(len(y)), device=y.device,
-                                                    dtype=self.dtype)])
-        else:
-            pred = TaskHead.predict(self.task, scores)
-            self.stats[0] += (pred == y.long()).sum()
-            self.stats[3] += y.numel()  # multi-label: every (row, label) cell counts
-
-    def value(self) -> float:
-        sse, s, s2, n = self.stats.tolist()
-        if n == 0:
-            return math.nan
-        if self.task != "regression":
-            return sse / n
-        sst = s2 - s * s / n
-        return 1.0 - sse / sst if sst > 0 else math.nan

@@ -15,13 +15,14 @@ class TrainingDiverged(DeepfitError):
 
 class NanGuard(Callback):
     """Checks every step on CPU (free there); on accelerators, once an epoch to avoid a
-    device sync per step."""
+    device sync per step. Under the ``skip`` policy the trainer has already skipped a
+    non-finite step (its loss is NaN), so only a whole epoch without a good step stops."""
 
-    def __init__(self, every_step: bool) -> None:
-        self.every_step = every_step
+    def __init__(self, every_step: bool, skip: bool = False) -> None:
+        self.every_step, self.skip = every_step, skip
 
     def on_batch_end(self, trainer: Any, step: int, loss: Any, **kwargs: Any) -> None:
-        if self.every_step:
+        if self.every_step and not self.skip:
             value = loss.item()
             if not math.isfinite(value):
                 self._fail(trainer, value, f"step {step + 1} of epoch {trainer.epoch}")

@@ -1,0 +1,198 @@
+"""The data stage for images: load an ``ImageSet``, merge or rename classes, split honestly,
+and fit the normalisation on the training split only. The images stay uint8 (4x smaller
+than float32); ``ImageInputs`` turns each batch into network input on the device."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+import torch
+
+from deepfit.config import DataConfig
+from deepfit.data.batches import eval_batches
+from deepfit.data.images.augment import resolve_augment
+from deepfit.data.images.imageset import ImageFiles, ImageSet
+from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
+from deepfit.data.images.load import ImageOptions, is_image_source, load_images
+from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
+from deepfit.data.target import TargetSpec
+from deepfit.errors import ConfigError, DataError, did_you_mean
+
+
+def cache_dir() -> Path:
+    """Where decoded images are cached: ``$DEEPFIT_CACHE`` or ``~/.cache/deepfit/images``."""
+    env = os.environ.get("DEEPFIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "deepfit" / "images"
+
+
+def image_options(cfg: DataConfig) -> ImageOptions:
+    """The data config's image settings as the sources' options."""
+    if len(cfg.image_size) > 2:
+        raise ConfigError(f"data.image_size = {list(cfg.image_size)} must be [S] or [H, W]")
+    size = None
+    if cfg.image_size:
+        size = (cfg.image_size[0], cfg.image_size[-1])
+    return ImageOptions(size=size, channels=cfg.channels, bad_images=cfg.bad_images,
+                        root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
+                        image_column=cfg.image_column, label_column=cfg.target,
+                        trust_remote_code=cfg.trust_remote_code,
+                        max_memory_bytes=int(cfg.max_memory_gb * 2**30))
+
+
+def is_images(cfg: DataConfig) -> bool:
+    return is_image_source(cfg.source, image_options(cfg))
+
+
+def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
+                images: Optional[ImageSet] = None) -> dict[str, Any]:
+    """Everything ``DataBundle`` needs for an image source, as plain values.
+
+    ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
+    statistics pretrained weights expect).
+    """
+    data = images if images is not None else load_images(cfg.source, image_options(cfg))
+    labels, names = _merge_classes(data, cfg.label_map)
+    task = _task(data, names, cfg)
+    stratify = task in ("binary", "multiclass")
+    codes = labels if stratify else None
+    notes: list[str] = []
+    if data.split is not None:
+        parts, notes = column_split(pd.Series(data.split), "official split", codes,
+                                    cfg.val_size, cfg.test_size, seed)
+        notes = [n.replace("in column 'official split'", "in the source's split") for n in notes]
+        method = "by the source's own split" + (" (validation carved from training)"
+                                                if notes else "")
+    else:
+        parts = random_split(len(data), codes, cfg.val_size, cfg.test_size, seed,
+                             names if stratify else None)
+        method = f"at random{', stratified by class' if stratify else ''} (seed {seed})"
+    if codes is not None:
+        check_classes_in_train(codes, parts, names)
+    for split in SPLITS:
+        if len(parts[split]) == 0:
+            raise DataError(f"the {split} split of {data.name} is empty; use more images or "
+                            "other split sizes")
+    target = _target(names, task, cfg.positive_class)
+    if task == "binary" and target.classes[0] == 1:  # the positive class was swapped to code 1
+        labels = 1 - labels
+    y = (torch.from_numpy(labels.astype(np.float32)) if task in ("binary", "multilabel")
+         else torch.from_numpy(labels.astype(np.int64)))
+
+    n, channels, height, width = data.images.shape
+    if norm_stats is not None:
+        mean, std = [float(v) for v in norm_stats[0]], [float(v) for v in norm_stats[1]]
+    elif cfg.normalize == "none":
+        mean, std = [0.0] * channels, [1.0] * channels
+    else:
+        mean, std = channel_stats(data.images, parts["train"], _sample(data.images, parts))
+    spec = ImageSpec(size=(height, width), channels=channels, mean=mean, std=std,
+                     augment=resolve_augment(cfg.augment if len(cfg.augment) != 1
+                                             else cfg.augment[0], channels, (height, width)),
+                     channel_mode=cfg.channels, resized=bool(cfg.image_size))
+    splits = {split: (_rows(data.images, parts[split]), y[parts[split]],
+                      np.asarray(data.ids)[parts[split]]) for split in SPLITS}
+    info = _describe(data, task, target, spec, splits, notes)
+    info["split_method"] = method
+    return {"task": task, "target": target, "spec": spec, "splits": splits, "info": info}
+
+
+def _merge_classes(data: ImageSet, label_map: dict) -> tuple[np.ndarray, list[str]]:
+    """Apply ``data.label_map`` ({old name: new name}); unnamed classes keep their name."""
+    labels, names = np.asarray(data.labels), list(data.class_names)
+    if not label_map:
+        return labels, names
+    if data.task_hint == "multilabel":
+        raise DataError("data.label_map works on single-label classes; this dataset is "
+                        "multi-label")
+    mapping = {str(k): str(v) for k, v in label_map.items()}
+    for old in mapping:
+        if old not in names:
+            raise DataError(f"data.label_map names class '{old}', which {data.name} does not "
+                            f"have{did_you_mean(old, names)}; classes are {names}")
+    renamed = [mapping.get(name, name) for name in names]
+    merged = sorted(set(renamed), key=renamed.index)  # first-seen order of the new names
+    code_of = np.array([merged.index(r) for r in renamed], dtype=np.int64)
+    return code_of[labels], merged
+
+
+def _task(data: ImageSet, names: list[str], cfg: DataConfig) -> str:
+    if data.task_hint == "multilabel":
+        if cfg.task not in ("auto", "multilabel"):
+            raise DataError(f"{data.name} is a multi-label dataset; data.task={cfg.task} "
+                            "cannot apply")
+        return "multilabel"
+    present = len(np.unique(data.labels))
+    if present < 2:
+        raise DataError(f"{data.name} has images of a single class ({names[0]!r}); a model "
+                        "needs at least two")
+    task = "binary" if len(names) == 2 else "multiclass"
+    if cfg.task == "regression" or cfg.task == "multilabel":
+        raise DataError(f"data.task={cfg.task} does not fit {data.name}, whose labels are "
+                        f"{len(names)} classes; use data.task=auto")
+    if cfg.task == "binary" and task != "binary":
+        raise DataError(f"data.task=binary but {data.name} has {len(names)} classes; merge "
+                        "them with data.label_map or use data.task=multiclass")
+    return task
+
+
+def _target(names: list[str], task: str, positive: Optional[str]) -> TargetSpec:
+    if task == "multilabel":
+        return TargetSpec(",".join(names), task, classes=list(names), class_names=list(names))
+    classes, display = list(range(len(names))), list(names)
+    if task == "binary" and positive is not None:
+        if positive not in display:
+            raise DataError(f"positive class '{positive}' is not a class{did_you_mean(positive, display)}"
+                            f"; classes are {display}")
+        if display.index(positive) == 0:
+            classes.reverse()
+            display.reverse()
+    return TargetSpec("label", task, classes=classes, class_names=display)
+
+
+def _rows(images: torch.Tensor | ImageFiles, rows: np.ndarray) -> torch.Tensor | ImageFiles:
+    if isinstance(images, torch.Tensor):
+        return images[torch.as_tensor(rows)]
+    return ImageFiles([images.paths[i] for i in rows], images.size, images.channels)
+
+
+def _sample(images: torch.Tensor | ImageFiles, parts: dict) -> Optional[Any]:
+    """A streamed set's statistics come from a seeded sample of training images."""
+    if isinstance(images, torch.Tensor):
+        return None
+    rng = np.random.default_rng(0)
+    train = parts["train"]
+    rows = np.sort(rng.choice(train, size=min(STATS_SAMPLE, len(train)), replace=False))
+    return eval_batches(_rows(images, rows), 256, torch.device("cpu"))
+
+
+def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
+              splits: dict, notes: list[str]) -> dict[str, Any]:
+    sizes = {split: len(s[1]) for split, s in splits.items()}
+    c, (h, w) = spec.channels, spec.size
+    if data.skipped:
+        first = data.skipped[0]
+        notes = notes + [f"{len(data.skipped)} unreadable image(s) skipped "
+                         f"(data.bad_images=skip), e.g. {first[0]}: {first[1]}"]
+    info: dict[str, Any] = {
+        "name": data.name, "description": data.description, "target": "label", "task": task,
+        "kind": "image", "rows": sum(sizes.values()), "columns": 1,
+        "inputs": f"{c}×{h}×{w} images", "split_sizes": sizes,
+        "preprocessing": spec.describe(), "notes": notes,
+        "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
+                   "streamed": isinstance(data.images, ImageFiles)},
+    }
+    display = target.class_names
+    if task == "multilabel":
+        info["label_counts"] = {split: dict(zip(display, s[1].sum(0).int().tolist()))
+                                for split, s in splits.items()}
+    else:
+        if task == "binary":
+            info["positive_class"] = display[1]
+        info["class_counts"] = {
+            split: {display[k]: int(v) for k, v in zip(*np.unique(
+                s[1].numpy().astype(int), return_counts=True))} for split, s in splits.items()}
+    return info

@@ -1,0 +1,124 @@
+"""On-disk cache of decoded image sets: one uint8 ``.npy`` and one JSON per key.
+
+The key hashes every image's id and bytes plus the decoding settings, so any change to a
+file, the resize size, the channel mode or the bad-image policy misses. Entries are written
+atomically (temporary file, fsync, rename) with the JSON last, so a reader sees either a
+complete entry or none; anything unreadable or inconsistent is treated as a miss and
+overwritten by the next write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+# Bump when the decoded pixels for the same inputs change (decoder rules, layout, meta).
+CACHE_FORMAT = 1
+
+
+class KeyBuilder:
+    """Incremental cache key: feed it the settings, then each image's id and bytes digest."""
+
+    def __init__(self, **settings: Any) -> None:
+        self._hash = hashlib.blake2b(digest_size=20)
+        self.add(json.dumps({"format": CACHE_FORMAT, **settings}, sort_keys=True, default=str))
+
+    def add(self, text: str, digest: bytes = b"") -> None:
+        """Add one image: its id (relative path) and the digest of its bytes."""
+        encoded = text.encode("utf-8")
+        # Length prefixes keep ("ab", "c") and ("a", "bc") from hashing alike.
+        self._hash.update(len(encoded).to_bytes(8, "little") + encoded)
+        self._hash.update(len(digest).to_bytes(2, "little") + digest)
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def digest_bytes(data: bytes) -> bytes:
+    """A short digest of one image's bytes for ``KeyBuilder.add``."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+@dataclass
+class CacheEntry:
+    """A cached decoded set: the images and what the decoder recorded about them."""
+
+    images: np.ndarray
+    kept: np.ndarray
+    skipped: list[tuple[int, str]]  # (index into the listed images, reason)
+
+
+def read_entry(cache_dir: str | Path, key: str, count: int) -> Optional[CacheEntry]:
+    """The entry for ``key``, or None when absent or damaged in any way.
+
+    Args:
+        cache_dir: the cache folder.
+        key: from ``KeyBuilder.hexdigest``.
+        count: how many images were listed; ``kept`` indexes into them.
+    """
+    folder = Path(cache_dir)
+    try:
+        meta = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        if meta.get("format") != CACHE_FORMAT:
+            return None
+        npy = folder / f"{key}.npy"
+        if npy.stat().st_size != meta["npy_bytes"]:
+            return None  # a partial or damaged array file
+        images = np.load(npy, allow_pickle=False)
+        kept = np.asarray(meta["kept"], dtype=np.int64)
+        skipped = [(int(i), str(r)) for i, r in meta["skipped"]]
+    except Exception:  # a damaged entry can fail in many ways; every one is just a miss
+        return None
+    if (images.dtype != np.uint8 or images.ndim != 4 or list(images.shape) != meta["shape"]
+            or len(kept) != images.shape[0] or (len(kept) and (kept.min() < 0
+                                                              or kept.max() >= count))
+            or any(not 0 <= i < count for i, _ in skipped)):
+        return None
+    return CacheEntry(images=images, kept=kept, skipped=skipped)
+
+
+def write_entry(cache_dir: str | Path, key: str, images: np.ndarray, kept: np.ndarray,
+                skipped: list[tuple[int, str]]) -> Optional[str]:
+    """Store an entry; return None on success or a short reason it could not be written.
+
+    ``skipped`` holds indices, not names, so an entry stays valid when the folder moves.
+
+    A failed write never stops a run: the images are already decoded in memory.
+    """
+    folder = Path(cache_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        npy = folder / f"{key}.npy"
+        _atomic_write(npy, lambda fh: np.save(fh, np.ascontiguousarray(images),
+                                              allow_pickle=False))
+        meta = {"format": CACHE_FORMAT, "shape": list(images.shape),
+                "npy_bytes": npy.stat().st_size, "kept": [int(k) for k in kept],
+                "skipped": [[int(i), str(r)] for i, r in skipped]}
+        text = json.dumps(meta).encode("utf-8")
+        _atomic_write(folder / f"{key}.json", lambda fh: fh.write(text))
+    except OSError as exc:
+        return f"cache not written to {folder}: {exc.strerror or exc}"
+    return None
+
+
+def _atomic_write(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass  # already renamed or never created; nothing left to clean
+        raise

@@ -1,0 +1,158 @@
+"""A CSV / TSV listing image files and their labels (and optionally a split column)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+
+from deepfit.data.images.batch import ImageList, build_image_set
+from deepfit.data.images.decode import is_image_name
+from deepfit.data.images.imageset import ImageSet
+from deepfit.data.images.options import ImageOptions, encode_labels, split_name
+from deepfit.errors import DataError, did_you_mean
+
+CSV_SUFFIXES = (".csv", ".tsv")
+_IMAGE_NAMES = ("path", "file", "filename", "file_name", "filepath", "image", "img",
+                "image_path", "img_path")
+_LABEL_NAMES = ("label", "class", "target", "y", "labels", "category")
+_HEAD_ROWS = 50  # rows read to recognise an image CSV
+
+
+def is_image_csv(path: Path, opts: ImageOptions) -> bool:
+    """True when the CSV has a column of image paths (or ``opts.image_column`` is set).
+
+    Reads only the first rows; a CSV that cannot be parsed is left to the table loader.
+    """
+    if opts.image_column:
+        return True
+    try:
+        head = _read(path, nrows=_HEAD_ROWS)
+    except (DataError, OSError, ValueError, csv.Error, pd.errors.ParserError):
+        return False
+    return _find_image_column(head) is not None
+
+
+def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
+    """Read the images a CSV lists; relative paths start from the CSV's folder.
+
+    Raises:
+        DataError: a missing column, an empty cell, a path to a missing file, or an unknown
+            split value (each naming the row).
+    """
+    frame = _read(path)
+    if frame.empty:
+        raise DataError(f"'{path}' has a header but no rows")
+    image_col = _image_column(frame, path, opts)
+    split_col = next((c for c in frame.columns if c.strip().lower() == "split"
+                      and c != image_col), None)
+    label_col = _label_column(frame, path, opts, {image_col, split_col})
+    base = path.parent
+    files, ids = [], []
+    for row, value in enumerate(frame[image_col].tolist(), start=1):
+        value = value.strip()
+        if not value:
+            raise DataError(f"'{path}' row {row}: the image column '{image_col}' is empty; "
+                            "give a file path or remove the row")
+        file = Path(value).expanduser()
+        file = file if file.is_absolute() else base / file
+        if not file.is_file():
+            raise DataError(f"'{path}' row {row}: image file '{value}' does not exist (looked "
+                            f"for '{file}'); fix the path (relative paths start from the "
+                            "CSV's folder)")
+        files.append(str(file))
+        ids.append(Path(value).as_posix())
+    raw_labels = [v.strip() for v in frame[label_col].tolist()]
+    empty = next((i for i, v in enumerate(raw_labels, start=1) if not v), None)
+    if empty is not None:
+        raise DataError(f"'{path}' row {empty}: the label column '{label_col}' is empty; "
+                        "label the image or remove the row")
+    labels, class_names = encode_labels(raw_labels)
+    split = None
+    if split_col is not None:
+        split = []
+        for row, value in enumerate(frame[split_col].tolist(), start=1):
+            name = split_name(value)
+            if name is None:
+                raise DataError(f"'{path}' row {row}: split '{value}' in column '{split_col}' "
+                                "is not train, val or test")
+            split.append(name)
+    items = ImageList(names=files, ids=ids, paths=files)
+    return build_image_set(
+        items, labels, class_names, name=path.stem, opts=opts, split=split,
+        description=f"images listed in '{path}' (column '{image_col}', labels from "
+                    f"'{label_col}', {len(class_names)} classes)")
+
+
+def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
+    """The CSV as text columns: labels and paths are compared as written."""
+    sep = "\t" if path.suffix.lower() == ".tsv" else _sniff(path)
+    try:
+        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows,
+                            encoding="utf-8", skipinitialspace=True)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"'{path}' is not UTF-8 text (bad byte at position {exc.start}); "
+                        "re-save it as UTF-8") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"'{path}' has no columns; is it a CSV file with a header row?") from None
+    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
+        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"'{path}' could not be parsed as a table: {detail}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _sniff(path: Path) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
+            sample = fh.read(65536)
+        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
+    except (OSError, csv.Error):
+        return ","  # the common case; a real parse problem is reported by read_csv
+
+
+def _find_image_column(frame: pd.DataFrame) -> Optional[str]:
+    for col in frame.columns:
+        values = [v.strip() for v in frame[col].tolist() if v.strip()]
+        if (col.lower() in _IMAGE_NAMES and values
+                and all(is_image_name(v) or "/" in v or "\\" in v for v in values)):
+            return col
+    for col in frame.columns:
+        values = [v.strip() for v in frame[col].tolist() if v.strip()]
+        if values and all(is_image_name(v) for v in values):
+            return col
+    return None
+
+
+def _image_column(frame: pd.DataFrame, path: Path, opts: ImageOptions) -> str:
+    if opts.image_column:
+        if opts.image_column not in frame.columns:
+            raise DataError(f"'{path}' has no column '{opts.image_column}'"
+                            f"{did_you_mean(opts.image_column, frame.columns)}; columns are "
+                            f"{list(frame.columns)}")
+        return opts.image_column
+    found = _find_image_column(frame)
+    if found is None:
+        raise DataError(f"no column of '{path}' holds image paths (columns: "
+                        f"{list(frame.columns)}); name it with data.image_column")
+    return found
+
+
+def _label_column(frame: pd.DataFrame, path: Path, opts: ImageOptions,
+                  taken: set[Optional[str]]) -> str:
+    if opts.label_column:
+        if opts.label_column not in frame.columns:
+            raise DataError(f"'{path}' has no label column '{opts.label_column}'"
+                            f"{did_you_mean(opts.label_column, frame.columns)}; columns are "
+                            f"{list(frame.columns)}")
+        return opts.label_column
+    others = [c for c in frame.columns if c not in taken]
+    named = next((c for c in others if c.lower() in _LABEL_NAMES), None)
+    if named is not None:
+        return named
+    if len(others) == 1:
+        return others[0]
+    raise DataError(f"cannot tell which column of '{path}' holds the labels (candidates: "
+                    f"{others}); name it with data.target")

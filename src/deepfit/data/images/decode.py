@@ -1,0 +1,240 @@
+"""Turn image bytes or arrays into uint8 (C, H, W) with one channel layout and one size.
+
+Rules every source shares:
+
+* Grayscale modes (1, L, LA, I;16, I, F, and palettes whose colours are all gray) give one
+  channel; everything else gives three. "auto" keeps one channel only if every image is gray.
+* Alpha (RGBA, LA, palettes with transparency) is composited over black: a transparent pixel
+  becomes black whatever colour it hides, so the result does not depend on invisible data.
+* 16-bit images are scaled to 8 bits (``v / 257``, rounded), never clipped; 32-bit integer
+  images with values in 0..65535 are read as 16-bit; anything else (and float images outside
+  0..1) is stretched from its own minimum and maximum.
+* Resizing is bilinear with antialiasing (PIL for files, ``F.interpolate`` for arrays).
+* RGB to gray is ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), the same for files and arrays.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from deepfit.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
+_LUMA = (0.299, 0.587, 0.114)
+_CHUNK = 2048  # images per float batch in array conversion: bounds the float32 copy
+
+
+class Unreadable(Exception):
+    """One image cannot be decoded; the message is a short reason for errors and skip lists."""
+
+
+def is_image_name(name: str) -> bool:
+    """True when ``name`` ends in a known image extension (any case)."""
+    return name.lower().endswith(IMAGE_SUFFIXES)
+
+
+def bad_image_error(name: str, reason: str) -> DataError:
+    """The one-line error for an unreadable image under the "error" policy."""
+    return DataError(f"image '{name}' cannot be read: {reason}; fix or remove it, or set "
+                     "data.bad_images: skip to leave unreadable images out")
+
+
+@contextmanager
+def bomb_guard() -> Iterator[None]:
+    """Make PIL's decompression-bomb warning an exception while decoding.
+
+    Warning filters are process-wide, so one guard around a thread pool covers its workers;
+    ``open_image`` also checks the pixel count itself in case a filter elsewhere hides it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        yield
+
+
+def open_image(data: bytes) -> Image.Image:
+    """Parse the header of an encoded image (no pixel decoding), rejecting bombs.
+
+    Raises:
+        Unreadable: empty data, an unknown format, or more pixels than
+            ``PIL.Image.MAX_IMAGE_PIXELS``.
+    """
+    if not data:
+        raise Unreadable("the file is empty (0 bytes)")
+    try:
+        img = Image.open(io.BytesIO(data))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Unreadable(f"decompression bomb ({exc})") from None
+    except Exception as exc:  # PIL raises many types for damaged input; all mean "unreadable"
+        raise Unreadable(_reason(exc, "not an image PIL can read")) from None
+    limit = Image.MAX_IMAGE_PIXELS
+    if limit and img.width * img.height > limit:
+        raise Unreadable(f"decompression bomb ({img.width}x{img.height} pixels is over the "
+                         f"limit of {limit:,})")
+    return img
+
+
+def is_gray(img: Image.Image) -> bool:
+    """True when the image carries no colour: a gray mode or an all-gray palette."""
+    if img.mode in GRAY_MODES:
+        return True
+    if img.mode in ("P", "PA"):
+        palette = img.getpalette() or []
+        return all(palette[i] == palette[i + 1] == palette[i + 2]
+                   for i in range(0, len(palette) - 2, 3))
+    return False
+
+
+def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) -> np.ndarray:
+    """Decode one encoded image to uint8 (channels, H, W), resized to ``size`` (H, W) if given.
+
+    Raises:
+        Unreadable: the bytes are not a complete, decodable image.
+    """
+    img = open_image(data)
+    if size is not None and img.format == "JPEG":
+        # DCT-domain downscaling (never below the target) makes big JPEGs far cheaper to decode.
+        img.draft(img.mode, (size[1], size[0]))
+    try:
+        # The full decode: truncated or corrupt pixel data fails here, as long as nobody has
+        # set PIL.ImageFile.LOAD_TRUNCATED_IMAGES (deepfit never does).
+        img.load()
+        img = _to_8bit(img)
+        if channels == 1 and img.mode != "L":
+            img = img.convert("L")  # PIL's L conversion is ITU-R 601 luma, as for arrays
+        elif channels == 3 and img.mode != "RGB":
+            img = img.convert("RGB")
+        if size is not None and img.size != (size[1], size[0]):
+            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        arr = np.array(img, dtype=np.uint8)  # a writable copy: tensors may be changed in place
+    except Unreadable:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Unreadable(f"decompression bomb ({exc})") from None
+    except Exception as exc:  # any failure inside PIL's decoders means a damaged file
+        raise Unreadable(_reason(exc, "corrupt image data")) from None
+    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+
+
+def decode_image(path: str, size: tuple[int, int], channels: int) -> torch.Tensor:
+    """Read and decode one image file to a uint8 (channels, H, W) tensor of ``size`` (H, W).
+
+    Module-level so streaming DataLoader workers can pickle it.
+
+    Raises:
+        DataError: the file cannot be read or decoded (naming the file).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise bad_image_error(path, f"cannot open the file ({exc.strerror or exc})") from None
+    try:
+        with bomb_guard():
+            arr = decode_bytes(data, size, channels)
+    except Unreadable as exc:
+        raise bad_image_error(path, str(exc)) from None
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _reason(exc: BaseException, fallback: str) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "cannot identify image file" in text:
+        return "not an image file (unknown format)"
+    if "truncated" in text.lower():
+        return "the file is truncated"
+    return f"{fallback} ({type(exc).__name__}: {text[:160]})" if text else fallback
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """The image as 8-bit "L" or "RGB", alpha composited over black."""
+    mode = img.mode
+    if mode in ("L", "RGB"):
+        return img
+    if mode == "1":
+        return img.convert("L")
+    if mode in ("I", "F") or mode.startswith("I;16"):
+        return Image.fromarray(_scale_to_8bit(np.asarray(img), mode), mode="L")
+    has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in img.info)
+    gray = is_gray(img)
+    if not has_alpha:
+        return img.convert("L" if gray else "RGB")
+    arr = np.asarray(img.convert("LA" if gray else "RGBA")).astype(np.uint16)
+    color, alpha = arr[..., :-1], arr[..., -1:]
+    # (c * a + 127) // 255 is c * a / 255 rounded, in integers.
+    out = ((color * alpha + 127) // 255).astype(np.uint8)
+    return Image.fromarray(out[..., 0], mode="L") if gray else Image.fromarray(out, mode="RGB")
+
+
+def _scale_to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Scale a 16-bit, 32-bit or float plane to uint8 without clipping."""
+    values = arr.astype(np.float64)
+    if mode.startswith("I;16"):
+        return np.rint(values / 257.0).astype(np.uint8)
+    finite = values[np.isfinite(values)]
+    lo = float(finite.min()) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 0.0
+    values = np.nan_to_num(values, nan=lo, posinf=hi, neginf=lo)
+    if mode == "I" and lo >= 0 and hi <= 65535:
+        return np.rint(values / 257.0).astype(np.uint8)
+    if mode == "F" and lo >= 0 and hi <= 1:
+        return np.rint(values * 255.0).astype(np.uint8)
+    if hi == lo:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    return np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
+
+
+def arrays_to_tensor(images: np.ndarray, layout: str, size: Optional[tuple[int, int]],
+                     channels: str, where: str) -> torch.Tensor:
+    """Stack of images from an array source to a uint8 (N, C, H, W) tensor.
+
+    Args:
+        images: uint8 array in ``layout``.
+        layout: "NHW", "NHWC" or "NCHW".
+        size: (H, W) to resize to (bilinear, antialiased), or None to keep.
+        channels: "auto" keeps 1 or 3; "gray" applies luma; "rgb" repeats a gray plane.
+        where: names the source in errors.
+
+    Raises:
+        DataError: wrong number of dimensions or channels.
+    """
+    arr = np.asarray(images)
+    if arr.ndim != len(layout):
+        raise DataError(f"{where}: images have shape {arr.shape}; expected {layout} "
+                        f"({len(layout)} dimensions)")
+    if layout == "NHW":
+        arr = arr[:, None]
+    elif layout == "NHWC":
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.shape[1] not in (1, 3):
+        raise DataError(f"{where}: images have {arr.shape[1]} channels; only 1 (gray) or 3 "
+                        "(RGB) are supported")
+    target = {"gray": 1, "rgb": 3}.get(channels, arr.shape[1])
+    n = arr.shape[0]
+    height, width = size if size is not None else arr.shape[2:]
+    out = torch.empty((n, target, height, width), dtype=torch.uint8)
+    if arr.shape[1] == target and (height, width) == arr.shape[2:]:
+        out.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
+        return out
+    for start in range(0, n, _CHUNK):
+        part = torch.from_numpy(np.ascontiguousarray(arr[start:start + _CHUNK]))
+        if part.shape[1] == 3 and target == 1:
+            luma = torch.tensor(_LUMA, dtype=torch.float32).view(1, 3, 1, 1)
+            part = (part.float() * luma).sum(dim=1, keepdim=True)
+        else:
+            part = part.float()
+        if (height, width) != tuple(part.shape[2:]):
+            part = F.interpolate(part, size=(height, width), mode="bilinear",
+                                 align_corners=False, antialias=True)
+        if part.shape[1] == 1 and target == 3:
+            part = part.expand(-1, 3, -1, -1)
+        out[start:start + _CHUNK] = part.round().clamp(0, 255).to(torch.uint8)
+    return out

@@ -1,0 +1,114 @@
+"""Image folders: one sub-folder per class, optionally inside train/val/test folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from deepfit.data.images.batch import ImageList, build_image_set
+from deepfit.data.images.decode import IMAGE_SUFFIXES, is_image_name
+from deepfit.data.images.imageset import ImageSet
+from deepfit.data.images.options import ImageOptions, split_name
+from deepfit.errors import DataError
+
+_EXTS = " ".join(IMAGE_SUFFIXES)
+
+
+def load_image_folders(root: Path, opts: ImageOptions) -> ImageSet:
+    """Read an ImageFolder tree, or a root whose sub-folders are train / val / test trees.
+
+    Class names are the sorted class-folder names (the union over the split folders); a
+    class may be absent from some split. Images are found at any depth below a class folder.
+
+    Raises:
+        DataError: no images, an empty class folder, images outside class folders, or two
+            folders naming the same split.
+    """
+    subdirs = _visible_dirs(root)
+    splits = {d: split_name(d.name) for d in subdirs}
+    if subdirs and all(splits.values()):
+        seen: dict[str, Path] = {}
+        for folder, split in splits.items():
+            if split in seen:
+                raise DataError(f"'{seen[split]}' and '{folder}' both hold the {split} split; "
+                                "merge them or rename one")
+            seen[split] = folder
+        _no_loose_images(root, "split folder (train, val, test)")
+        listing = [(split, _class_files(folder)) for folder, split in splits.items()]
+        order = {"train": 0, "val": 1, "test": 2}
+        listing.sort(key=lambda item: order[item[0]])
+    else:
+        listing = [(None, _class_files(root))]
+    class_names = sorted({c for _, classes in listing for c in classes})
+    code = {c: i for i, c in enumerate(class_names)}
+    paths, labels, split = [], [], []
+    for part, classes in listing:
+        for cls, files in classes.items():
+            paths.extend(files)
+            labels.extend([code[cls]] * len(files))
+            split.extend([part] * len(files))
+    prefix = len(os.path.join(str(root), ""))
+    ids = [p[prefix:].replace(os.sep, "/") for p in paths]
+    items = ImageList(names=paths, ids=ids, paths=paths)
+    parts = [s for s, _ in listing if s]
+    layout = f"{'/'.join(parts)} folders of class folders" if parts else "class folders"
+    return build_image_set(
+        items, np.asarray(labels, dtype=np.int64), class_names, name=root.name or str(root),
+        description=f"images in {layout} under '{root}' ({len(class_names)} classes)",
+        opts=opts, split=split if parts else None)
+
+
+def _class_files(folder: Path) -> dict[str, list[str]]:
+    """{class name: sorted image files below its folder} for an ImageFolder root."""
+    classes = _visible_dirs(folder)
+    if not classes:
+        found = next(iter(_images_below(folder)), None)
+        if found is not None:
+            raise DataError(f"'{folder}' holds images but no class sub-folders; put each class's "
+                            "images in a sub-folder named after the class")
+        raise DataError(f"'{folder}' has no images ({_EXTS}) in class sub-folders")
+    _no_loose_images(folder, "class folder")
+    listing = {}
+    for cls in classes:
+        files = sorted(_images_below(cls))
+        if not files:
+            raise DataError(f"class folder '{cls}' has no images ({_EXTS}); add some or "
+                            "remove the folder")
+        listing[cls.name] = files
+    return listing
+
+
+def _no_loose_images(folder: Path, kind: str) -> None:
+    for entry in sorted(folder.iterdir()):
+        if entry.is_file() and not entry.name.startswith(".") and is_image_name(entry.name):
+            raise DataError(f"image '{entry}' is not inside a {kind}; move it into one or "
+                            "remove it")
+
+
+def _visible_dirs(folder: Path) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        raise DataError(f"cannot list folder '{folder}': {exc.strerror or exc}") from None
+    return [e for e in entries if e.is_dir() and not e.name.startswith(".")]
+
+
+def _images_below(folder: Path) -> Iterator[str]:
+    """Paths of image files at any depth, skipping hidden files and folders and symlink loops.
+
+    Plain strings, not ``Path`` objects: listings can hold millions of files.
+    """
+    seen = set()
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(here)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if not name.startswith(".") and is_image_name(name):
+                yield os.path.join(here, name)
