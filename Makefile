@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deepfit-installed
 # Exact pins: these wheels lie on the dev/CI machine's disk; a looser spec downloads several GB.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test bench docs clean
+.PHONY: install demo test bench docs clean fashion-mnist
 
 install: $(STAMP)
 
@@ -19,7 +19,16 @@ $(STAMP): pyproject.toml Makefile
 demo: $(STAMP)
 	$(BIN)/deepfit train --data breast_cancer
 
-test: $(STAMP)
+# Fashion-MNIST from Debian for the image integration tests and benchmarks; best effort (the
+# tests that need it are skipped, saying so, where it cannot be installed).
+FMNIST := /usr/share/datasets/fashion-mnist
+fashion-mnist:
+	@test -d $(FMNIST) || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)); } || \
+	  echo "note: Fashion-MNIST is not installed ($(FMNIST)); its tests will be skipped"
+
+test: $(STAMP) fashion-mnist
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

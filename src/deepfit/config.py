@@ -60,7 +60,7 @@ class DataConfig:
     root: Optional[str] = _opt(None, help="folder of named image datasets (default: "
                                "$DEEPFIT_DATA or ~/.cache/deepfit/datasets)")
     image_size: tuple[int, ...] = _opt((), lo=8, help="images: resize to [S] or [H, W]; [] = as stored")
-    channels: str = _opt("auto", choices=("auto", "gray", "rgb"),
+    color: str = _opt("auto", choices=("auto", "gray", "rgb"),
                          help="images: auto = gray only if every image is gray")
     augment: tuple[str, ...] = _opt(("auto",), help="images: none | light | standard | strong | "
                                     "auto, or a list of ops such as [hflip, crop:4, rotate:15]")

@@ -38,6 +38,7 @@ from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
+from deepfit.train.export import save_weights
 from deepfit.train.device import deterministic_algorithms, resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
 from deepfit.train.trainer import Trainer
@@ -197,6 +198,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                                   f"with 'deepfit resume {rd.path}'") from None
     seconds = time.perf_counter() - started
     history.to_csv(rd.history)
+    save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,
+                                             "input_shape": list(schema.input_shape)})
 
     preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
                            trainer.eval_batch_size, id_name=schema.id_column or "id",

@@ -41,6 +41,7 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.best = self.checkpoints / "best.pt"
         self.last = self.checkpoints / "last.pt"
+        self.weights = self.path / "model.safetensors"  # the best weights, exported
         self.plots = self.path / "plots"
         self.report = self.path / "report.html"
 

@@ -107,3 +107,15 @@ def test_streaming_needs_one_size_or_image_size(tmp_path):
         load_images(str(root), ImageOptions(max_memory_bytes=10))
     data = load_images(str(root), ImageOptions(max_memory_bytes=10, size=(5, 5)))
     assert data.images.shape == (4, 1, 5, 5)
+
+
+def test_many_files_go_through_the_thread_pool_in_order(tmp_path):
+    root = class_folders(tmp_path / "many", {"a": 80, "b": 70}, size=(6, 6))
+    (root / "b" / "img5.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(DataError, match="b/img5.png' cannot be read"):
+        load_images(str(root), ImageOptions())
+    data = load_images(str(root), ImageOptions(bad_images="skip"))
+    assert len(data) == 149 and [n.split("/")[-1] for n, _ in data.skipped] == ["img5.png"]
+    assert "b/img5.png" not in data.ids.tolist()
+    position = data.ids.tolist().index("b/img6.png")
+    assert np.array_equal(data.images[position, 0].numpy(), gray(87, (6, 6)))

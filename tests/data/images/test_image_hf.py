@@ -83,6 +83,17 @@ def test_save_to_disk_dataset_dict(tmp_path):
     assert data.split.tolist() == ["train"] * 4 + ["test"] * 2
     assert data.class_names == NAMES  # from dataset_info.json: the schema had no metadata
     assert data.name == "saved"
+    single = load_images(str(root / "train"), ImageOptions())  # one saved Dataset
+    assert len(single) == 4 and single.split is None and single.class_names == NAMES
+
+
+def test_arrow_ipc_file_format(tmp_path):
+    path = tmp_path / "table.arrow"
+    table = _table(3)
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = load_images(str(path), ImageOptions())
+    assert len(data) == 3 and data.class_names == NAMES
 
 
 def test_multilabel_sequence_of_classlabel(tmp_path):
@@ -110,8 +121,17 @@ def test_bad_embedded_image_and_unlabelled_rows(tmp_path):
     kept = load_images(str(tmp_path / "junk.parquet"), ImageOptions(bad_images="skip"))
     assert len(kept) == 1 and kept.skipped[0][0].endswith("junk.parquet row 1")
     pq.write_table(_table(labels=[0, -1, 1, -1]), tmp_path / "unlabelled.parquet")
-    with pytest.raises(DataError, match="2 image\\(s\\) have no label"):
+    with pytest.raises(DataError, match="unlabelled.parquet' row 1: no label \\(-1\\) .* 2 "
+                                        "row\\(s\\) in all"):
         load_images(str(tmp_path / "unlabelled.parquet"), ImageOptions())
+
+
+def test_a_wholly_unlabelled_split_is_left_out(tmp_path):
+    pq.write_table(_table(4), tmp_path / "train.parquet")
+    pq.write_table(_table(2, labels=[-1, -1]), tmp_path / "test.parquet")
+    data = load_images(str(tmp_path), ImageOptions())
+    assert data.split.tolist() == ["train"] * 4
+    assert data.description.endswith(f"left out unlabelled {tmp_path / 'test.parquet'}")
 
 
 def test_plain_parquet_is_not_an_image_source(tmp_path):

@@ -36,7 +36,7 @@ def image_options(cfg: DataConfig) -> ImageOptions:
     size = None
     if cfg.image_size:
         size = (cfg.image_size[0], cfg.image_size[-1])
-    return ImageOptions(size=size, channels=cfg.channels, bad_images=cfg.bad_images,
+    return ImageOptions(size=size, channels=cfg.color, bad_images=cfg.bad_images,
                         root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
                         image_column=cfg.image_column, label_column=cfg.target,
                         trust_remote_code=cfg.trust_remote_code,
@@ -92,7 +92,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     spec = ImageSpec(size=(height, width), channels=channels, mean=mean, std=std,
                      augment=resolve_augment(cfg.augment if len(cfg.augment) != 1
                                              else cfg.augment[0], channels, (height, width)),
-                     channel_mode=cfg.channels, resized=bool(cfg.image_size))
+                     channel_mode=cfg.color, resized=bool(cfg.image_size))
     splits = {split: (_rows(data.images, parts[split]), y[parts[split]],
                       np.asarray(data.ids)[parts[split]]) for split in SPLITS}
     info = _describe(data, task, target, spec, splits, notes)

@@ -100,10 +100,10 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) ->
         Unreadable: the bytes are not a complete, decodable image.
     """
     img = open_image(data)
-    if size is not None and img.format == "JPEG":
-        # DCT-domain downscaling (never below the target) makes big JPEGs far cheaper to decode.
-        img.draft(img.mode, (size[1], size[0]))
     try:
+        if size is not None and img.format == "JPEG":
+            # DCT-domain downscaling (never below the target) makes big JPEGs much cheaper.
+            img.draft(img.mode, (size[1], size[0]))
         # The full decode: truncated or corrupt pixel data fails here, as long as nobody has
         # set PIL.ImageFile.LOAD_TRUNCATED_IMAGES (deepfit never does).
         img.load()

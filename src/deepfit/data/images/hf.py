@@ -113,21 +113,38 @@ def load_hf_directory(folder: Path, opts: ImageOptions) -> ImageSet:
 
 
 def assemble(parts: list[Part], opts: ImageOptions, name: str, description: str) -> ImageSet:
-    """Decode the images of ``parts`` and combine their labels into one ``ImageSet``."""
+    """Decode the images of ``parts`` and combine their labels into one ``ImageSet``.
+
+    A part whose every label is missing (None, or -1: Hugging Face's "no label", as in many
+    test splits) is left out and named in the description; a part with only some labels
+    missing is an error.
+    """
     names: list[str] = []
     ids: list[str] = []
     blobs: list[Optional[bytes]] = []
     paths: list[Optional[str]] = []
     raw_labels: list = []
+    split: list[Optional[str]] = []
     counters: dict[str, int] = {}
     class_names: Optional[list[str]] = None
     multilabel = False
+    unlabelled = []
     for part in parts:
         image_col = _image_column(part.table.schema, part.features, opts)
         if image_col is None:
             raise _no_image_column(part, opts)
         label_col, names_here, multi = _label_column(part.table.schema, part.features, opts,
                                                      image_col, part.where)
+        labels = part.table.column(label_col).to_pylist()
+        absent = [v is None or (isinstance(v, int) and v < 0) for v in labels]
+        if labels and all(absent):
+            unlabelled.append(part.source)
+            continue
+        if any(absent):
+            row = absent.index(True)
+            raise DataError(f"{part.where} row {row}: no label ({labels[row]}) in column "
+                            f"'{label_col}', and {sum(absent):,} row(s) in all; label them or "
+                            "remove them")
         if class_names is not None and names_here is not None and names_here != class_names:
             raise DataError(f"{part.where} names its classes {names_here[:5]}... unlike the "
                             f"other files ({class_names[:5]}...); all files must share one "
@@ -135,11 +152,6 @@ def assemble(parts: list[Part], opts: ImageOptions, name: str, description: str)
         class_names = names_here or class_names
         multilabel = multilabel or multi
         part_blobs, part_paths = _images(part, image_col)
-        labels = part.table.column(label_col).to_pylist()
-        missing = next((i for i, v in enumerate(labels) if v is None), None)
-        if missing is not None:
-            raise DataError(f"{part.where} row {missing}: the label column '{label_col}' is "
-                            "empty; label the image or remove the row")
         key = part.split or part.stem
         start = counters.get(key, 0)
         counters[key] = start + len(labels)
@@ -148,13 +160,17 @@ def assemble(parts: list[Part], opts: ImageOptions, name: str, description: str)
         blobs += part_blobs
         paths += part_paths
         raw_labels += labels
+        split += [part.split] * len(labels)
+    if not raw_labels:
+        raise DataError(f"{parts[0].where} has no labelled rows" if len(parts) == 1 else
+                        f"none of the {len(parts)} tables of {name} has labelled rows")
+    if unlabelled:
+        description += f"; left out unlabelled {', '.join(unlabelled)}"
     codes, class_names, hint = _codes(raw_labels, class_names, multilabel, parts[0].where)
-    split = [p.split for p in parts for _ in range(p.table.num_rows)]
-    if any(s is None for s in split):
-        split = None
     items = ImageList(names=names, ids=ids, paths=paths, blobs=blobs)
     return build_image_set(items, codes, class_names, name=name, description=description,
-                           opts=opts, split=split, task_hint=hint, what="encoded images")
+                           opts=opts, split=None if None in split else split,
+                           task_hint=hint, what="encoded images")
 
 
 def _codes(raw: list, names: Optional[list[str]], multilabel: bool, where: str):
