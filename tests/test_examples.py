@@ -30,12 +30,14 @@ CLASSIFIERS = {
 }
 
 
-def run_example(name: str, tmp_path: Path) -> str:
+def run_example(name: str, tmp_path: Path, *extra: str) -> str:
     out = tmp_path / "runs"
     work = tmp_path / "cwd"
     work.mkdir()
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1"}
-    proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out)],
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+           "DEEPFIT_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out),
+                           *extra],
                           cwd=work, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert not any(work.iterdir()), f"{name} wrote into its working directory"
@@ -46,7 +48,8 @@ def run_example(name: str, tmp_path: Path) -> str:
 
 def test_every_example_is_tested():
     scripts = {p.name for p in EXAMPLES.glob("*.py")}
-    assert scripts == set(CLASSIFIERS) | {"linear_regression.py"}
+    assert scripts == set(CLASSIFIERS) | {"linear_regression.py", "fashion_mnist_mlp.py",
+                                          "cifar_cnn.py"}
 
 
 def test_linear_regression_recovers_w_and_b(tmp_path):
@@ -71,3 +74,29 @@ def test_classifier_example_reaches_its_accuracy(name, tmp_path):
     if name == "xor.py":
         png = tmp_path / "runs" / "xor_hidden_representation.png"
         assert png.is_file() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_fashion_mnist_mlp_example(tmp_path):
+    stdout = run_example("fashion_mnist_mlp.py", tmp_path)
+    accuracy, rows = map(float, ACCURACY.search(stdout).groups())
+    assert rows == 10000 and accuracy >= 0.80, stdout  # one epoch of the 784-512-512-10 MLP
+
+
+def test_cifar_cnn_example_on_an_image_folder(tmp_path):
+    """CIFAR-10 needs a download; the test gives the script a small folder of 32x32 colour
+    images instead (the quick run checks the plumbing, two epochs learn little)."""
+    from PIL import Image
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for k, cls in enumerate(("red", "green", "blue")):
+        (tmp_path / "colours" / cls).mkdir(parents=True)
+        for i in range(20):
+            a = rng.integers(0, 80, (32, 32, 3)).astype(np.uint8)
+            a[..., k] += 150
+            Image.fromarray(a).save(tmp_path / "colours" / cls / f"{i}.png")
+    stdout = run_example("cifar_cnn.py", tmp_path, "--data", str(tmp_path / "colours"))
+    accuracy, rows = map(float, ACCURACY.search(stdout).groups())
+    assert rows == 12 and 0.0 <= accuracy <= 1.0, stdout

@@ -63,7 +63,8 @@ class DataConfig:
     color: str = _opt("auto", choices=("auto", "gray", "rgb"),
                          help="images: auto = gray only if every image is gray")
     augment: tuple[str, ...] = _opt(("auto",), help="images: none | light | standard | strong | "
-                                    "auto, or a list of ops such as [hflip, crop:4, rotate:15]")
+                                    "auto (light; none for an mlp), or a list of ops such as "
+                                    "[hflip, crop:4, rotate:15]")
     normalize: str = _opt("train", choices=("train", "pretrained", "none"),
                           help="images: per-channel mean/std from the training split, the "
                           "pretrained weights' statistics, or none")

@@ -146,6 +146,10 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
     device = resolve_device(cfg.train.device)
+    if tuple(cfg.data.augment) == ("auto",) and cfg.model.name == "mlp":
+        # An MLP flattens the image: shifted or flipped copies are new patterns to it, not
+        # the same object, so automatic augmentation is off for it.
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=("none",)))
     bundle = build_bundle(cfg.data, data, seed=data_seed, split=split,
                           norm_stats=_pretrained_stats(cfg))
     task, schema = bundle.schema.task, bundle.schema
@@ -183,7 +187,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
                       device=device, callbacks=builtin + list(callbacks),
-                      eval_batch_size=cfg.eval.batch_size, inputs=inputs)
+                      eval_batch_size=cfg.eval.batch_size, inputs=inputs,
+                      workers=cfg.data.workers)
     if state is not None:
         trainer.load_state_dict(state)
     started = time.perf_counter()

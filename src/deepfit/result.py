@@ -15,6 +15,8 @@ from torch import nn
 
 from deepfit.config import RunConfig
 from deepfit.data.bundle import Schema
+from deepfit.data.images.inputs import ImageInputs
+from deepfit.data.images.new_images import images_for_model
 from deepfit.data.sources.tabular import read_frame
 from deepfit.errors import DataError, DeepfitError, RunError
 from deepfit.evaluate.predict import Predictions, predict
@@ -76,9 +78,24 @@ class Run:
                             "or add them to data.drop_columns when training")
         return frame
 
+    def _image_predictions(self, data: Any, origin: str) -> Predictions:
+        X, ids, codes = images_for_model(data, self.schema.image, self.schema.class_names,
+                                         self.config.data.label_map, origin,
+                                         self.task == "multilabel")
+        device = next(self.model.parameters(), torch.empty(0)).device
+        inputs = ImageInputs(self.schema.image, device, seed=0)  # never augments here
+        y = None if codes is None else torch.from_numpy(
+            codes.astype(np.int64 if self.task == "multiclass" else np.float32))
+        return predict(self.model, self.head, self.schema, X, ids, y,
+                       self.config.eval.batch_size, threshold=self.threshold, id_name="image",
+                       inputs=inputs)
+
     def predictions(self, data: Any, origin: str = "input") -> Predictions:
-        """Scores for new rows (a file path, DataFrame, array or tensor). If the target column
-        is present the predictions carry it, so ``.metrics()`` works."""
+        """Scores for new rows (a file path, DataFrame, array or tensor) or, for an image
+        model, new images (an image file or folder, any image source, an array). If the
+        labels are present the predictions carry them, so ``.metrics()`` works."""
+        if self.schema.image is not None:
+            return self._image_predictions(data, origin)
         frame = self._checked(self._frame(data, origin), origin)
         X = self.schema.transform(frame, origin)
         has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
@@ -118,6 +135,9 @@ class Run:
         """Metrics on labelled data passed through the run's fitted preprocessing."""
         p = self.predictions(data)
         if p.y_true is None:
+            if self.schema.image is not None:
+                raise DataError("these images carry no labels to evaluate against; give a "
+                                "folder with one sub-folder per class, or a CSV with labels")
             raise DataError(f"the data has no target column(s) '{self.schema.target.column}' "
                             "to evaluate against")
         return p.metrics()
@@ -136,7 +156,7 @@ def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
     schema = Schema.from_dict(rd.read_json(rd.schema))
     if model is None:
         try:
-            model = build_model(config.model, schema.input_shape[0], schema.n_outputs)
+            model = build_model(config.model, schema.input_shape, schema.n_outputs)
         except DeepfitError as exc:
             raise RunError(f"cannot rebuild the model of '{rd.path}' ({exc}); pass the network "
                            "as deepfit.load(run_dir, model=MyNet(...))") from None

@@ -135,7 +135,8 @@ def test_zero_initialised_gamma_still_learns():
     # The ReLU sits after the sum: a zero gamma before a ReLU would get no gradient.
     net = build_resnet9(make_cfg(channels=(4,)), (3, 16, 16), 2)
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
-    nn.functional.cross_entropy(net(torch.randn(4, 3, 16, 16)), torch.tensor([0, 1, 0, 1])).backward()
+    logits = net(torch.randn(4, 3, 16, 16))
+    nn.functional.cross_entropy(logits, torch.tensor([0, 1, 0, 1])).backward()
     optimizer.step()
     gammas = [m.bn2.weight for m in net.modules() if isinstance(m, BasicBlock)]
     assert all(g.abs().sum() > 0 for g in gammas)
@@ -198,6 +199,15 @@ def test_every_torchvision_model_gets_the_task_head_and_a_gray_stem(name):
 def test_torchvision_images_too_small_for_the_architecture_fail_at_build():
     with pytest.raises(ModelError, match=r"vgg11_bn fails on 1x28x28 images.*data.image_size"):
         build_cheaply("vgg11_bn", make_cfg(), (1, 28, 28), 10)
+
+
+def test_other_torchvision_classifiers_build_and_misfits_are_refused():
+    net = build_cheaply("resnet152", make_cfg(), (1, 32, 32), 3)
+    assert net.fc.out_features == 3 and net.conv1.in_channels == 1
+    with pytest.raises(ModelError, match="googlenet is not supported: in training it returns"):
+        build_torchvision("googlenet", make_cfg(), (3, 32, 32), 3)
+    with pytest.raises(ModelError, match="vit_b_16 fails on 3x32x32 images"):
+        build_cheaply("vit_b_16", make_cfg(), (3, 32, 32), 3)
 
 
 def test_unknown_torchvision_name_suggests_the_close_one():
@@ -298,15 +308,17 @@ def test_torchvision_kwargs_reach_the_builder_except_the_class_count():
     assert net.classifier[0].p == 0.5 and net.classifier[-1].out_features == 2
     with pytest.raises(ModelError, match="num_classes"):
         build_torchvision("resnet18", make_cfg(kwargs={"num_classes": 5}), (3, 32, 32), 2)
-    with pytest.raises(ModelError, match="does not take model.kwargs"):
+    with pytest.raises(ModelError, match="resnet18 rejects model.kwargs"):
         build_torchvision("resnet18", make_cfg(kwargs={"bogus": 1}), (3, 32, 32), 2)
 
 
 def test_pretrained_stats_are_imagenets_and_averaged_for_gray():
     mean, std = pretrained_stats("convnext_tiny")
-    assert mean == pytest.approx((0.485, 0.456, 0.406)) and std == pytest.approx((0.229, 0.224, 0.225))
+    assert mean == pytest.approx((0.485, 0.456, 0.406))
+    assert std == pytest.approx((0.229, 0.224, 0.225))
     gray_mean, gray_std = pretrained_stats("convnext_tiny", channels=1)
-    assert gray_mean == pytest.approx((sum(mean) / 3,)) and gray_std == pytest.approx((sum(std) / 3,))
+    assert gray_mean == pytest.approx((sum(mean) / 3,))
+    assert gray_std == pytest.approx((sum(std) / 3,))
 
 
 @pytest.mark.parametrize("module", [cnn, resnet, vision])

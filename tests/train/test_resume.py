@@ -72,12 +72,15 @@ class SignalAtStep(Callback):
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-@pytest.mark.parametrize("global_step", [1, 7])
-def test_interrupt_inside_an_epoch_resumes_inside_it(tmp_path, global_step):
-    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **SETTINGS)
+@pytest.mark.parametrize("global_step, schedule", [(1, "cosine"), (7, "cosine"), (7, "onecycle"),
+                                                  (7, "plateau")])
+def test_interrupt_inside_an_epoch_resumes_inside_it(tmp_path, global_step, schedule):
+    # onecycle also cycles Adam's beta1: building it again must not reset the saved values.
+    settings = {**SETTINGS, "train.schedule": schedule}
+    whole = deepfit.train(data="wine", out=tmp_path, name="whole", **settings)
     with pytest.raises(TrainingInterrupted):
         deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAtStep(global_step)],
-                      **SETTINGS)
+                      **settings)
     resumed = deepfit.resume(tmp_path / "cut")
     a, b = _weights(whole.path), _weights(resumed.path)
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -74,8 +74,11 @@ class _DecodedFiles(Dataset):
 def _stream(files: ImageFiles, batches: list[list[int]], device: torch.device,
             workers: Optional[int]) -> Iterator[torch.Tensor]:
     workers = default_workers() if workers is None else workers
+    # Its own generator: a DataLoader otherwise draws its workers' base seed from the global
+    # torch RNG, which would shift dropout's random stream against an in-memory run.
     loader = DataLoader(_DecodedFiles(files), batch_sampler=batches, num_workers=workers,
                         pin_memory=device.type == "cuda",
-                        prefetch_factor=4 if workers else None)
+                        prefetch_factor=4 if workers else None,
+                        generator=torch.Generator().manual_seed(0))
     for xb in loader:  # (B, C, H, W) uint8, in the sampler's order whatever the workers
         yield xb.to(device, non_blocking=True)

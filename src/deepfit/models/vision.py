@@ -54,8 +54,8 @@ def build_torchvision(name: str, cfg: Any, input_shape: tuple[int, int, int],
     """torchvision model ``name`` (one of ``TORCHVISION_MODELS``, or another torchvision
     classification model except those in ``REFUSED``) with a new ``n_outputs`` head and a
     first convolution for ``C`` input channels; ImageNet weights when ``model.pretrained``
-    (from a local file only), or the user's ``model.weights`` file. ``model.kwargs`` go to the torchvision builder
-    (e.g. ``{dropout: 0.2}`` for EfficientNet).
+    (from a local file only), or the user's ``model.weights`` file. ``model.kwargs`` go to
+    the torchvision builder (e.g. ``{dropout: 0.2}`` for EfficientNet).
 
     A weights file may hold the ImageNet architecture (then the head is replaced and the
     first convolution adapted after loading) or this exact adapted model (a fine-tuned one).
@@ -75,8 +75,8 @@ def build_torchvision(name: str, cfg: Any, input_shape: tuple[int, int, int],
                          "outputs")
     try:
         model = torchvision.models.get_model(name, weights=None, **kwargs)
-    except TypeError as exc:
-        raise ModelError(f"{name} does not take model.kwargs {sorted(kwargs)} ({exc})") from None
+    except (TypeError, ValueError) as exc:
+        raise ModelError(f"{name} rejects model.kwargs {kwargs} ({exc})") from None
     path = _weights_file(name, cfg)
     state = read_state_dict(path) if path is not None else None
     if state is not None and name.startswith("densenet"):
@@ -211,14 +211,23 @@ def _weights_file(name: str, cfg: Any) -> Optional[Path]:
 
 
 def _check_runs(model: nn.Module, shape: tuple[int, int, int], name: str) -> None:
-    """Fail at build time, not at the first batch, when the images are too small for the
-    architecture. The pass runs on the meta device: shapes only, no arithmetic, no memory."""
-    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
-    meta = {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
+    """Fail at build time, not at the first batch, when the images do not fit the
+    architecture (too small for its downsampling, or not the one size a ViT takes)."""
+    device = next(model.parameters()).device
     was_training = model.training
     model.eval()  # batch norm in training mode refuses a batch of one 1x1 map
     try:
-        torch.func.functional_call(model, meta, (torch.empty((1, *shape), device="meta"),))
+        with torch.no_grad():
+            if shape[1] * shape[2] <= 64 * 64 or device.type == "meta":
+                # Small images are where architectures run out of pixels; a real pass over
+                # one costs milliseconds and catches every failure (some torch versions'
+                # shape-only kernels miss a too-small image).
+                model(torch.zeros((1, *shape), device=device))
+            else:  # shapes only, on the meta device: no arithmetic, no memory
+                tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+                meta = {k: torch.empty_like(v, device="meta") for k, v in tensors.items()}
+                torch.func.functional_call(model, meta,
+                                           (torch.empty((1, *shape), device="meta"),))
     except NotImplementedError:
         pass  # an operation without a meta kernel: skip the check rather than refuse the model
     except Exception as exc:  # shape errors come as RuntimeError, ValueError, AssertionError

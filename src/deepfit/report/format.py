@@ -137,3 +137,16 @@ def describe_split(data: dict[str, Any]) -> str:
     sizes = data["split_sizes"]
     return (f"{data['rows']} rows: {sizes['train']} train / {sizes['val']} validation / "
             f"{sizes['test']} test; split {data.get('split_method', 'as given')}")
+
+
+def describe_inputs(data: dict[str, Any]) -> str:
+    """The model's inputs: columns of a table, or the images' shape and how they were read."""
+    if data.get("kind") != "image":
+        return f"{data['columns']} column(s) -> {data['inputs']} model input(s)"
+    images = data.get("images", {})
+    text = f"{data['inputs']}; {images.get('origin', '')}".rstrip("; ")
+    if images.get("streamed"):
+        text += " (streamed from disk: larger than data.max_memory_gb)"
+    if images.get("skipped"):
+        text += f"; {len(images['skipped'])} unreadable image(s) skipped"
+    return text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_split, fmt, metric_rows,
+from deepfit.report.format import (balance_rows, describe_inputs, describe_split, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 from deepfit.report.page import escape, page, png, table
 
@@ -32,9 +32,8 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
 
     parts.append("<h2>1. Data</h2>")
     pairs = [("Source", data["description"]), ("Target", data["target"]), ("Task", task),
-             ("Rows and split", describe_split(data)), ("Features", f"{data['columns']} column(s) "
-             f"-> {data['inputs']} model input(s)"), ("Preprocessing (fitted on train only)",
-             data["preprocessing"])]
+             ("Rows and split", describe_split(data)), ("Inputs", describe_inputs(data)),
+             ("Preprocessing (fitted on train only)", data["preprocessing"])]
     if data.get("positive_class"):
         pairs.append(("Positive class", data["positive_class"]))
     parts.append(_dl(pairs))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_split, fmt, metric_rows,
+from deepfit.report.format import (balance_rows, describe_inputs, describe_split, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 
 
@@ -21,7 +21,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
            f"{data['description']} · {task} · created {summary['created']} · "
            f"deepfit {summary['versions']['deepfit']}", "", "## 1. Data", "",
            f"- Target: `{data['target']}` ({task})", f"- Rows and split: {describe_split(data)}",
-           f"- Features: {data['columns']} column(s) -> {data['inputs']} model input(s)",
+           f"- Inputs: {describe_inputs(data)}",
            f"- Preprocessing (fitted on train only): {data['preprocessing']}"]
     if data.get("positive_class"):
         out.append(f"- Positive class: {data['positive_class']}")

@@ -107,9 +107,15 @@ class Schedule:
 
     def state_dict(self) -> dict[str, Any]:
         return {"step_count": self.step_count,
-                "inner": self.inner.state_dict() if self.inner is not None else None}
+                "inner": self.inner.state_dict() if self.inner is not None else None,
+                "groups": [{k: v for k, v in g.items() if k != "params"}
+                           for g in self.optimizer.param_groups]}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.step_count = state["step_count"]
         if self.inner is not None and state["inner"] is not None:
             self.inner.load_state_dict(state["inner"])
+        # Building OneCycleLR resets every group's rate (and cycled momentum / beta1) to its
+        # starting value; the next step must use the values the interrupted run had reached.
+        for group, saved in zip(self.optimizer.param_groups, state.get("groups", [])):
+            group.update(saved)

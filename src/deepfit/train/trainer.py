@@ -50,7 +50,8 @@ class Trainer:
     def __init__(self, model: nn.Module, head: TaskHead, cfg: TrainConfig, *, task: str,
                  n_outputs: int, device: torch.device | str = "cpu",
                  callbacks: Sequence[Callback] = (), eval_batch_size: int = 4096,
-                 inputs: Optional[Callable[..., torch.Tensor]] = None) -> None:
+                 inputs: Optional[Callable[..., torch.Tensor]] = None,
+                 workers: Optional[int] = None) -> None:
         self.device = torch.device(device)
         cfg = cfg.resolved("image" if inputs is not None else "table", self.device.type)
         self.model = model.to(self.device)
@@ -61,6 +62,7 @@ class Trainer:
         self.head, self.cfg, self.task, self.n_outputs = head, cfg, task, n_outputs
         self.inputs = inputs  # stored batch -> network input (images); None: as stored
         self.eval_batch_size = eval_batch_size
+        self.workers = workers  # decoding processes for streamed images (None: the cores)
         self.micro_batches = 1  # > 1 after out-of-memory halving (train.on_oom=halve)
         self.oom_events: list[dict[str, int]] = []
         self.skipped_steps = 0  # non-finite steps skipped (train.on_nonfinite=skip)
@@ -122,7 +124,7 @@ class Trainer:
             order, first = self._epoch_start(len(X), losses, outs)
             ys = y[order]
             self._partial = {"order": order, "losses": losses, "outs": outs, "step": first}
-            batches = epoch_batches(X, order, cuts, first, self.device)
+            batches = epoch_batches(X, order, cuts, first, self.device, self.workers)
             for step, xb in zip(range(first, len(cuts)), batches):
                 yb = ys[cuts[step]]
                 batch_begin(self, step=step)

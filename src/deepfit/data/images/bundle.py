@@ -181,7 +181,7 @@ def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
         "name": data.name, "description": data.description, "target": "label", "task": task,
         "kind": "image", "rows": sum(sizes.values()), "columns": 1,
         "inputs": f"{c}×{h}×{w} images", "split_sizes": sizes,
-        "preprocessing": spec.describe(), "notes": notes,
+        "preprocessing": "; ".join(spec.describe()), "notes": notes,
         "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
                    "streamed": isinstance(data.images, ImageFiles)},
     }

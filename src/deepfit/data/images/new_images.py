@@ -1,0 +1,104 @@
+"""Images given to a trained model: decoded to its size and channels, and their labels (if
+any) matched to its classes by name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from deepfit.data.images.batch import ImageList, decode_list
+from deepfit.data.images.decode import arrays_to_tensor, is_image_name
+from deepfit.data.images.imageset import ImageSet
+from deepfit.data.images.inputs import ImageSpec
+from deepfit.data.images.load import ImageOptions, load_images
+from deepfit.errors import DataError
+
+
+def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
+                     label_map: Optional[dict] = None, origin: str = "input",
+                     multilabel: bool = False
+                     ) -> tuple[torch.Tensor, np.ndarray, Optional[np.ndarray]]:
+    """``(X, ids, y)``: uint8 images (N, C, H, W) of the model's size, their ids, and label
+    codes in ``class_names`` order (None when the data carry no labels).
+
+    ``data``: an image file, a folder of images (loose files: unlabelled; class folders:
+    labelled), any image source ``deepfit train`` reads, an ``ImageSet``, or an array /
+    tensor of images (N, H, W), (N, H, W, C) or (N, C, H, W).
+    """
+    opts = ImageOptions(size=spec.size, channels="gray" if spec.channels == 1 else "rgb")
+    if isinstance(data, (np.ndarray, torch.Tensor)):
+        return _from_array(data, spec, opts, origin), np.arange(len(data)), None
+    if isinstance(data, ImageSet):
+        images = data
+    else:
+        path = Path(str(data)).expanduser()
+        loose = _loose_images(path)
+        if loose is not None:
+            items = ImageList(names=loose, ids=[str(Path(p).relative_to(path)) if path.is_dir()
+                                                else Path(p).name for p in loose], paths=loose)
+            decoded = decode_list(items, opts)
+            return decoded.images, np.asarray(items.ids, dtype=str)[decoded.kept], None
+        images = load_images(str(data), opts)
+    X = images.images
+    if not isinstance(X, torch.Tensor):
+        raise DataError(f"{origin}: too many images to predict at once; give them in parts")
+    if tuple(X.shape[1:]) != (spec.channels, *spec.size):
+        X = arrays_to_tensor(X.numpy(), "NCHW", spec.size,
+                             "gray" if spec.channels == 1 else "rgb", origin)
+    return X, np.asarray(images.ids), _codes(images, class_names, label_map or {}, origin,
+                                             multilabel)
+
+
+def _from_array(data: Any, spec: ImageSpec, opts: ImageOptions, origin: str) -> torch.Tensor:
+    arr = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    if arr.dtype != np.uint8:
+        raise DataError(f"{origin}: images must be uint8 (0-255), got {arr.dtype}; give the "
+                        "images as stored, deepfit scales and normalises them")
+    if arr.ndim == 3:
+        layout = "NHW"
+    elif arr.ndim == 4:
+        layout = "NCHW" if arr.shape[1] in (1, 3) and arr.shape[-1] not in (1, 3) else "NHWC"
+    else:
+        raise DataError(f"{origin}: got an array of shape {arr.shape}; give images as "
+                        "(N, H, W), (N, H, W, C) or (N, C, H, W)")
+    return arrays_to_tensor(arr, layout, spec.size, opts.channels, origin)
+
+
+def _loose_images(path: Path) -> Optional[list[str]]:
+    """The image files of a single file or of a folder holding images directly (no class
+    folders); None for anything else."""
+    if path.is_file() and is_image_name(path.name):
+        return [str(path)]
+    if path.is_dir():
+        files = sorted(str(p) for p in path.iterdir()
+                       if p.is_file() and not p.name.startswith(".") and is_image_name(p.name))
+        has_dirs = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+        if files and not has_dirs:
+            return files
+    return None
+
+
+def _codes(images: ImageSet, class_names: list[str], label_map: dict, origin: str,
+           multilabel: bool) -> np.ndarray:
+    if multilabel:
+        missing = [c for c in class_names if c not in images.class_names]
+        if missing:
+            raise DataError(f"{origin}: the labels {missing} of the model are not in the data")
+        order = [images.class_names.index(c) for c in class_names]
+        return np.asarray(images.labels)[:, order].astype(np.float32)
+    mapped = [str(label_map.get(name, name)) for name in images.class_names]
+    lookup = np.full(len(mapped), -1, dtype=np.int64)
+    for i, name in enumerate(mapped):
+        if name in class_names:
+            lookup[i] = class_names.index(name)
+    codes = lookup[np.asarray(images.labels)]
+    unknown = np.flatnonzero(codes < 0)
+    if len(unknown):
+        first = unknown[0]
+        raise DataError(f"{origin}: image '{images.ids[first]}' has class "
+                        f"'{mapped[images.labels[first]]}', which the model was not trained on "
+                        f"(its classes: {class_names})")
+    return codes
