@@ -1,19 +1,25 @@
-"""A corpus of bad tabular / config input, each run through the real CLI (in process).
+"""A corpus of bad tabular / image / config input, each run through the real CLI (in process).
 
 Every case must end the same way: exit code 2, exactly one stderr line ``error: ...`` that
 names the culprit (file, row, column, key or value), no traceback, the input files left
 byte for byte as they were, and no run directory created (validation precedes training).
-Image input is not supported by deepfit yet, so there are no image cases.
+Image cases are class folders of valid 8x8 PNGs with one bad thing in them; decoded images
+are cached under the test's own folder ($DEEPFIT_CACHE), never the home folder.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
+import json
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 
 from deepfit.cli import main
 
@@ -212,13 +218,128 @@ def invalid_run_name(tmp):
     return ["--name", "a/b"] + _data(_csv(tmp)), "run name 'a/b' may only use"
 
 
+# -- image folders: class sub-folders of valid 8x8 PNGs plus one bad thing ------------------
+
+def _png(seed: int, size: tuple[int, int] = (8, 8), fmt: str = "PNG") -> bytes:
+    pixels = np.random.default_rng(seed).integers(0, 256, size=size, dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+def _image_folder(tmp: Path, name: str = "pets", per_class: int = 4,
+                  classes: tuple[str, ...] = ("cat", "dog")) -> Path:
+    root = tmp / name
+    seed = 0
+    for cls in classes:
+        (root / cls).mkdir(parents=True)
+        for i in range(per_class):
+            seed += 1
+            (root / cls / f"img{i}.png").write_bytes(_png(seed))
+    return root
+
+
+def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
+    """A valid PNG header claiming 10^10 pixels, with almost no pixel data (as
+    ``tests/data/images/image_samples.bomb_png``)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit gray
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+
+def _unreadable(name: str, reason: str) -> str:
+    return f"{name}' cannot be read: {reason}"
+
+
+def image_zero_byte_png(tmp):
+    root = _image_folder(tmp)
+    (root / "cat" / "blank.png").write_bytes(b"")
+    return _data(root, None), _unreadable("cat/blank.png", "the file is empty (0 bytes)")
+
+
+def image_truncated_png(tmp):
+    root = _image_folder(tmp)
+    whole = _png(99)
+    (root / "dog" / "cut.png").write_bytes(whole[: len(whole) // 2])
+    return _data(root, None), _unreadable("dog/cut.png", "the file is truncated")
+
+
+def image_truncated_jpeg(tmp):
+    root = _image_folder(tmp)
+    whole = _png(99, fmt="JPEG")
+    (root / "dog" / "cut.jpg").write_bytes(whole[: len(whole) // 2])
+    return _data(root, None), _unreadable("dog/cut.jpg", "the file is truncated")
+
+
+def image_text_named_png(tmp):
+    root = _image_folder(tmp)
+    (root / "cat" / "notes.png").write_text("scanned on Monday; see the lab book\n")
+    return _data(root, None), _unreadable("cat/notes.png", "not an image file")
+
+
+def image_decompression_bomb(tmp):
+    root = _image_folder(tmp)
+    (root / "cat" / "bomb.png").write_bytes(_bomb_png())
+    return _data(root, None), _unreadable("cat/bomb.png", "decompression bomb")
+
+
+def image_empty_class_folder(tmp):
+    root = _image_folder(tmp)
+    (root / "bird").mkdir()
+    return _data(root, None), "pets/bird' has no images"
+
+
+def image_sizes_differ(tmp):
+    root = _image_folder(tmp)
+    (root / "dog" / "big.png").write_bytes(_png(99, size=(12, 10)))
+    return _data(root, None), ("dog/big.png' is 12x10 (height x width) but",
+                               "cat/img0.png' is 8x8; set data.image_size")
+
+
+def image_medmnist_count_mismatch(tmp):
+    p = tmp / "organs.npz"
+    images = np.zeros((10, 8, 8), np.uint8)
+    labels = np.zeros((10, 1), np.uint8)
+    np.savez(p, train_images=images, train_labels=labels[:9], val_images=images[:4],
+             val_labels=labels[:4], test_images=images[:4], test_labels=labels[:4])
+    return _data(p, None), "organs.npz': 'train_labels' has 9 rows but 'train_images' has 10"
+
+
+def image_csv_missing_file(tmp):
+    root = _image_folder(tmp)
+    rows = [(f"{c}/img{i}.png", c) for c in ("cat", "dog") for i in range(4)]
+    rows.insert(5, ("dog/ghost.png", "dog"))
+    pd.DataFrame(rows, columns=["path", "label"]).to_csv(root / "list.csv", index=False)
+    return _data(root / "list.csv", None), \
+        "list.csv' row 6: image file 'dog/ghost.png' does not exist"
+
+
+def image_label_map_unknown_class(tmp):
+    root = _image_folder(tmp)
+    return ["data.label_map={cat: pet, dgo: pet}"] + _data(root, None), \
+        "data.label_map names class 'dgo', which pets does not have (did you mean 'dog'?)"
+
+
 CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv_extension,
          nan_in_target, single_class_target, unknown_target, garbage_in_numeric,
          unknown_split_value, class_missing_from_train, npz_wrong_names, npz_length_mismatch,
          npz_object_array, npy_one_dimensional, empty_folder_as_data, unsupported_extension,
          config_unknown_key, config_wrong_type, negative_lr, unknown_model, unknown_optimizer,
          strict_missing_gap, too_many_categories, multilabel_not_binary,
-         sensitivity_without_target, yaml_python_payload, invalid_run_name]
+         sensitivity_without_target, yaml_python_payload, invalid_run_name,
+         image_zero_byte_png, image_truncated_png, image_truncated_jpeg, image_text_named_png,
+         image_decompression_bomb, image_empty_class_folder, image_sizes_differ,
+         image_medmnist_count_mismatch, image_csv_missing_file, image_label_map_unknown_class]
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """Decoded images go to the test's folder, not ~/.cache."""
+    monkeypatch.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
 
 
 def _hashes(root: Path) -> dict[str, str]:
@@ -226,12 +347,15 @@ def _hashes(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def _one_error_line(err: str, expected: str) -> str:
+def _one_error_line(err: str, expected: str | tuple[str, ...]) -> str:
+    """The single ``error:`` line; ``expected`` is a substring, or several that must all
+    appear in it."""
     assert "Traceback" not in err, err
     lines = err.splitlines()
     assert len(lines) == 1, f"expected one stderr line, got:\n{err}"
     assert lines[0].startswith("error: "), lines[0]
-    assert expected in lines[0], f"{expected!r} not in {lines[0]!r}"
+    for part in (expected,) if isinstance(expected, str) else expected:
+        assert part in lines[0], f"{part!r} not in {lines[0]!r}"
     return lines[0]
 
 
@@ -283,3 +407,69 @@ def test_predict_with_mismatched_columns(tiny_run, tmp_path, capsys, change, exp
     assert "new.csv" in err
     assert not out.exists()
     assert _hashes(inputs) == before and _hashes(tiny_run) == run_before
+
+
+# -- image runs: evaluation on an unseen class, and the bad_images=skip policy ---------------
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("image_run")
+    folder = _image_folder(root, per_class=6)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPFIT_CACHE", str(root / "cache"))
+        code = main(["train", *FAST, "model.channels=[4]", "--data", str(folder),
+                     "--out", str(root / "runs"), "--name", "pets", "--epochs", "1",
+                     "--quiet"])
+    assert code == 0
+    return root / "runs" / "pets", folder
+
+
+def test_evaluating_an_image_run_on_an_unseen_class_is_one_clear_line(image_run, tmp_path,
+                                                                      capsys):
+    run, trained_on = image_run
+    inputs = tmp_path / "in"
+    folder = _image_folder(inputs, per_class=2, classes=("cat", "dog", "bird"))
+    before, run_before = _hashes(inputs), _hashes(run)
+    capsys.readouterr()
+    code = main(["evaluate", str(run), "--data", str(folder)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    _one_error_line(err, ("bird/img0.png' has class 'bird', which the model was not trained on",
+                          "['cat', 'dog']"))
+    assert _hashes(inputs) == before and _hashes(run) == run_before
+    # The classes it knows evaluate fine.
+    assert main(["evaluate", str(run), "--data", str(trained_on)]) == 0
+
+
+def test_bad_images_skip_trains_anyway_and_reports_what_it_left_out(tmp_path, capsys):
+    inputs = tmp_path / "in"
+    root = _image_folder(inputs, per_class=8)
+    whole = _png(99)
+    bad = {"cat/blank.png": b"", "cat/notes.png": b"not an image\n",
+           "dog/cut.png": whole[: len(whole) // 2], "dog/bomb.png": _bomb_png()}
+    for name, data in bad.items():
+        (root / name).write_bytes(data)
+    before = _hashes(inputs)
+    code = main(["train", "eval.plots=false", "eval.bootstrap=0", "data.bad_images=skip",
+                 "model.channels=[4]", "--data", str(root), "--out", str(tmp_path / "runs"),
+                 "--name", "skip", "--epochs", "1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "Traceback" not in err
+    run = tmp_path / "runs" / "skip"
+    data = json.loads((run / "summary.json").read_text())["data"]
+    skipped = dict(data["images"]["skipped"])
+    assert {Path(name).relative_to(root).as_posix() for name in skipped} == set(bad)
+    reasons = {Path(name).relative_to(root).as_posix(): why for name, why in skipped.items()}
+    assert reasons["cat/blank.png"] == "the file is empty (0 bytes)"
+    assert reasons["dog/cut.png"] == "the file is truncated"
+    assert reasons["cat/notes.png"].startswith("not an image file")
+    assert reasons["dog/bomb.png"].startswith("decompression bomb")
+    assert sum(data["split_sizes"].values()) == 16  # the good images, all of them
+    assert any("4 unreadable image(s) skipped (data.bad_images=skip)" in note
+               for note in data["notes"])
+    inputs_line = next(line for line in (run / "report.md").read_text().splitlines()
+                       if line.startswith("- Inputs:"))
+    assert "4 unreadable image(s) skipped" in inputs_line
+    assert "4 unreadable image(s) skipped" in (run / "report.html").read_text()
+    assert _hashes(inputs) == before  # the bad files are left where they were

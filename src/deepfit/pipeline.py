@@ -82,7 +82,7 @@ def _section_of(key: str) -> str:
     raise ConfigError(f"unknown option '{key}'{did_you_mean(key, every)}")
 
 
-def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = None,
+def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | str] = None,
           callbacks: Sequence[Callback] = (), split: Optional[pd.Series] = None,
           **overrides: Any) -> Run:
     """Train, evaluate and report one model; returns the finished ``Run``.
@@ -91,7 +91,8 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
         config: a ``RunConfig``, a YAML path, a dict, or None for the defaults.
         data: a built-in name or file path (sets ``data.source``), or a Python object:
             a pandas DataFrame, an ``(X, y)`` pair of arrays or tensors.
-        model: your own ``nn.Module`` instance (otherwise ``model.name`` is built).
+        model: your own ``nn.Module`` instance, or a model name such as ``"cnn"``
+            (otherwise ``model.name`` is built).
         callbacks: extra ``Callback`` objects, called after the built-in ones.
         split: per-row ``"train" | "val" | "test"`` labels that replace the configured split
             (cross-validation passes each fold this way).
@@ -102,6 +103,8 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module] = 
         >>> run.task
         'multiclass'
     """
+    if isinstance(model, str):  # a registered name: model="cnn" is model.name="cnn"
+        overrides["model.name"], model = model, None
     if isinstance(data, (str, Path)):
         overrides["data.source"], data = str(data), None
     elif data is not None:  # recorded so that a re-run says it needs the object again

@@ -24,7 +24,7 @@ from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
 from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
-from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged
+from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged, diverged
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
@@ -181,7 +181,7 @@ class Trainer:
                 epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
         n, outs, total = len(yb), [], torch.zeros((), device=self.device)
-        for part in torch.arange(n, device=self.device).tensor_split(self.micro_batches):
+        for part in torch.arange(n, device=self.device).tensor_split(min(self.micro_batches, n)):
             xp = xb[part] if self.micro_batches > 1 else xb
             yp = yb[part] if self.micro_batches > 1 else yb
             if self.inputs is not None:
@@ -225,8 +225,8 @@ class Trainer:
                 f"training diverged: {MAX_SKIPPED_IN_A_ROW} steps in a row had a non-finite "
                 f"loss or gradient (up to step {step + 1} of epoch {epoch}); lower train.lr "
                 "or standardise the inputs")
-        if not math.isfinite(value):
-            return True  # NanGuard names it, with the learning rate, after the step
+        if not math.isfinite(value):  # stop before the update: the weights stay good
+            raise diverged(self, value, f"step {step + 1} of epoch {epoch}")
         raise TrainingDiverged(
             f"training diverged: the gradient norm became {gnorm} at step {step + 1} of "
             f"epoch {epoch} (the loss was {value:.4g}); a layer produced an infinite slope: "

@@ -33,7 +33,12 @@ class NanGuard(Callback):
 
     @staticmethod
     def _fail(trainer: Any, value: float, where: str) -> None:
-        lr = trainer.optimizer.param_groups[0]["lr"]
-        raise TrainingDiverged(f"training diverged: the loss became {value} at {where} "
-                               f"(learning rate {lr:g}); lower train.lr, standardise the inputs "
-                               "(data.standardize=true), or set train.grad_clip=1.0")
+        raise diverged(trainer, value, where)
+
+
+def diverged(trainer: Any, value: float, where: str) -> TrainingDiverged:
+    """The error for a non-finite loss: where, the learning rate, and what to try."""
+    lr = trainer.optimizer.param_groups[0]["lr"]
+    return TrainingDiverged(f"training diverged: the loss became {value} at {where} "
+                            f"(learning rate {lr:g}); lower train.lr, standardise the inputs "
+                            "(data.standardize=true), or set train.grad_clip=1.0")

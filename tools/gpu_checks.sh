@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The GPU checks, as one short script for a lent GPU machine (see docs/benchmarks.md):
+# the images benchmark on Fashion-MNIST, then the tests that only run on CUDA.
+# Usage: tools/gpu_checks.sh IDX_FOLDER OUT_FOLDER   (uses the machine's python3 and torch)
+set -u
+ROOT=${1:-/usr/share/datasets/fashion-mnist}
+OUT=${2:-/tmp/gpu-checks}
+mkdir -p "$OUT"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
+python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
+python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
+    --json "$OUT/images_cnn.json" 2>&1 | tee "$OUT/images_cnn.log"
+timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -x \
+    tests/train/test_numerical_policies.py tests/data/images/test_augment.py \
+    -k "cuda or CUDA or fp16" 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
