@@ -374,13 +374,13 @@ def test_a_real_cuda_out_of_memory_is_survived_by_halving():
     total = torch.cuda.get_device_properties(device).total_memory
     # A full batch needs about 1 GiB of activations; allow ~300 MiB above what is in use.
     cap = torch.cuda.memory_reserved(device) + 300 * 2 ** 20
-    torch.cuda.set_per_process_memory_fraction(cap / total, device)
+    torch.cuda.set_per_process_memory_fraction(cap / total, torch.cuda.current_device())
     try:
         t = _trainer(ConvNet(), device=device, batch_size=64, epochs=2, on_oom="halve",
                      precision="fp32", optimizer="sgd", lr=0.01)
         history = t.fit(X, y, X, y)
     finally:
-        torch.cuda.set_per_process_memory_fraction(1.0, device)
+        torch.cuda.set_per_process_memory_fraction(1.0, torch.cuda.current_device())
         torch.cuda.empty_cache()
     assert t.micro_batches > 1 and t.oom_events
     assert t.oom_events[0]["epoch"] == 1 and t.oom_events[0]["step"] == 1
@@ -388,3 +388,27 @@ def test_a_real_cuda_out_of_memory_is_survived_by_halving():
     assert t.eval_batch_size < 4096  # validation ran out too and halved its batch
     assert len(history) == 2
     assert all(math.isfinite(v) for v in history.column("train_loss"))
+
+
+def test_on_an_accelerator_a_nan_loss_is_caught_one_step_later_naming_its_step():
+    """Accelerators read each loss a step late (no stall per step): the guard, fed the
+    losses a device would produce, stops at the next step and names the bad one."""
+    from deepfit.train.builtin.nan_guard import NanGuard
+
+    trainer = _trainer(nn.Linear(3, 1))
+    trainer.epoch = 2
+    guard = NanGuard(every_step=False, lagged=True)
+    guard.on_batch_end(trainer, step=0, loss=torch.tensor(0.5))
+    guard.on_batch_end(trainer, step=1, loss=torch.tensor(float("nan")))  # not read yet
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 2 of epoch 2"):
+        guard.on_batch_end(trainer, step=2, loss=torch.tensor(0.4))
+    # The epoch's last step is read at the epoch's end.
+    guard = NanGuard(every_step=False, lagged=True)
+    guard.on_batch_end(trainer, step=0, loss=torch.tensor(float("inf")))
+    with pytest.raises(TrainingDiverged, match=r"loss became inf at step 1 of epoch 2"):
+        guard.on_epoch_end(trainer, epoch=2, logs={"train_loss": 0.3})
+    # Under the skip policy the trainer has skipped such steps already.
+    guard = NanGuard(every_step=False, skip=True, lagged=True)
+    guard.on_batch_end(trainer, step=0, loss=torch.tensor(float("nan")))
+    guard.on_batch_end(trainer, step=1, loss=torch.tensor(0.2))
+    guard.on_epoch_end(trainer, epoch=2, logs={"train_loss": 0.2})

@@ -96,7 +96,8 @@ class Trainer:
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
         self.callbacks = CallbackList([LRSchedule(self.schedule),
                                        NanGuard(every_step=self._check_grads,
-                                                skip=self.cfg.on_nonfinite == "skip")]
+                                                skip=self.cfg.on_nonfinite == "skip",
+                                                lagged=self.cfg.precision != "fp16")]
                                       + self.user_callbacks)
         if self._pending is not None:
             self._apply_pending()
@@ -180,18 +181,20 @@ class Trainer:
     def _update(self, xb: torch.Tensor, yb: torch.Tensor, step: int,
                 epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
         self.optimizer.zero_grad(set_to_none=True)
-        n, outs, total = len(yb), [], torch.zeros((), device=self.device)
-        for part in torch.arange(n, device=self.device).tensor_split(min(self.micro_batches, n)):
-            xp = xb[part] if self.micro_batches > 1 else xb
-            yp = yb[part] if self.micro_batches > 1 else yb
+        n, outs, total = len(yb), [], None
+        parts = ([slice(None)] if self.micro_batches == 1 else  # the usual case: no extra ops
+                 torch.arange(n, device=self.device).tensor_split(min(self.micro_batches, n)))
+        for part in parts:
+            xp, yp = (xb, yb) if self.micro_batches == 1 else (xb[part], yb[part])
             if self.inputs is not None:
                 xp = self.inputs(xp, train=True)
             with autocast(self.device, self.cfg.precision):
                 out = self.forward(xp)
             loss = self.head.loss(out, yp)
-            # Each part's mean loss weighted by its share: the gradients sum to the batch's.
-            self.scaler.scale(loss * (len(yp) / n)).backward()
-            total = total + loss.detach() * (len(yp) / n)
+            if len(yp) < n:  # each part's mean loss weighted by its share: the gradients
+                loss = loss * (len(yp) / n)  # add up to the whole batch's
+            self.scaler.scale(loss).backward()
+            total = loss.detach() if total is None else total + loss.detach()
             outs.append(out.detach())
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
         norm = None

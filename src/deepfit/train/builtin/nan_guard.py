@@ -14,20 +14,40 @@ class TrainingDiverged(DeepfitError):
 
 
 class NanGuard(Callback):
-    """Checks every step on CPU (free there); on accelerators, once an epoch to avoid a
-    device sync per step. Under the ``skip`` policy the trainer has already skipped a
-    non-finite step (its loss is NaN), so only a whole epoch without a good step stops."""
+    """Stops training at a non-finite loss, naming the step.
 
-    def __init__(self, every_step: bool, skip: bool = False) -> None:
-        self.every_step, self.skip = every_step, skip
+    On CPU every step is checked at once (reading the loss is free there; the trainer has
+    already refused the update). On an accelerator reading a loss waits for the device, so
+    each step's loss is read one step later, while the device already runs the next step:
+    training stops within one step, without stalling the device's queue more than a step.
+    Under the ``skip`` policy the trainer skips non-finite steps itself, so only a whole
+    epoch without a good step stops. Mixed fp16 leaves overflowing steps to the grad scaler.
+    """
+
+    def __init__(self, every_step: bool, skip: bool = False, lagged: bool = False) -> None:
+        self.every_step, self.skip, self.lagged = every_step, skip, lagged
+        self._previous: Any = None  # (loss, step, epoch) of the step before, unread
 
     def on_batch_end(self, trainer: Any, step: int, loss: Any, **kwargs: Any) -> None:
-        if self.every_step and not self.skip:
-            value = loss.item()
-            if not math.isfinite(value):
-                self._fail(trainer, value, f"step {step + 1} of epoch {trainer.epoch}")
+        if self.skip:
+            return
+        if self.every_step:
+            self._check(trainer, loss, step, trainer.epoch)
+        elif self.lagged:
+            previous, self._previous = self._previous, (loss, step, trainer.epoch)
+            if previous is not None:
+                self._check(trainer, *previous)
+
+    def _check(self, trainer: Any, loss: Any, step: int, epoch: int) -> None:
+        value = loss.item()
+        if not math.isfinite(value):
+            self._fail(trainer, value, f"step {step + 1} of epoch {epoch}")
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
+        if self._previous is not None:  # the epoch's last step
+            previous, self._previous = self._previous, None
+            if not self.skip:
+                self._check(trainer, *previous)
         if not math.isfinite(logs["train_loss"]):
             self._fail(trainer, logs["train_loss"], f"epoch {epoch}")
 
