@@ -8,8 +8,9 @@
 
 Both arms: deepfit's ``cnn`` (the same initial weights), AdamW with the same one-cycle
 schedule, the same batch size and epochs, one validation pass over 9,000 images per
-epoch, and the official 10,000 test images at the end. Arm (b) uses deepfit's defaults
-otherwise (so it also augments: pad-and-crop), arm (a) does not augment, like the lectures.
+epoch, and the official 10,000 test images at the end. Neither arm augments by default
+(``--augment auto`` gives deepfit its own default, pad-and-crop); arm (b) uses deepfit's
+defaults otherwise.
 Also printed: (b)'s full one-command wall time (``deepfit train`` in a fresh process:
 import, data load, training, evaluation, report) beside its training time.
 
@@ -109,7 +110,8 @@ def deepfit_way(root: Path, args: argparse.Namespace, out: Path) -> dict:
            str(root), "--model", args.model, "--epochs", str(args.epochs), "--batch-size",
            str(args.batch_size), "--lr", str(args.lr), "--device", args.device, "--out",
            str(out), "--name", "bench", "--quiet", "train.early_stopping=false",
-           "eval.bootstrap=0", f"train.compile={str(args.compile).lower()}"]
+           "eval.bootstrap=0", f"train.compile={str(args.compile).lower()}",
+           f"data.augment={args.augment}"]
     env = {**os.environ, "DEEPFIT_CACHE": str(out / "cache")}
     started = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -143,6 +145,9 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--compile", action="store_true", help="deepfit: train.compile=true")
+    parser.add_argument("--augment", default="none",
+                        help="deepfit's data.augment (default none, like the lectures' arm; "
+                             "'auto' is deepfit's own default)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--skip-lectures", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")

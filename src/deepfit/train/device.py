@@ -46,10 +46,17 @@ def seed_everything(seed: int) -> None:
 def deterministic_algorithms(enabled: bool) -> Iterator[None]:
     """PyTorch's deterministic algorithms while training (CUDA: also cuDNN without
     autotuning, and the cuBLAS workspace setting it needs); the previous settings come back
-    afterwards. An operation that has no deterministic implementation then fails, and the
+    afterwards. When not ``enabled``, cuDNN autotuning is on while training (it picks the
+    fastest convolution kernels for the run's fixed input size). An operation that has no deterministic implementation then fails, and the
     trainer names it (``nondeterministic_op``)."""
     if not enabled:
-        yield
+        # Fixed-size inputs (images): let cuDNN time its kernels once and keep the fastest.
+        before = torch.backends.cudnn.benchmark
+        torch.backends.cudnn.benchmark = True
+        try:
+            yield
+        finally:
+            torch.backends.cudnn.benchmark = before
         return
     previous = (torch.are_deterministic_algorithms_enabled(),
                 torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
