@@ -255,3 +255,14 @@ def test_config_of_a_run_on_a_python_object_asks_for_the_object_again(tmp_path, 
         deepfit.train(run.path / "config.yaml")
     again = deepfit.train(run.path / "config.yaml", data=frame, out=tmp_path / "again")
     assert again.metrics["test"] == run.metrics["test"]
+
+
+def test_a_compiled_model_trains_and_saves_plain_weights(tmp_path, quick):
+    """train.compile=true runs the steps through torch.compile; checkpoints and the exported
+    weights hold the plain module's names, so the run loads back without compiling."""
+    run = deepfit.train(data="iris", out=tmp_path, name="compiled", epochs=3, compile=True,
+                        **quick)
+    best = torch.load(run.path / "checkpoints" / "best.pt", weights_only=True)["model"]
+    assert best and not any(k.startswith("_orig_mod") for k in best)
+    loaded = deepfit.load(run.path)
+    assert loaded.predict(np.zeros((2, 4))).shape == (2,)

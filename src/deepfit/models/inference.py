@@ -32,7 +32,7 @@ def predict_outputs(model: nn.Module, X: Any, batch_size: int = 4096,
     (e.g. its compiled version)."""
     device = next(model.parameters(), torch.empty(0)).device
     model.eval()
-    forward = forward or model
+    forward = forward if forward is not None else model
     outs = []
     for xb in eval_batches(X, batch_size, device):
         if inputs is not None:
