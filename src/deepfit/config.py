@@ -130,7 +130,8 @@ class TrainConfig:
                        help="auto, cpu, cuda, cuda:N or mps")
     precision: str = _opt("auto", choices=("auto", "fp32", "bf16", "fp16"),
                           help="auto: bf16 autocast for images on a GPU that has it, else fp32")
-    channels_last: Optional[bool] = _opt(None, help="images: memory layout (default: on CUDA)")
+    channels_last: Optional[bool] = _opt(None, help="images: channels-last memory layout "
+                                         "(default: on CUDA and CPU)")
     compile: bool = _opt(False, help="torch.compile the model (slower start, faster steps)")
     on_nonfinite: str = _opt("stop", choices=("stop", "skip"),
                              help="a NaN/Inf loss or gradient stops training or skips the step")
@@ -153,8 +154,8 @@ class TrainConfig:
             values["schedule"] = "onecycle" if image else "plateau"
         if self.precision == "auto":
             values["precision"] = "bf16" if image and device == "cuda" and bf16 else "fp32"
-        if self.channels_last is None:
-            values["channels_last"] = image and device == "cuda"
+        if self.channels_last is None:  # faster convolutions on CUDA and on CPU (oneDNN)
+            values["channels_last"] = image and device in ("cuda", "cpu")
         return dataclasses.replace(self, **values) if values else self
 
 
