@@ -86,7 +86,8 @@ class ModelConfig:
     """The network: a built-in architecture or the user's own nn.Module."""
 
     name: str = _opt("auto", help="auto (mlp for tables, cnn for images), mlp, cnn, lenet, "
-                     "resnet9, resnet18, a torchvision name, or 'package.module:ClassName'")
+                     "resnet9, resnet18, a torchvision name (tv:NAME), or "
+                     "'package.module:ClassName'")
     hidden: tuple[int, ...] = _opt((128, 64), lo=1, help="hidden layer sizes; [] = linear model")
     activation: str = _opt("relu", choices=ACTIVATIONS)
     dropout: float = _opt(0.3, lo=0.0, hi=1.0, hi_open=True)

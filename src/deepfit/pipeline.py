@@ -256,8 +256,15 @@ def _pretrained_stats(cfg: RunConfig) -> Optional[tuple]:
     """The normalisation pretrained weights expect, when ``data.normalize=pretrained``."""
     if cfg.data.normalize != "pretrained":
         return None
+    from deepfit.models.registry import TORCHVISION_PREFIX
     from deepfit.models.vision import pretrained_stats
-    return pretrained_stats(cfg.model.name)
+    name = cfg.model.name.removeprefix(TORCHVISION_PREFIX)
+    if name in ("auto", "mlp", "cnn", "lenet", "resnet9") or ":" in name or (
+            name == "resnet18" and not cfg.model.name.startswith(TORCHVISION_PREFIX)):
+        raise ConfigError(f"data.normalize=pretrained needs a torchvision model with pretrained "
+                          f"weights (e.g. model.name=tv:resnet18 model.pretrained=true), not "
+                          f"'{cfg.model.name}'; use data.normalize=train")
+    return pretrained_stats(name)
 
 
 def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
@@ -286,11 +293,12 @@ def _describe_model(cfg: RunConfig, task: str) -> str:
     if m.name in described:
         text = described[m.name]
         return text + (f", widths {list(m.channels)}" if m.channels else "")
-    if ":" in m.name:
+    tv_name = m.name.removeprefix("tv:")
+    if ":" in tv_name:
         return f"custom model {m.name}"
     weights = (f"pretrained weights {m.weights or 'from the torch hub cache'}" if m.pretrained
                else f"weights from {m.weights}" if m.weights else "random initialisation")
-    return f"torchvision {m.name} ({weights}; new output layer)"
+    return f"torchvision {tv_name} ({weights}; new output layer)"
 
 
 def _versions() -> dict[str, str]:

@@ -98,3 +98,15 @@ def test_layer_table_lists_output_shapes_and_parameters():
     rows = layer_table(MLP(3, 2, hidden=(4,), dropout=0.0), (3,))
     assert [r["output"] for r in rows] == ["(B, 4)", "(B, 4)", "(B, 2)"]
     assert sum(r["parameters"] for r in rows) == 3 * 4 + 4 + 4 * 2 + 2
+
+
+def test_tv_prefix_reaches_torchvisions_model_where_deepfit_has_one_of_the_same_name():
+    import torchvision
+
+    ours = build_model(ModelConfig(name="resnet18"), (3, 32, 32), 4)
+    theirs = build_model(ModelConfig(name="tv:resnet18"), (3, 32, 32), 4)
+    assert not isinstance(ours, torchvision.models.ResNet)
+    assert isinstance(theirs, torchvision.models.ResNet) and theirs.fc.out_features == 4
+    assert theirs(torch.zeros(2, 3, 32, 32)).shape == (2, 4)
+    with pytest.raises(ModelError, match="model.name=tv:resnet18"):
+        build_model(ModelConfig(name="resnet18", pretrained=True), (3, 32, 32), 4)

@@ -182,8 +182,9 @@ def apply_own_weights(model: nn.Module, cfg: Any, arch: str) -> nn.Module:
     """Load ``model.weights`` into one of deepfit's own architectures, which have no
     pretrained weights to download; return ``model``."""
     if getattr(cfg, "pretrained", False):
-        raise ModelError(f"{arch} has no pretrained weights; set model.pretrained=false, or "
-                         "choose a torchvision model for ImageNet weights")
+        raise ModelError(f"deepfit's {arch} has no pretrained weights; set "
+                         "model.pretrained=false, or choose a torchvision model for ImageNet "
+                         "weights (e.g. model.name=tv:resnet18)")
     path = getattr(cfg, "weights", None)
     if path:
         load_weights_file(model, weights_path(path), arch)

@@ -30,6 +30,8 @@ def _mlp(cfg: ModelConfig, input_shape: tuple, n_outputs: int) -> nn.Module:
 _REGISTRY: dict[str, Factory] = {"mlp": _mlp, "cnn": build_cnn, "lenet": build_lenet,
                                  "resnet9": build_resnet9, "resnet18": build_resnet18}
 IMAGE_MODELS = ("cnn", "lenet", "resnet9", "resnet18")
+# Names torchvision shares with deepfit's own models (resnet18) reach torchvision's with this.
+TORCHVISION_PREFIX = "tv:"
 
 
 def register_model(name: str, factory: Factory) -> None:
@@ -53,9 +55,11 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
     """Build the configured network for inputs of ``input_shape`` (an int: F features)."""
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     name = resolve_model_name(cfg.name, shape)
-    if ":" in name:
+    if name.startswith(TORCHVISION_PREFIX):  # tv:resnet18 is torchvision's, not deepfit's
+        name = name[len(TORCHVISION_PREFIX):]
+    elif ":" in name:
         return build_custom(cfg, shape, n_outputs)
-    if name in _REGISTRY:
+    elif name in _REGISTRY:
         if name in IMAGE_MODELS and len(shape) != 3:
             raise ModelError(f"model '{name}' is for images, but the data are a table of "
                              f"{shape[0]} columns; use model.name=mlp")
@@ -67,8 +71,8 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
         return build_torchvision(name, cfg, shape, n_outputs)
     known = list(_REGISTRY) + list(TORCHVISION_MODELS)
     raise ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; use one of "
-                     f"{', '.join(model_names())}, a torchvision name ({', '.join(TORCHVISION_MODELS)}, ...) "
-                     "or 'package.module:ClassName'")
+                     f"{', '.join(model_names())}, a torchvision name ({', '.join(TORCHVISION_MODELS)}, ...; "
+                     "tv:NAME for torchvision's own resnet18) or 'package.module:ClassName'")
 
 
 def _torchvision_has(name: str) -> bool:
