@@ -306,13 +306,15 @@ def test_the_pipeline_records_micro_batches_and_oom_events(tmp_path):
     X, y = _data(200)
     run = deepfit.train(model=RaisesOOM(max_train=5), data=(X, y.long()), out=tmp_path,
                         name="oom", on_oom="halve", batch_size=16, epochs=2,
-                        **{"train.progress": False, "eval.plots": False, "eval.report": False,
+                        **{"train.progress": False, "eval.plots": False, "eval.report": True,
                            "eval.bootstrap": 0})
     training = json.loads((run.path / "summary.json").read_text())["training"]
     assert training["micro_batches"] == 4
     assert training["oom_events"] == FIRST_STEP_EVENTS
     assert training["skipped_steps"] == 0
     assert "on_oom: halve" in (run.path / "config.yaml").read_text()
+    report = (run.path / "report.md").read_text()
+    assert "each batch of 16 was then split into 4 micro-batches" in report
 
 
 # -- CUDA only: the fp16 GradScaler and a real out-of-memory --------------------------------

@@ -150,3 +150,16 @@ def describe_inputs(data: dict[str, Any]) -> str:
     if images.get("skipped"):
         text += f"; {len(images['skipped'])} unreadable image(s) skipped"
     return text
+
+
+def describe_training_time(training: dict[str, Any]) -> str:
+    """Seconds, device, and how the arithmetic ran (precision, layout, compilation)."""
+    how = []
+    if training.get("precision") in ("bf16", "fp16"):
+        how.append(f"{training['precision']} autocast")
+    if training.get("channels_last"):
+        how.append("channels-last")
+    if training.get("compiled"):
+        how.append("torch.compile")
+    return (f"{training['seconds']:.1f} s on {training['device']}"
+            + (f" ({', '.join(how)})" if how else ""))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_inputs, describe_split, fmt, metric_rows,
+from deepfit.report.format import (balance_rows, describe_inputs, describe_split,
+                                      describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 from deepfit.report.page import escape, page, png, table
 
@@ -57,7 +58,7 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
                       ("Best epoch", f"{training['best_epoch']} ({training['monitor']} = "
                                      f"{fmt(training['best_value'])})"),
                       ("Stopped because", training["stop_reason"]),
-                      ("Training time", f"{training['seconds']:.1f} s on {training['device']}")]))
+                      ("Training time", describe_training_time(training))]))
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
         parts.append(_img(run_dir / plots["Learning curves"], "Learning curves"))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_inputs, describe_split, fmt, metric_rows,
+from deepfit.report.format import (balance_rows, describe_inputs, describe_split,
+                                      describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 
 
@@ -41,7 +42,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
             f"- Epochs run: {training['epochs_run']} of at most {training['max_epochs']}",
             f"- Best epoch: {training['best_epoch']} ({training['monitor']} = "
             f"{fmt(training['best_value'])})", f"- Stopped because: {training['stop_reason']}",
-            f"- Training time: {training['seconds']:.1f} s on {training['device']}"]
+            f"- Training time: {describe_training_time(training)}"]
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
         out += ["", f"![Learning curves]({plots['Learning curves']})"]

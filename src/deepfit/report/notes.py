@@ -37,6 +37,16 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         notes.append(f"At the best epoch the training {training['main_metric']} exceeds the "
                      f"validation one by {gap:.3f}: the model may overfit; consider more "
                      "dropout, weight decay or data.")
+    if training.get("skipped_steps"):
+        notes.append(f"{training['skipped_steps']} training step(s) had a non-finite loss or "
+                     "gradient and were skipped (train.on_nonfinite=skip); if there are many, "
+                     "lower train.lr or standardise the inputs.")
+    if training.get("oom_events"):
+        first = training["oom_events"][0]
+        notes.append(f"The GPU ran out of memory at step {first['step']} of epoch "
+                     f"{first['epoch']}; each batch of {training['batch_size']} was then split "
+                     f"into {training['micro_batches']} micro-batches (train.on_oom=halve), "
+                     "which gives the same updates with less memory.")
     if training.get("epochs_run") == training.get("max_epochs") and training.get("early_stopping"):
         notes.append("Training used every epoch without an early stop; more epochs might help.")
     for split in ("val", "test"):
