@@ -119,3 +119,25 @@ def test_many_files_go_through_the_thread_pool_in_order(tmp_path):
     assert "b/img5.png" not in data.ids.tolist()
     position = data.ids.tolist().index("b/img6.png")
     assert np.array_equal(data.images[position, 0].numpy(), gray(87, (6, 6)))
+
+
+def test_resized_array_sources_are_cached_by_their_bytes_and_settings(tmp_path):
+    """An IDX / .npz / torchvision set that must be resized is resized once: the next load
+    reads the resized copy; other bytes or another size miss."""
+    from deepfit.data.images.cache import cached_arrays
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (20, 10, 10), dtype=np.uint8)
+    opts = ImageOptions(size=(16, 16), cache_dir=str(tmp_path / "c"))
+    first, note = cached_arrays(arr, "NHW", opts, "test")
+    assert note == "" and first.shape == (20, 1, 16, 16)
+    again, note = cached_arrays(arr, "NHW", opts, "test")
+    assert "from cache" in note and torch.equal(first, again)
+    changed = arr.copy()
+    changed[0, 0, 0] ^= 1
+    assert "from cache" not in cached_arrays(changed, "NHW", opts, "test")[1]
+    assert "from cache" not in cached_arrays(arr, "NHW", ImageOptions(
+        size=(12, 12), cache_dir=opts.cache_dir), "test")[1]
+    # Nothing to do (native size, same channels): no cache entry at all.
+    assert cached_arrays(arr, "NHW", ImageOptions(cache_dir=str(tmp_path / "d")), "t")[1] == ""
+    assert not (tmp_path / "d").exists()

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+import torch
+
+from deepfit.data.images.decode import arrays_to_tensor
 
 # Bump when the decoded pixels for the same inputs change (decoder rules, layout, meta).
 CACHE_FORMAT = 1
@@ -122,3 +125,27 @@ def _atomic_write(target: Path, write) -> None:
         except OSError:
             pass  # already renamed or never created; nothing left to clean
         raise
+
+
+def cached_arrays(images: np.ndarray, layout: str, opts: Any, where: str) -> tuple[Any, str]:
+    """``arrays_to_tensor`` for array sources (IDX, .npz, torchvision), cached on disk when
+    it has real work to do (resizing, or changing the channels), keyed by the arrays' bytes
+    and the settings. Returns the tensor and a note for ``ImageSet.origin`` ("" or how it
+    was cached)."""
+    arr = np.ascontiguousarray(images)
+    channels = arr.shape[-1] if layout == "NHWC" else 1 if layout == "NHW" else arr.shape[1]
+    native = arr.shape[1:3] if layout in ("NHW", "NHWC") else arr.shape[2:4]
+    target = {"gray": 1, "rgb": 3}.get(opts.channels, channels)
+    work = (opts.size is not None and tuple(opts.size) != tuple(native)) or target != channels
+    if not work or not opts.cache_dir or arr.ndim != len(layout):
+        return arrays_to_tensor(arr, layout, opts.size, opts.channels, where), ""
+    builder = KeyBuilder(kind="arrays", layout=layout, size=opts.size, channels=opts.channels)
+    builder.add(repr(arr.shape), hashlib.blake2b(memoryview(arr).cast("B"),
+                                                 digest_size=20).digest())
+    key = builder.hexdigest()
+    entry = read_entry(opts.cache_dir, key, len(arr))
+    if entry is not None and len(entry.kept) == len(arr):
+        return torch.from_numpy(np.array(entry.images)), f" (resized copy from cache {key[:12]})"
+    tensor = arrays_to_tensor(arr, layout, opts.size, opts.channels, where)
+    problem = write_entry(opts.cache_dir, key, tensor.numpy(), np.arange(len(arr)), [])
+    return tensor, f" ({problem})" if problem else ""

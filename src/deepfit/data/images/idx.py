@@ -9,7 +9,7 @@ from typing import Optional
 
 import numpy as np
 
-from deepfit.data.images.decode import arrays_to_tensor
+from deepfit.data.images.cache import cached_arrays
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, check_codes, digit_names
 from deepfit.errors import DataError
@@ -135,10 +135,10 @@ def load_idx_dir(folder: Path, opts: ImageOptions, key: Optional[str] = None) ->
     if int(codes.max()) >= len(names):
         names = digit_names(int(codes.max()) + 1)
     display = IDX_DATASETS[key]["display"] if key else folder.name
-    tensor = arrays_to_tensor(np.concatenate(images), "NHW", opts.size, opts.channels,
+    tensor, cached = cached_arrays(np.concatenate(images), "NHW", opts,
                               f"IDX files in '{folder}'")
     return ImageSet(images=tensor, labels=codes, class_names=list(names), name=display,
                     description=f"{display}: IDX files in '{folder}' ({len(names)} classes, "
                                 "official train/test split)",
                     ids=np.asarray(ids), split=np.asarray(split),
-                    origin=f"read {len(codes):,} images from IDX files in '{folder}'")
+                    origin=f"read {len(codes):,} images from IDX files in '{folder}'" + cached)

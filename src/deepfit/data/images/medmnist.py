@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deepfit.data.images.decode import arrays_to_tensor
+from deepfit.data.images.cache import cached_arrays
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, check_codes, data_root, digit_names
 from deepfit.errors import DataError
@@ -131,13 +131,13 @@ def load_medmnist_npz(path: Path, opts: ImageOptions, name: str | None = None) -
             split += [part] * len(x)
             ids += [f"{part}/{i}" for i in range(len(x))]
     codes, class_names, hint = _labels(labels, name, path)
-    tensor = arrays_to_tensor(np.concatenate(images), layout, opts.size, opts.channels,
+    tensor, cached = cached_arrays(np.concatenate(images), layout, opts,
                               f"'{path}'")
     return ImageSet(images=tensor, labels=codes, class_names=class_names, name=stem,
                     description=f"MedMNIST {stem} from '{path}' ({len(class_names)} "
                                 f"{'labels' if hint else 'classes'}, official splits)",
                     ids=np.asarray(ids), split=np.asarray(split), task_hint=hint,
-                    origin=f"read {len(codes):,} images from '{path}'")
+                    origin=f"read {len(codes):,} images from '{path}'" + cached)
 
 
 def _array(archive, key: str, path: Path) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from deepfit.data.images.decode import arrays_to_tensor
+from deepfit.data.images.cache import cached_arrays
 from deepfit.data.images.idx import IDX_DATASETS, find_idx_dataset, load_idx_dir
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, check_codes, data_root, digit_names
@@ -69,14 +69,14 @@ def load_named(key: str, opts: ImageOptions) -> ImageSet:
             class_names = digit_names(10)  # torchvision says "0 - zero"; SVHN has no names
         else:
             class_names = [str(c) for c in dataset.classes]
-    tensor = arrays_to_tensor(np.concatenate(images), layout, opts.size, opts.channels,
+    tensor, cached = cached_arrays(np.concatenate(images), layout, opts,
                               f"{cls_name} in '{root}'")
     codes = np.concatenate(labels)
     return ImageSet(images=tensor, labels=codes, class_names=class_names, name=display,
                     description=f"{display} (torchvision {cls_name}) in '{root}' "
                                 f"({len(class_names)} classes, official train/test split)",
                     ids=np.asarray(ids), split=np.asarray(split),
-                    origin=f"read {len(codes):,} images with torchvision from '{root}'")
+                    origin=f"read {len(codes):,} images with torchvision from '{root}'" + cached)
 
 
 def _open(key: str, part: str, root: Path, opts: ImageOptions):
