@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "deepfit"
 
 # Lower layers never import higher ones: config -> data -> model -> train -> evaluate -> report.
 LAYERS = [
-    {"errors", "version", "config", "config_rules"},
+    {"errors", "version", "config", "config_rules", "files"},
     {"data"},
     {"models", "task"},
     {"train"},

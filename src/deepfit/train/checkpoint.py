@@ -9,41 +9,23 @@ code.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
 from deepfit.errors import RunError
+from deepfit.files import atomic_write
 
 
 def atomic_write_bytes(path: Path, write: Any) -> None:
-    """Call ``write(file_object)`` into a temp file, then atomically replace ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Call ``write(file_object)`` into a temp file, then atomically replace ``path``; a
+    failure is one clear line naming the path (the previous file is unchanged)."""
     try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, write)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise RunError(f"could not write '{path}': {exc.strerror or exc}; the previous file (if "
                        "any) is unchanged") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
 
 
 def save_checkpoint(state: dict[str, Any], path: Path, keep_previous: bool = False) -> None:

@@ -142,17 +142,11 @@ def _task(data: ImageSet, names: list[str], cfg: DataConfig) -> str:
 
 
 def _target(names: list[str], task: str, positive: Optional[str]) -> TargetSpec:
+    """Class codes 0..K-1 named ``names``; a binary task puts ``positive`` at code 1."""
     if task == "multilabel":
         return TargetSpec(",".join(names), task, classes=list(names), class_names=list(names))
-    classes, display = list(range(len(names))), list(names)
-    if task == "binary" and positive is not None:
-        if positive not in display:
-            raise DataError(f"positive class '{positive}' is not a class{did_you_mean(positive, display)}"
-                            f"; classes are {display}")
-        if display.index(positive) == 0:
-            classes.reverse()
-            display.reverse()
-    return TargetSpec("label", task, classes=classes, class_names=display)
+    return TargetSpec.fit(pd.Series(range(len(names))), "label", task,
+                          names=dict(enumerate(names)), positive=positive)
 
 
 def _rows(images: torch.Tensor | ImageFiles, rows: np.ndarray) -> torch.Tensor | ImageFiles:

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -21,6 +19,7 @@ import numpy as np
 import torch
 
 from deepfit.data.images.decode import arrays_to_tensor
+from deepfit.files import atomic_write
 
 # Bump when the decoded pixels for the same inputs change (decoder rules, layout, meta).
 CACHE_FORMAT = 1
@@ -99,32 +98,16 @@ def write_entry(cache_dir: str | Path, key: str, images: np.ndarray, kept: np.nd
     try:
         folder.mkdir(parents=True, exist_ok=True)
         npy = folder / f"{key}.npy"
-        _atomic_write(npy, lambda fh: np.save(fh, np.ascontiguousarray(images),
+        atomic_write(npy, lambda fh: np.save(fh, np.ascontiguousarray(images),
                                               allow_pickle=False))
         meta = {"format": CACHE_FORMAT, "shape": list(images.shape),
                 "npy_bytes": npy.stat().st_size, "kept": [int(k) for k in kept],
                 "skipped": [[int(i), str(r)] for i, r in skipped]}
         text = json.dumps(meta).encode("utf-8")
-        _atomic_write(folder / f"{key}.json", lambda fh: fh.write(text))
+        atomic_write(folder / f"{key}.json", lambda fh: fh.write(text))
     except OSError as exc:
         return f"cache not written to {folder}: {exc.strerror or exc}"
     return None
-
-
-def _atomic_write(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass  # already renamed or never created; nothing left to clean
-        raise
 
 
 def cached_arrays(images: np.ndarray, layout: str, opts: Any, where: str) -> tuple[Any, str]:

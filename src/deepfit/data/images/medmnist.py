@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import http.client
-import os
 import re
 import socket
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from deepfit.data.images.cache import cached_arrays
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, check_codes, data_root, digit_names
 from deepfit.errors import DataError
+from deepfit.files import atomic_write
 
 PREFIX = "medmnist:"
 SIZES = (28, 64, 128, 224)
@@ -187,17 +187,13 @@ def _labels(parts: list[np.ndarray], name: str, path: Path):
 
 def _download(url: str, target: Path) -> Path:
     """Fetch ``url`` to ``target`` atomically; a clear DataError when offline."""
+    def fetch(out: Any) -> None:
+        with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=_TIMEOUT_S) as r:
-                while chunk := r.read(1 << 20):
-                    out.write(chunk)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        atomic_write(target, fetch)
     except (OSError, http.client.HTTPException, socket.timeout, ValueError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         raise DataError(f"could not download {url} to {target.parent} (offline?): {reason}; "
