@@ -12,6 +12,7 @@ from deepfit.data.images.batch import ImageList, build_image_set
 from deepfit.data.images.decode import is_image_name
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, encode_labels, split_name
+from deepfit.data.sources.tabular import read_csv_checked
 from deepfit.errors import DataError, did_you_mean
 
 CSV_SUFFIXES = (".csv", ".tsv")
@@ -89,17 +90,7 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
 def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
     """The CSV as text columns: labels and paths are compared as written."""
     sep = "\t" if path.suffix.lower() == ".tsv" else _sniff(path)
-    try:
-        frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows,
-                            encoding="utf-8", skipinitialspace=True)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"'{path}' is not UTF-8 text (bad byte at position {exc.start}); "
-                        "re-save it as UTF-8") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"'{path}' has no columns; is it a CSV file with a header row?") from None
-    except (pd.errors.ParserError, csv.Error, ValueError) as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        raise DataError(f"'{path}' could not be parsed as a table: {detail}") from None
+    frame = read_csv_checked(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 

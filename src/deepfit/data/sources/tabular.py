@@ -40,11 +40,11 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     return _read_text(path, sep="\t" if suffix == ".tsv" else None)
 
 
-def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
+def read_csv_checked(path: Path, **options: Any) -> pd.DataFrame:
+    """``pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)`` with every
+    way a text table can be unreadable turned into one line naming the file."""
     try:
-        # sep=None sniffs ',' ';' or tab; the python engine is needed for sniffing.
-        frame = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
-                            encoding="utf-8", skipinitialspace=True)
+        return pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)
     except UnicodeDecodeError as exc:
         raise DataError(f"'{path}' is not UTF-8 text (bad byte at position {exc.start}); "
                         "re-save it as UTF-8") from None
@@ -54,6 +54,11 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
         detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise DataError(f"'{path}' could not be parsed as a table: {detail}; check that every "
                         "row has the same number of fields as the header") from None
+
+
+def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
+    # sep=None sniffs ',' ';' or tab; the python engine is needed for sniffing.
+    frame = read_csv_checked(path, sep=sep, engine="python" if sep is None else "c")
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
     frame.columns = [str(c).strip() for c in frame.columns]
