@@ -106,3 +106,17 @@ def test_a_chestmnist_like_multilabel_set_trains_as_a_multilabel_task(tmp_path):
     assert test["n"] == 20 and len(test["per_class"]) == 3
     assert run.predict(np.zeros((2, 12, 12), np.uint8)).shape == (2, 3)
     assert (run.path / "plots" / "test_images.png").is_file()
+
+
+def test_large_images_get_a_note_suggesting_a_smaller_size(tmp_path):
+    from deepfit.report.notes import warnings_for
+
+    path = medmnist_npz(tmp_path / "s.npz")
+    run = deepfit.train(data=path, out=tmp_path, model="cnn", channels=[8], epochs=1,
+                        progress=False, eval={"plots": False, "report": False, "bootstrap": 0})
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert summary["data"]["image_shape"] == [1, 12, 12]
+    assert not any("data.image_size" in n for n in warnings_for(summary))
+    summary["data"]["image_shape"] = [3, 512, 384]
+    assert any("512×384 pixels" in n and "data.image_size=128" in n
+               for n in warnings_for(summary))

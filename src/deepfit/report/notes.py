@@ -37,6 +37,11 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         notes.append(f"At the best epoch the training {training['main_metric']} exceeds the "
                      f"validation one by {gap:.3f}: the model may overfit; consider more "
                      "dropout, weight decay or data.")
+    shape = data.get("image_shape")
+    if shape and max(shape[1:]) > 256:
+        notes.append(f"The images are {shape[1]}×{shape[2]} pixels: convolutions at that size "
+                     "are slow and memory-hungry; data.image_size=128 (or 224 for pretrained "
+                     "torchvision models) usually trains much faster at little cost.")
     if training.get("skipped_steps"):
         notes.append(f"{training['skipped_steps']} training step(s) had a non-finite loss or "
                      "gradient and were skipped (train.on_nonfinite=skip); if there are many, "

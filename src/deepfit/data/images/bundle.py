@@ -176,7 +176,7 @@ def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
     info: dict[str, Any] = {
         "name": data.name, "description": data.description, "target": "label", "task": task,
         "kind": "image", "rows": sum(sizes.values()), "columns": 1,
-        "inputs": f"{c}×{h}×{w} images", "split_sizes": sizes,
+        "inputs": f"{c}×{h}×{w} images", "image_shape": [c, h, w], "split_sizes": sizes,
         "preprocessing": "; ".join(spec.describe()), "notes": notes,
         "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
                    "streamed": isinstance(data.images, ImageFiles)},
