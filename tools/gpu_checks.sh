@@ -11,6 +11,8 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
 python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
     --json "$OUT/images_cnn.json" 2>&1 | tee "$OUT/images_cnn.log"
+python3 benchmarks/profile_step.py --device cuda --steps 60 2>&1 | grep -v "^USDT" | head -40 \
+    | tee "$OUT/profile_step.log"
 timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -x \
     tests/train/test_numerical_policies.py tests/data/images/test_augment.py \
     -k "cuda or CUDA or fp16" 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
