@@ -66,6 +66,7 @@ class Trainer:
         self.micro_batches = 1  # > 1 after out-of-memory halving (train.on_oom=halve)
         self.oom_events: list[dict[str, int]] = []
         self.skipped_steps = 0  # non-finite steps skipped (train.on_nonfinite=skip)
+        self._skipped_in_a_row = 0
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
             cfg.precision == "fp16" and self.device.type == "cuda"))
@@ -221,7 +222,7 @@ class Trainer:
             return True
         if self.cfg.on_nonfinite == "skip":
             self.skipped_steps += 1
-            self._skipped_in_a_row = getattr(self, "_skipped_in_a_row", 0) + 1
+            self._skipped_in_a_row += 1
             if self._skipped_in_a_row < MAX_SKIPPED_IN_A_ROW:
                 return False
             raise TrainingDiverged(
