@@ -68,6 +68,10 @@ class DataConfig:
     normalize: str = _opt("train", choices=("train", "pretrained", "none"),
                           help="images: per-channel mean/std from the training split, the "
                           "pretrained weights' statistics, or none")
+    mean: tuple[float, ...] = _opt((), help="images: per-channel mean to normalise with (in "
+                                   "[0, 1] units) instead of the training split's")
+    std: tuple[float, ...] = _opt((), lo=0.0, lo_open=True, help="images: per-channel std, "
+                                  "with data.mean")
     bad_images: str = _opt("error", choices=("error", "skip"),
                            help="an unreadable image stops (error) or is left out and counted")
     image_column: Optional[str] = _opt(None, help="images: column of paths or images (CSV, "

@@ -253,7 +253,14 @@ def _images_at(X: Any, rows: np.ndarray) -> np.ndarray:
 
 
 def _pretrained_stats(cfg: RunConfig) -> Optional[tuple]:
-    """The normalisation pretrained weights expect, when ``data.normalize=pretrained``."""
+    """Normalisation statistics given by the user (``data.mean``, ``data.std``) or expected
+    by pretrained weights (``data.normalize=pretrained``); None: the training split's."""
+    d = cfg.data
+    if d.mean or d.std:
+        if len(d.mean) != len(d.std) or len(d.mean) not in (1, 3):
+            raise ConfigError(f"data.mean {list(d.mean)} and data.std {list(d.std)} must both "
+                              "have 1 value, or 3 (one per RGB channel)")
+        return d.mean, d.std
     if cfg.data.normalize != "pretrained":
         return None
     from deepfit.models.registry import TORCHVISION_PREFIX

@@ -120,3 +120,15 @@ def test_large_images_get_a_note_suggesting_a_smaller_size(tmp_path):
     summary["data"]["image_shape"] = [3, 512, 384]
     assert any("512×384 pixels" in n and "data.image_size=128" in n
                for n in warnings_for(summary))
+
+
+def test_given_normalisation_statistics_replace_the_training_splits(tmp_path):
+    path = medmnist_npz(tmp_path / "s.npz")
+    run = deepfit.train(data=path, out=tmp_path, model="cnn", channels=[8], epochs=1,
+                        mean=[0.5], std=[0.5], progress=False,
+                        eval={"plots": False, "report": False, "bootstrap": 0})
+    assert run.schema.image.mean == [0.5] and run.schema.image.std == [0.5]
+    from deepfit.errors import ConfigError
+    with pytest.raises(ConfigError, match="must both have 1 value, or 3"):
+        deepfit.train(data=path, out=tmp_path, mean=[0.5, 0.5], std=[0.5, 0.5], epochs=1,
+                      progress=False)

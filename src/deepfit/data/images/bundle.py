@@ -85,7 +85,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     n, channels, height, width = data.images.shape
     if norm_stats is not None:
         mean, std = [float(v) for v in norm_stats[0]], [float(v) for v in norm_stats[1]]
-        if len(mean) != channels:  # RGB statistics for gray images: their average
+        if len(mean) != channels:  # one value for every channel; RGB ones averaged for gray
             mean, std = [sum(mean) / len(mean)] * channels, [sum(std) / len(std)] * channels
     elif cfg.normalize == "none":
         mean, std = [0.0] * channels, [1.0] * channels
