@@ -280,3 +280,24 @@ def test_an_infinite_gradient_with_a_finite_loss_stops_before_the_update():
                                                r"epoch 1 \(the loss was"):
         t.fit(X, y, X, y)
     assert model.w.item() == 0.0  # the bad update was never applied
+
+
+def test_progress_in_a_terminal_shows_epochs_and_the_steps_of_long_epochs():
+    import io
+
+    from deepfit.train.builtin.progress import STEP_BAR_MIN_STEPS, Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    screen = Terminal()
+    X = torch.randn(STEP_BAR_MIN_STEPS * 4, 3)
+    y = (X[:, 0] > 0).float()
+    trainer = Trainer(MLP(3, 1, hidden=(4,)), TaskHead("binary"),
+                      TrainConfig(epochs=2, batch_size=4, progress=False), task="binary",
+                      n_outputs=1, callbacks=[Progress("accuracy", 2, stream=screen)])
+    trainer.fit(X, y, X, y)
+    text = screen.getvalue()
+    assert "epoch" in text and "2/2" in text and "val_accuracy" in text
+    assert "step" in text and f"{STEP_BAR_MIN_STEPS * 4 // 4}" in text
