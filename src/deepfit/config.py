@@ -168,7 +168,8 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation and reporting."""
 
-    batch_size: int = _opt(4096, lo=1, help="batch size for prediction")
+    batch_size: Optional[int] = _opt(None, lo=1, help="batch size for prediction (default: "
+                                     "4096 rows of a table, 512 images)")
     threshold_objective: str = _opt("f1", choices=THRESHOLD_OBJECTIVES,
                                     help="binary: what the threshold tuned on validation maximises")
     apply_threshold: bool = _opt(False, help="predict with the tuned threshold instead of 0.5")

@@ -280,8 +280,12 @@ def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
     re-run or a resume uses exactly these."""
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     name = resolve_model_name(cfg.model.name, input_shape)
+    # Prediction batches: large for table rows; for images the activations of a batch grow
+    # with the image area, so a few hundred at a time.
+    eval_batch = cfg.eval.batch_size or (512 if kind == "image" else 4096)
     return dataclasses.replace(cfg, train=cfg.train.resolved(kind, device.type, bf16),
-                               model=dataclasses.replace(cfg.model, name=name))
+                               model=dataclasses.replace(cfg.model, name=name),
+                               eval=dataclasses.replace(cfg.eval, batch_size=eval_batch))
 
 
 def _describe_model(cfg: RunConfig, task: str) -> str:

@@ -87,7 +87,7 @@ class Run:
         y = None if codes is None else torch.from_numpy(
             codes.astype(np.int64 if self.task == "multiclass" else np.float32))
         return predict(self.model, self.head, self.schema, X, ids, y,
-                       self.config.eval.batch_size, threshold=self.threshold, id_name="image",
+                       self.config.eval.batch_size or 4096, threshold=self.threshold, id_name="image",
                        inputs=inputs)
 
     def predictions(self, data: Any, origin: str = "input") -> Predictions:
@@ -110,7 +110,7 @@ class Run:
                                 f"row {gaps[0]}")
             y = torch.from_numpy(self.schema.target.encode(target, origin))
         return predict(self.model, self.head, self.schema, X, ids, y,
-                       self.config.eval.batch_size, threshold=self.threshold,
+                       self.config.eval.batch_size or 4096, threshold=self.threshold,
                        id_name=self.schema.id_column if has_ids else "row")
 
     def predict(self, data: Any) -> np.ndarray:
