@@ -134,11 +134,13 @@ def test_an_interrupted_image_run_resumes_bit_identically_with_augmentation(tmp_
     assert resumed.history.column("train_loss") == whole.history.column("train_loss")
 
 
-def test_streamed_images_train_like_images_in_memory(tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streamed_images_train_like_images_in_memory(tmp_path, workers):
+    """Whatever the number of decoding workers (0: in the training process)."""
     folder = bright_side_folder(tmp_path / "sides", n=20)
     memory = deepfit.train(data=folder, out=tmp_path, name="memory", **SMALL)
     streamed = deepfit.train(data=folder, out=tmp_path, name="streamed",
-                             **{**SMALL, "data.max_memory_gb": 1e-9, "data.workers": 1})
+                             **{**SMALL, "data.max_memory_gb": 1e-9, "data.workers": workers})
     info = json.loads((streamed.path / "summary.json").read_text())["data"]["images"]
     assert info["streamed"] is True
     a, b = _weights(memory.path), _weights(streamed.path)
