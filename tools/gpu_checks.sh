@@ -11,6 +11,10 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | 
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
 python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
     --json "$OUT/images_cnn.json" 2>&1 | tee "$OUT/images_cnn.log"
+# The ResNet target (>= 95 % within 60 s of training): ResNet-9, larger batches, no lectures arm.
+python3 benchmarks/images.py --root "$ROOT" --model resnet9 --epochs "${RESNET_EPOCHS:-12}" \
+    --batch-size 256 --lr 0.004 --augment auto --skip-lectures \
+    --json "$OUT/images_resnet9.json" 2>&1 | tee "$OUT/images_resnet9.log"
 python3 benchmarks/profile_step.py --device cuda --steps 60 2>&1 | grep -v "^USDT" | head -40 \
     | tee "$OUT/profile_step.log"
 timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -x \
