@@ -29,7 +29,7 @@ from deepfit.data.images.imageset import ImageFiles
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.models import build_model, count_parameters
-from deepfit.models.registry import resolve_model_name
+from deepfit.models.registry import resolve_model_name, torchvision_name
 from deepfit.models.summary import layer_table
 from deepfit.report import write_report
 from deepfit.result import Run
@@ -263,11 +263,9 @@ def _pretrained_stats(cfg: RunConfig) -> Optional[tuple]:
         return d.mean, d.std
     if cfg.data.normalize != "pretrained":
         return None
-    from deepfit.models.registry import TORCHVISION_PREFIX
     from deepfit.models.vision import pretrained_stats
-    name = cfg.model.name.removeprefix(TORCHVISION_PREFIX)
-    if name in ("auto", "mlp", "cnn", "lenet", "resnet9") or ":" in name or (
-            name == "resnet18" and not cfg.model.name.startswith(TORCHVISION_PREFIX)):
+    name = torchvision_name(cfg.model.name)
+    if name is None:
         raise ConfigError(f"data.normalize=pretrained needs a torchvision model with pretrained "
                           f"weights (e.g. model.name=tv:resnet18 model.pretrained=true), not "
                           f"'{cfg.model.name}'; use data.normalize=train")
@@ -304,8 +302,8 @@ def _describe_model(cfg: RunConfig, task: str) -> str:
     if m.name in described:
         text = described[m.name]
         return text + (f", widths {list(m.channels)}" if m.channels else "")
-    tv_name = m.name.removeprefix("tv:")
-    if ":" in tv_name:
+    tv_name = torchvision_name(m.name)
+    if tv_name is None:
         return f"custom model {m.name}"
     weights = (f"pretrained weights {m.weights or 'from the torch hub cache'}" if m.pretrained
                else f"weights from {m.weights}" if m.weights else "random initialisation")

@@ -12,8 +12,9 @@ from sklearn.model_selection import train_test_split
 from deepfit.errors import DataError
 
 SPLITS = ("train", "val", "test")
-_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-            "validation": "val", "dev": "val", "test": "test", "testing": "test"}
+# Spellings of the three splits (column values, folder and file names), lower case.
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val",
+                 "validation": "val", "dev": "val", "test": "test", "testing": "test"}
 
 
 def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_size: float,
@@ -56,12 +57,15 @@ def _check_class_sizes(labels: np.ndarray, class_names: list[str] | None) -> Non
 
 
 def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], val_size: float,
-                 test_size: float, seed: int) -> tuple[dict[str, np.ndarray], list[str]]:
+                 test_size: float, seed: int,
+                 where: Optional[str] = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Indices from a user's split column; a missing val or test part is carved from train.
 
-    Returns the indices and notes describing what was carved, for the report.
+    Returns the indices and notes describing what was carved, for the report. ``where``
+    names the split's origin in those notes (default: "column '<column>'").
     """
-    norm = values.astype(str).str.strip().str.lower().map(_ALIASES)
+    where = where or f"column '{column}'"
+    norm = values.astype(str).str.strip().str.lower().map(SPLIT_ALIASES)
     bad = values[norm.isna()]
     if len(bad):
         raise DataError(f"split column '{column}' has value {bad.tolist()[0]!r} at row "
@@ -81,7 +85,7 @@ def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], v
                 raise DataError(f"split column '{column}' has no '{split}' rows and the "
                                 f"training rows cannot provide them: {exc}") from None
             parts["train"], parts[split] = np.sort(keep), np.sort(carved)
-            notes.append(f"no '{split}' rows in column '{column}': {len(carved)} carved from "
+            notes.append(f"no '{split}' rows in {where}: {len(carved)} carved from "
                          "training rows")
     return parts, notes
 

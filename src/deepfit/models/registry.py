@@ -55,15 +55,14 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
     """Build the configured network for inputs of ``input_shape`` (an int: F features)."""
     shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
     name = resolve_model_name(cfg.name, shape)
-    if name.startswith(TORCHVISION_PREFIX):  # tv:resnet18 is torchvision's, not deepfit's
-        name = name[len(TORCHVISION_PREFIX):]
-    elif ":" in name:
-        return build_custom(cfg, shape, n_outputs)
-    elif name in _REGISTRY:
+    if name in _REGISTRY:
         if name in IMAGE_MODELS and len(shape) != 3:
             raise ModelError(f"model '{name}' is for images, but the data are a table of "
                              f"{shape[0]} columns; use model.name=mlp")
         return _REGISTRY[name](cfg, shape, n_outputs)
+    name = torchvision_name(name) or name  # tv:resnet18 is torchvision's, not deepfit's
+    if ":" in name:
+        return build_custom(cfg, shape, n_outputs)
     from deepfit.models.vision import TORCHVISION_MODELS, build_torchvision  # torchvision: only when used
     if name in TORCHVISION_MODELS or _torchvision_has(name):
         if len(shape) != 3:
@@ -73,6 +72,16 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
     raise ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; use one of "
                      f"{', '.join(model_names())}, a torchvision name ({', '.join(TORCHVISION_MODELS)}, ...; "
                      "tv:NAME for torchvision's own resnet18) or 'package.module:ClassName'")
+
+
+def torchvision_name(name: str) -> str | None:
+    """The torchvision architecture ``model.name`` builds, or None for deepfit's own models,
+    ``auto`` and user classes (``tv:resnet18`` -> ``resnet18``; ``resnet18`` is deepfit's)."""
+    if name.startswith(TORCHVISION_PREFIX):
+        return name[len(TORCHVISION_PREFIX):]
+    if name == "auto" or ":" in name or name in _REGISTRY:
+        return None
+    return name
 
 
 def _torchvision_has(name: str) -> bool:

@@ -62,8 +62,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     notes: list[str] = []
     if data.split is not None:
         parts, notes = column_split(pd.Series(data.split), "official split", codes,
-                                    cfg.val_size, cfg.test_size, seed)
-        notes = [n.replace("in column 'official split'", "in the source's split") for n in notes]
+                                    cfg.val_size, cfg.test_size, seed, "the source's split")
         method = "by the source's own split" + (" (validation carved from training)"
                                                 if notes else "")
     else:

@@ -9,15 +9,11 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from deepfit.data.split import SPLIT_ALIASES
 from deepfit.errors import ConfigError, DataError, one_of
 
 CHANNEL_MODES = ("auto", "gray", "rgb")
 BAD_IMAGE_POLICIES = ("error", "skip")
-# Folder, file-name and column spellings of the three splits, mapped to the one spelling used.
-_SPLIT_NAMES = {"train": "train", "training": "train", "val": "val", "valid": "val",
-                "validation": "val", "dev": "val", "test": "test", "testing": "test"}
-
-
 @dataclass(frozen=True)
 class ImageOptions:
     """How to read an image source.
@@ -52,7 +48,7 @@ class ImageOptions:
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNEL_MODES:
-            raise ConfigError(f"data.channels is '{self.channels}'; use one of "
+            raise ConfigError(f"data.color is '{self.channels}'; use one of "
                               f"{one_of(CHANNEL_MODES)}")
         if self.bad_images not in BAD_IMAGE_POLICIES:
             raise ConfigError(f"data.bad_images is '{self.bad_images}'; use one of "
@@ -82,7 +78,7 @@ def data_root(opts: ImageOptions) -> Path:
 
 def split_name(value: object) -> Optional[str]:
     """``"train" | "val" | "test"`` for a known spelling of a split (any case), else None."""
-    return _SPLIT_NAMES.get(str(value).strip().lower())
+    return SPLIT_ALIASES.get(str(value).strip().lower())
 
 
 def encode_labels(values: Sequence[object]) -> tuple[np.ndarray, list[str]]:
