@@ -25,7 +25,7 @@ from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
 from deepfit.data.batches import eval_batches
-from deepfit.data.images.imageset import ImageFiles
+from deepfit.data.images.imageset import take_rows
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.models import build_model, count_parameters
@@ -245,10 +245,8 @@ def _image_plots(X: Any, test: Any, schema: Any, folder: Path, seed: int) -> dic
 
 
 def _images_at(X: Any, rows: np.ndarray) -> np.ndarray:
-    if isinstance(X, torch.Tensor):
-        return X[torch.as_tensor(rows, dtype=torch.long)].cpu().numpy()
-    subset = ImageFiles([X.paths[i] for i in rows], X.size, X.channels)
-    batches = list(eval_batches(subset, 64, torch.device("cpu"), workers=0))
+    """uint8 (n, C, H, W) of the test images at ``rows`` (decoded here when streamed)."""
+    batches = list(eval_batches(take_rows(X, rows), 64, torch.device("cpu"), workers=0))
     return torch.cat(batches).numpy() if batches else np.empty((0, *X.shape[1:]), np.uint8)
 
 

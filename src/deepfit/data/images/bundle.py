@@ -15,7 +15,7 @@ import torch
 from deepfit.config import DataConfig
 from deepfit.data.batches import eval_batches
 from deepfit.data.images.augment import resolve_augment
-from deepfit.data.images.imageset import ImageFiles, ImageSet
+from deepfit.data.images.imageset import ImageFiles, ImageSet, take_rows
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
 from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
@@ -94,7 +94,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
                      augment=resolve_augment(cfg.augment if len(cfg.augment) != 1
                                              else cfg.augment[0], channels, (height, width)),
                      channel_mode=cfg.color, resized=bool(cfg.image_size))
-    splits = {split: (_rows(data.images, parts[split]), y[parts[split]],
+    splits = {split: (take_rows(data.images, parts[split]), y[parts[split]],
                       np.asarray(data.ids)[parts[split]]) for split in SPLITS}
     info = _describe(data, task, target, spec, splits, notes)
     info["split_method"] = method
@@ -148,12 +148,6 @@ def _target(names: list[str], task: str, positive: Optional[str]) -> TargetSpec:
                           names=dict(enumerate(names)), positive=positive)
 
 
-def _rows(images: torch.Tensor | ImageFiles, rows: np.ndarray) -> torch.Tensor | ImageFiles:
-    if isinstance(images, torch.Tensor):
-        return images[torch.as_tensor(rows)]
-    return ImageFiles([images.paths[i] for i in rows], images.size, images.channels)
-
-
 def _sample(images: torch.Tensor | ImageFiles, parts: dict) -> Optional[Any]:
     """A streamed set's statistics come from a seeded sample of training images."""
     if isinstance(images, torch.Tensor):
@@ -161,7 +155,7 @@ def _sample(images: torch.Tensor | ImageFiles, parts: dict) -> Optional[Any]:
     rng = np.random.default_rng(0)
     train = parts["train"]
     rows = np.sort(rng.choice(train, size=min(STATS_SAMPLE, len(train)), replace=False))
-    return eval_batches(_rows(images, rows), 256, torch.device("cpu"))
+    return eval_batches(take_rows(images, rows), 256, torch.device("cpu"))
 
 
 def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,

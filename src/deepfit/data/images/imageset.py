@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -64,3 +64,11 @@ class ImageFiles:
     @property
     def shape(self) -> tuple[int, int, int, int]:
         return (len(self.paths), self.channels, *self.size)
+
+
+def take_rows(images: Union[torch.Tensor, ImageFiles],
+              rows: np.ndarray) -> Union[torch.Tensor, ImageFiles]:
+    """The images at ``rows``: a tensor of them, or the files to decode."""
+    if isinstance(images, torch.Tensor):
+        return images[torch.as_tensor(rows, dtype=torch.long)]
+    return ImageFiles([images.paths[i] for i in rows], images.size, images.channels)
