@@ -83,7 +83,7 @@ class AugmentOp:
 
 
 def _bad(message: str) -> ConfigError:
-    return ConfigError(f"augment: {message}")
+    return ConfigError(f"data.augment: {message}")
 
 
 def _parse_op(text: str, image_size: tuple[int, int]) -> AugmentOp:
