@@ -111,6 +111,7 @@ def deepfit_way(root: Path, args: argparse.Namespace, out: Path) -> dict:
            str(args.batch_size), "--lr", str(args.lr), "--device", args.device, "--out",
            str(out), "--name", "bench", "--quiet", "train.early_stopping=false",
            "eval.bootstrap=0", f"train.compile={str(args.compile).lower()}",
+           f"train.cuda_graphs={str(args.cuda_graphs).lower()}",
            f"data.augment={args.augment}"]
     env = {**os.environ, "DEEPFIT_CACHE": str(out / "cache")}
     started = time.perf_counter()
@@ -126,6 +127,7 @@ def deepfit_way(root: Path, args: argparse.Namespace, out: Path) -> dict:
             "test_accuracy": summary["metrics"]["test"]["accuracy"],
             "train_s": summary["training"]["seconds"], "wall_s": wall,
             "precision": summary["training"]["precision"], "epochs_run": len(rows),
+            "cuda_graphs": bool((summary["training"].get("cuda_graphs") or {}).get("used")),
             "first_epoch_s": float(rows[0]["time"])}
 
 
@@ -145,6 +147,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--model", default="cnn")
     parser.add_argument("--compile", action="store_true", help="deepfit: train.compile=true")
+    parser.add_argument("--cuda-graphs", action="store_true",
+                        help="deepfit: train.cuda_graphs=true (CUDA only)")
     parser.add_argument("--augment", default="none",
                         help="deepfit's data.augment (default none, like the lectures' arm; "
                              "'auto' is deepfit's own default)")
@@ -170,7 +174,8 @@ def main() -> None:
         results["lectures"] = lectures_way(root, args, device)
     for arm, r in results.items():
         extra = (f" | training {r['train_s']:.1f} s, one command {r['wall_s']:.1f} s wall, "
-                 f"{r['precision']}, first epoch {r['first_epoch_s']:.2f} s"
+                 f"{r['precision']}{', CUDA graphs' if r['cuda_graphs'] else ''}, "
+                 f"first epoch {r['first_epoch_s']:.2f} s"
                  if arm == "deepfit" else "")
         print(f"{arm:9s} {r['images_per_s']:>10,.0f} images/s | epoch {r['epoch_s']:.2f} s | "
               f"test accuracy {r['test_accuracy']:.4f} after {r['epochs_run']} epoch(s){extra}")

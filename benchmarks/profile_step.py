@@ -14,7 +14,7 @@ import dataclasses
 import time
 
 import torch
-from torch.profiler import ProfilerActivity, profile
+from torch.profiler import ProfilerActivity, profile, schedule
 
 import deepfit
 from deepfit.data.bundle import build_bundle
@@ -22,7 +22,22 @@ from deepfit.data.images.inputs import ImageInputs
 from deepfit.models import build_model
 from deepfit.task import TaskHead
 from deepfit.train.device import deterministic_algorithms, resolve_device
+from deepfit.train.callbacks import Callback
 from deepfit.train.trainer import Trainer
+
+
+class StepClock(Callback):
+    """Advances the profiler's schedule and notes the wall time at the end of every step
+    (after the device finished it)."""
+
+    def __init__(self, device: torch.device, prof: profile) -> None:
+        self.device, self.prof, self.ends = device, prof, []
+
+    def on_batch_end(self, trainer, step, loss, **kwargs) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        self.ends.append(time.perf_counter())
+        self.prof.step()
 
 
 def main() -> None:
@@ -46,29 +61,28 @@ def main() -> None:
     tcfg = cfg.train.resolved("image", device.type, bf16)
     model = build_model(cfg.model, bundle.schema.input_shape, bundle.schema.n_outputs)
     inputs = ImageInputs(bundle.schema.image, device, 1, tcfg.channels_last)
-    n = (args.steps + 10) * args.batch_size  # warm-up + profiled steps, one epoch
+    warm = 20  # cuDNN autotuning, allocator, lazy init, CUDA-graph capture: not measured
+    n = (warm + args.steps) * args.batch_size  # warm-up + profiled steps, one epoch
     X, y = bundle.train.X[:n], bundle.train.y[:n]
     one_epoch = dataclasses.replace(tcfg, epochs=1, progress=False)
-
-    def trainer() -> Trainer:  # a fresh one-epoch trainer on the same (warmed-up) model
-        return Trainer(model, TaskHead(bundle.schema.task), one_epoch, task=bundle.schema.task,
-                       n_outputs=bundle.schema.n_outputs, device=device, inputs=inputs)
-
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
                                            else [])
-    with deterministic_algorithms(False):
-        warm = 10 * args.batch_size  # cuDNN autotuning, allocator, lazy init: not measured
-        trainer().fit(X[:warm], y[:warm], X[:256], y[:256])
-        started = time.perf_counter()
-        with profile(activities=activities) as prof:
-            trainer().fit(X, y, X[:256], y[:256])
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        wall = time.perf_counter() - started
-    steps = -(-len(X) // args.batch_size)
+    prof = profile(activities=activities,
+                   schedule=schedule(wait=warm - 1, warmup=1, active=args.steps))
+    clock = StepClock(device, prof)
+    trainer = Trainer(model, TaskHead(bundle.schema.task), one_epoch, task=bundle.schema.task,
+                      n_outputs=bundle.schema.n_outputs, device=device, inputs=inputs,
+                      callbacks=[clock])
+    with deterministic_algorithms(False), prof:
+        trainer.fit(X, y, X[:256], y[:256])
+    measured = clock.ends[warm:warm + args.steps + 1]
+    per_step = (measured[-1] - measured[0]) / (len(measured) - 1)
+    graphs = trainer.cuda_graphs
     print(f"{args.model} on {bundle.info['name']}, batch {args.batch_size}, {device}, "
-          f"{tcfg.precision}, channels_last={tcfg.channels_last}: "
-          f"{wall / steps * 1e3:.2f} ms/step wall (profiler on)")
+          f"{tcfg.precision}, channels_last={tcfg.channels_last}, CUDA graphs="
+          f"{'on' if graphs and graphs['used'] else 'off'}: {per_step * 1e3:.2f} ms/step wall "
+          "(profiler on)" + (f"; graphs not used: {graphs['reason']}"
+                             if graphs and not graphs["used"] else ""))
     key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
     print(prof.key_averages().table(sort_by=key, row_limit=25))
 

@@ -9,14 +9,22 @@ mkdir -p "$OUT"
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee "$OUT/gpu.txt"
 python3 -c "import torch, torchvision; print('torch', torch.__version__, 'torchvision', torchvision.__version__)" | tee -a "$OUT/gpu.txt"
+# The CUDA-only tests first: CUDA graphs must train to the eager weights before their speed
+# means anything.
+timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider \
+    tests/train/test_cuda_graphs.py tests/train/test_numerical_policies.py \
+    tests/data/images/test_augment.py -k "cuda or CUDA or fp16 or graph" 2>&1 | tail -20 \
+    | tee "$OUT/gpu_tests.log"
+# The small-CNN targets, with CUDA graphs (and the lectures' arm), then eager for comparison.
 python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
-    --json "$OUT/images_cnn.json" 2>&1 | tee "$OUT/images_cnn.log"
+    --cuda-graphs --json "$OUT/images_cnn_graphs.json" 2>&1 | tee "$OUT/images_cnn_graphs.log"
+python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --skip-lectures \
+    --json "$OUT/images_cnn_eager.json" 2>&1 | tee "$OUT/images_cnn_eager.log"
 # The ResNet target (>= 95 % within 60 s of training): ResNet-9, larger batches, no lectures arm.
 python3 benchmarks/images.py --root "$ROOT" --model resnet9 --epochs "${RESNET_EPOCHS:-12}" \
-    --batch-size 256 --lr 0.004 --augment auto --skip-lectures \
+    --batch-size 256 --lr 0.004 --augment auto --skip-lectures --cuda-graphs \
     --json "$OUT/images_resnet9.json" 2>&1 | tee "$OUT/images_resnet9.log"
-python3 benchmarks/profile_step.py --device cuda --steps 60 2>&1 | grep -v "^USDT" | head -40 \
-    | tee "$OUT/profile_step.log"
-timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider -x \
-    tests/train/test_numerical_policies.py tests/data/images/test_augment.py \
-    -k "cuda or CUDA or fp16" 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
+for graphs in true false; do
+    python3 benchmarks/profile_step.py --device cuda --steps 60 --set "train.cuda_graphs=$graphs" \
+        2>&1 | grep -v "^USDT" | head -40 | tee "$OUT/profile_step_graphs_$graphs.log"
+done

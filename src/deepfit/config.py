@@ -138,6 +138,8 @@ class TrainConfig:
     channels_last: Optional[bool] = _opt(None, help="images: channels-last memory layout "
                                          "(default: on CUDA and CPU)")
     compile: bool = _opt(False, help="torch.compile the model (slower start, faster steps)")
+    cuda_graphs: bool = _opt(False, help="CUDA: replay the network's forward and backward as "
+                             "CUDA graphs (fewer kernel launches; see docs/images.md)")
     on_nonfinite: str = _opt("stop", choices=("stop", "skip"),
                              help="a NaN/Inf loss or gradient stops training or skips the step")
     on_oom: str = _opt("stop", choices=("stop", "halve"),

@@ -14,12 +14,14 @@ from deepfit.data.batches import eval_batches
 InputFn = Optional[Callable[..., torch.Tensor]]
 
 
-def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """Mixed precision for the forward pass; 'fp32' (and 'auto' left unresolved) is a no-op."""
+def autocast(device: torch.device, precision: str,
+             cache: bool = True) -> contextlib.AbstractContextManager:
+    """Mixed precision for the forward pass; 'fp32' (and 'auto' left unresolved) is a no-op.
+    ``cache=False``: no cache of low-precision weight copies (CUDA graph capture needs that)."""
     if precision not in ("bf16", "fp16"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=cache)
 
 
 @torch.no_grad()

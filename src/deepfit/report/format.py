@@ -161,5 +161,7 @@ def describe_training_time(training: dict[str, Any]) -> str:
         how.append("channels-last")
     if training.get("compiled"):
         how.append("torch.compile")
+    if (training.get("cuda_graphs") or {}).get("used"):
+        how.append("CUDA graphs")
     return (f"{training['seconds']:.1f} s on {training['device']}"
             + (f" ({', '.join(how)})" if how else ""))

@@ -52,6 +52,11 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
                      f"{first['epoch']}; each batch of {training['batch_size']} was then split "
                      f"into {training['micro_batches']} micro-batches (train.on_oom=halve), "
                      "which gives the same updates with less memory.")
+    graphs = training.get("cuda_graphs") or {}
+    if graphs and not graphs.get("used"):
+        why = graphs.get("reason") or "no training batch had the full batch size"
+        notes.append(f"train.cuda_graphs was asked for but not used: {why}; training ran "
+                     "eagerly (the same arithmetic, one kernel launch at a time).")
     if training.get("epochs_run") == training.get("max_epochs") and training.get("early_stopping"):
         notes.append("Training used every epoch without an early stop; more epochs might help.")
     for split in ("val", "test"):

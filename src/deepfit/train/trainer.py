@@ -26,6 +26,7 @@ from deepfit.train import rng
 from deepfit.train.builtin.lr_schedule import LRSchedule
 from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged, diverged
 from deepfit.train.callbacks import Callback, CallbackList
+from deepfit.train.cuda_graph import GraphedForward, graph_refusal
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
 from deepfit.train.loop_parts import RunningMetric, batch_slices, stop_signals
@@ -59,6 +60,11 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         # The compiled module shares the parameters; checkpoints save the plain one.
         self.forward = torch.compile(self.model) if cfg.compile else self.model
+        # train.cuda_graphs: full training batches replay a captured forward and backward.
+        refusal = graph_refusal(cfg.cuda_graphs, self.device, self.model, cfg.compile)
+        self.graphed = (GraphedForward(self.model, self.device, cfg.precision, cfg.batch_size)
+                        if refusal is None else None)
+        self.graph_refusal = refusal  # why not, for the report (see cuda_graphs)
         self.head, self.cfg, self.task, self.n_outputs = head, cfg, task, n_outputs
         self.inputs = inputs  # stored batch -> network input (images); None: as stored
         self.eval_batch_size = eval_batch_size
@@ -189,8 +195,10 @@ class Trainer:
             xp, yp = (xb, yb) if self.micro_batches == 1 else (xb[part], yb[part])
             if self.inputs is not None:
                 xp = self.inputs(xp, train=True)
-            with autocast(self.device, self.cfg.precision):
-                out = self.forward(xp)
+            out = self.graphed(xp) if self.graphed is not None else None
+            if out is None:  # no graph, or a batch of another shape
+                with autocast(self.device, self.cfg.precision):
+                    out = self.forward(xp)
             loss = self.head.loss(out, yp)
             if len(yp) < n:  # each part's mean loss weighted by its share: the gradients
                 loss = loss * (len(yp) / n)  # add up to the whole batch's
@@ -237,6 +245,16 @@ class Trainer:
             "check for sqrt/log/division at 0 in the model, or lower train.lr")
 
     # -- pieces --------------------------------------------------------------------------
+    @property
+    def cuda_graphs(self) -> Optional[dict[str, Any]]:
+        """What ``train.cuda_graphs`` did, for the report; ``None`` when it was not asked for."""
+        if not self.cfg.cuda_graphs:
+            return None
+        if self.graphed is None:
+            return {"used": False, "replays": 0, "reason": self.graph_refusal}
+        return {"used": self.graphed.replays > 0, "replays": self.graphed.replays,
+                "reason": self.graphed.reason}
+
     @property
     def steps_done_in_epoch(self) -> int:
         """Optimiser steps finished in the running epoch (0 between epochs)."""
