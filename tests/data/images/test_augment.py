@@ -11,6 +11,7 @@ import torch.nn.functional as F
 import deepfit.data.images.augment as augment_module
 from deepfit.data.images.augment import (COLOUR_PRESETS, PRESETS, AugmentOp, Augmenter,
                                          resolve_augment)
+from deepfit.config import RunConfig
 from deepfit.errors import ConfigError
 
 SPECS = ["hflip", "vflip", "rotate", "crop", "resized_crop", "jitter", "blur", "noise", "erase",
@@ -265,6 +266,15 @@ def test_ops_carry_resolved_defaults():
     assert ops == [AugmentOp("vflip", 0.5), AugmentOp("rotate", 15.0),
                    AugmentOp("resized_crop", 0.35), AugmentOp("jitter", 0.3),
                    AugmentOp("blur", 1.0), AugmentOp("noise", 0.05), AugmentOp("erase", 0.25)]
+
+
+def test_a_command_line_op_list_is_split_at_its_commas():
+    # deepfit train ... data.augment=hflip,crop:2 arrives as the one-item list ['hflip,crop:2'].
+    cfg = RunConfig().override(["data.augment=hflip, crop:2"])
+    assert Augmenter(cfg.data.augment, 1, (28, 28)).ops == [AugmentOp("hflip", 0.5),
+                                                             AugmentOp("crop", 2.0)]
+    assert resolve_augment(["hflip,crop", "rotate:5"], 3, (32, 32)) == [
+        "hflip:0.5", "crop:4", "rotate:5"]
 
 
 @pytest.mark.parametrize("spec,expected", [

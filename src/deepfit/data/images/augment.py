@@ -123,7 +123,9 @@ def _resolve(spec: "str | Sequence[str]", channels: int,
         bad = [s for s in spec if not isinstance(s, str)]
         if bad:
             raise _bad(f"ops must be strings like 'rotate:10', got {bad[0]!r}")
-        items = [s.strip().lower() for s in spec]
+        # An item may itself be comma-separated: the command line's data.augment=hflip,crop
+        # arrives as the one-item list ['hflip,crop'].
+        items = [part.strip().lower() for s in spec for part in s.split(",") if part.strip()]
     else:
         raise _bad(f"expected a preset name or a list of ops, got {type(spec).__name__}")
     if len(items) == 1 and items[0] in _PRESET_NAMES:
