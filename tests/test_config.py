@@ -276,6 +276,15 @@ def test_empty_string_for_required_string_is_refused():
         RunConfig().override({"data.source": ""})
 
 
+def test_an_unquoted_yaml_yes_for_a_string_key_says_to_quote_it():
+    loaded = yaml.safe_load("data:\n  positive_class: yes\n")  # YAML 1.1: the boolean True
+    with pytest.raises(ConfigError, match="'data.positive_class' = True must be a string; YAML "
+                       "reads an unquoted yes, .* quote the value, e.g. positive_class: 'yes'"):
+        RunConfig.from_dict(loaded)
+    quoted = yaml.safe_load("data:\n  positive_class: 'yes'\n")
+    assert RunConfig.from_dict(quoted).data.positive_class == "yes"
+
+
 def test_missing_value_for_non_optional_is_refused():
     with pytest.raises(ConfigError, match="'train.lr' = None is not a number"):
         RunConfig().override(["train.lr="])

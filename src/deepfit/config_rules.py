@@ -160,6 +160,11 @@ def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:
             value = str(value)
         if isinstance(value, str) and value:
             return value
+        if isinstance(value, bool):  # YAML 1.1: unquoted yes/no/on/off/true/false are booleans
+            name = key.rsplit(".", 1)[-1]
+            raise ConfigError(f"{origin}: '{key}' = {value!r} must be a string; YAML reads an "
+                              "unquoted yes, no, on, off, true or false as a boolean: quote the "
+                              f"value, e.g. {name}: 'yes'")
         raise ConfigError(f"{origin}: '{key}' = {value!r} must be a non-empty string")
     if kind is dict or typing.get_origin(kind) is dict:
         if isinstance(value, dict):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from deepfit.config import DataConfig
+from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import SPLIT_COLUMN, list_datasets, load_table
 from deepfit.data.sources.builtin import BUILTIN
 from deepfit.data.sources.tabular import arrays_to_frame, load_object, read_frame
@@ -144,6 +145,33 @@ def test_csv_semicolon_is_sniffed(tmp_path):
     path = tmp_path / "semi.csv"
     path.write_text("a;b;y\n1;2;0\n3;4;1\n", encoding="utf-8")
     assert load(path).frame.shape == (2, 3)
+
+
+@pytest.mark.parametrize("sep", ["\t", "|", ";"])
+def test_other_delimiters_are_sniffed_with_quotes_and_decimal_commas(tmp_path, sep):
+    path = tmp_path / "table.csv"
+    path.write_text(f'name{sep}dose{sep}y\n"Smith, J"{sep}1,5{sep}0\n"Li"{sep}2,0{sep}1\n'
+                    f'"Ng"{sep}0,5{sep}1\n', encoding="utf-8")
+    frame = load(path).frame
+    assert list(frame.columns) == ["name", "dose", "y"]
+    assert frame["name"].tolist() == ["Smith, J", "Li", "Ng"]
+    assert frame["dose"].tolist() == [1.5, 2.0, 0.5]  # a spreadsheet's decimal commas
+
+
+def test_decimal_points_stay_points_beside_semicolons(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("a;b;y\n1.5;3;0\n2,5;4;1\n", encoding="utf-8")  # one stray comma
+    assert load(path).frame["a"].tolist() == ["1.5", "2,5"]  # mixed: not guessed, left as text
+
+
+def test_a_one_column_csv_is_one_column_and_training_on_it_says_what_is_missing(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("x\n1\n2\n3\n4\n5\n6\n", encoding="utf-8")
+    frame = load(path).frame
+    assert list(frame.columns) == ["x"] and frame["x"].tolist() == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(DataError, match=r"one.csv' has no feature columns: only \['x'\], used "
+                       "as the target.*check its delimiter"):
+        build_bundle(DataConfig(source=str(path)), seed=0)
 
 
 def test_tsv_file(tmp_path):

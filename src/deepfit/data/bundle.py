@@ -137,6 +137,11 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
     ids = frame[cfg.id_column].to_numpy() if cfg.id_column else frame.index.to_numpy()
     if cfg.id_column:
         drop.add(cfg.id_column)
+    if not any(c not in drop for c in frame.columns):
+        where = f"'{cfg.source}'" if isinstance(cfg.source, str) and cfg.source else "the data"
+        raise DataError(f"{where} has no feature columns: only {list(frame.columns)}, used as "
+                        "the target, id, split or dropped columns; a table needs at least one "
+                        "input column (if it has more, check its delimiter: ',', ';' or tab)")
 
     multilabel = len(target_cols) > 1
     target = ",".join(target_cols)

@@ -12,7 +12,7 @@ from deepfit.data.images.batch import ImageList, build_image_set
 from deepfit.data.images.decode import is_image_name
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, encode_labels, split_name
-from deepfit.data.sources.tabular import read_csv_checked
+from deepfit.data.sources.tabular import read_csv_checked, sniff_format
 from deepfit.errors import DataError, did_you_mean
 
 CSV_SUFFIXES = (".csv", ".tsv")
@@ -89,19 +89,10 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
 
 def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
     """The CSV as text columns: labels and paths are compared as written."""
-    sep = "\t" if path.suffix.lower() == ".tsv" else _sniff(path)
+    sep, _ = sniff_format(path, "\t" if path.suffix.lower() == ".tsv" else None)
     frame = read_csv_checked(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
-
-
-def _sniff(path: Path) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace", newline="") as fh:
-            sample = fh.read(65536)
-        return csv.Sniffer().sniff(sample, delimiters=",;\t").delimiter
-    except (OSError, csv.Error):
-        return ","  # the common case; a real parse problem is reported by read_csv
 
 
 def _find_image_column(frame: pd.DataFrame) -> Optional[str]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import re
 from pathlib import Path
 from typing import Any, Optional
 
@@ -40,14 +42,33 @@ def read_frame(path: str | Path) -> pd.DataFrame:
     return _read_text(path, sep="\t" if suffix == ".tsv" else None)
 
 
+def _not_utf8(path: Path, position: int) -> DataError:
+    return DataError(f"'{path}' is not UTF-8 text (bad byte at position {position}); re-save "
+                     "it as UTF-8")
+
+
+def _text_sample(path: Path, size: int = 1 << 16, lines: int = 50) -> str:
+    """The first ``lines`` lines of a text file (within its first ``size`` bytes); a byte
+    that is not UTF-8 there is an error naming the file and the position."""
+    with open(path, "rb") as fh:
+        head = fh.read(size)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A character cut in two at the end of the sample is not an error.
+        if not (len(head) == size and exc.reason == "unexpected end of data"):
+            raise _not_utf8(path, exc.start) from None
+        text = head[:exc.start].decode("utf-8")
+    return "".join(text.splitlines(keepends=True)[:lines])
+
+
 def read_csv_checked(path: Path, **options: Any) -> pd.DataFrame:
     """``pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)`` with every
     way a text table can be unreadable turned into one line naming the file."""
     try:
         return pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)
     except UnicodeDecodeError as exc:
-        raise DataError(f"'{path}' is not UTF-8 text (bad byte at position {exc.start}); "
-                        "re-save it as UTF-8") from None
+        raise _not_utf8(path, exc.start) from None
     except pd.errors.EmptyDataError:
         raise DataError(f"'{path}' has no columns; is it a CSV file with a header row?") from None
     except (pd.errors.ParserError, csv.Error, ValueError, TypeError) as exc:
@@ -56,17 +77,43 @@ def read_csv_checked(path: Path, **options: Any) -> pd.DataFrame:
                         "row has the same number of fields as the header") from None
 
 
+_DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
+_DECIMAL_POINT = re.compile(r"-?\d*\.\d+")
+
+
+def sniff_format(path: Path, sep: Optional[str] = None) -> tuple[str, str]:
+    """The field delimiter (',', ';', tab or '|') and decimal mark of a text table, judged
+    on its first lines. A one-column file, which has no delimiter, is ','. The decimal mark
+    is ',' only when fields are not comma-separated and numbers like ``1,5`` appear with none
+    like ``1.5`` (a spreadsheet saved in a German or French locale). pandas' own sniffing
+    (``sep=None``) looks at one line with any character allowed, split a one-column file on
+    a letter of its header, and forces pandas' slow Python parser."""
+    sample = _text_sample(path)
+    if sep is None:
+        try:
+            sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+        except csv.Error:
+            sep = ","
+    if sep == ",":
+        return sep, "."
+    fields = [f.strip().strip('"') for row in csv.reader(io.StringIO(sample), delimiter=sep)
+              for f in row[:1000]][:20000]
+    comma = any(_DECIMAL_COMMA.fullmatch(f) for f in fields)
+    point = any(_DECIMAL_POINT.fullmatch(f) for f in fields)
+    return sep, "," if comma and not point else "."
+
+
 def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
-    # sep=None sniffs ',' ';' or tab; the python engine is needed for sniffing.
-    frame = read_csv_checked(path, sep=sep, engine="python" if sep is None else "c")
+    sep, decimal = sniff_format(path, sep)
+    frame = read_csv_checked(path, sep=sep, decimal=decimal)
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
         try:
-            first = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c",
-                                header=None, nrows=1, encoding="utf-8", skipinitialspace=True)
+            first = pd.read_csv(path, sep=sep, header=None, nrows=1, encoding="utf-8",
+                                skipinitialspace=True)
         except (pd.errors.ParserError, csv.Error, ValueError):
             first = pd.DataFrame()  # the full read above succeeded; nothing more to learn
         if len(first):
