@@ -273,3 +273,37 @@ def test_numeric_or_error_converts_numeric_text():
 def test_numeric_or_error_keeps_real_text_columns():
     frame = numeric_or_error(pd.DataFrame({"c": ["red", "blue", "3"]}), "t")
     assert frame["c"].tolist() == ["red", "blue", "3"]
+
+
+def test_a_wide_table_matches_the_column_by_column_definition():
+    # Numeric columns are fitted as one matrix; each must still be exactly its own column's
+    # median fill, mean and standard deviation (ddof=0) as pandas computes them one by one.
+    rng = np.random.default_rng(7)
+    frame = pd.DataFrame(rng.normal(size=(50, 300)) * rng.uniform(0.01, 1e3, 300),
+                         columns=[f"g{i}" for i in range(300)])
+    frame.iloc[rng.integers(0, 50, 40), rng.integers(0, 300, 40)] = np.nan
+    frame["empty"] = np.nan
+    frame["flag"] = rng.integers(0, 2, 50).astype(bool)
+    pre = TabularPreprocessor().fit(frame)
+    for col in frame.columns:
+        values = frame[col].astype(float)
+        median = float(values.median()) if values.notna().any() else 0.0
+        filled = values.fillna(median)
+        std = float(filled.std(ddof=0))
+        assert pre.fill_[col] == pytest.approx(median, rel=1e-12, abs=1e-300)
+        assert pre.center_[col] == pytest.approx(float(filled.mean()), rel=1e-9, abs=1e-12)
+        assert pre.scale_[col] == pytest.approx(std if std > 1e-12 else 1.0, rel=1e-9)
+        assert (col in pre.indicators_) == bool(values.isna().any())
+    out = pre.transform(frame)
+    k = len(pre.numeric_)
+    expected = (frame.astype(float).fillna(pd.Series(pre.fill_)) - pd.Series(pre.center_)) \
+        / pd.Series(pre.scale_)
+    assert np.allclose(out[:, :k], expected.to_numpy(dtype=np.float32), atol=1e-6)
+    assert (out[:, k:] == frame[pre.indicators_].isna().to_numpy()).all()
+
+
+def test_strict_refuses_a_gap_at_prediction_in_any_column():
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]})
+    pre = TabularPreprocessor(missing="strict").fit(train)
+    with pytest.raises(DataError, match="new rows: column 'c' has 1 missing value"):
+        pre.transform(pd.DataFrame({"a": [1.0, 2.0], "c": ["x", None]}), origin="new rows")

@@ -23,10 +23,10 @@ MISSING_CATEGORY = "<missing>"
 
 def numeric_or_error(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
     """Convert text columns that are numbers with a few stray strings into an error."""
-    for col in frame.columns:
-        series = frame[col]
-        if _is_numeric(series):
+    for col, dtype in frame.dtypes.items():  # dtypes only: wide numeric tables cost nothing
+        if _is_numeric_dtype(dtype):
             continue
+        series = frame[col]
         present = series.dropna()
         as_num = pd.to_numeric(present, errors="coerce")
         bad = present[as_num.isna()]
@@ -56,37 +56,41 @@ class TabularPreprocessor:
         self.max_categories = max_categories
 
     # -- fitting -------------------------------------------------------------------------
+    # Numeric columns are handled as one float matrix (a 5,000-column omics table took
+    # seconds column by column); categorical columns one by one, as there are few.
     def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
         if frame.shape[1] == 0:
             raise DataError("no feature columns are left after removing the target and dropped "
                             "columns")
         self.columns_ = list(frame.columns)
-        self.numeric_, self.categorical_ = [], []
-        self.center_, self.scale_, self.fill_, self.indicators_ = {}, {}, {}, []
+        if self.missing == "strict":
+            _refuse_gaps(frame)
+        self.numeric_ = [c for c, t in frame.dtypes.items() if _is_numeric_dtype(t)]
+        numeric = set(self.numeric_)
+        self.categorical_ = [c for c in self.columns_ if c not in numeric]
+        self._fit_numeric(frame)
         self.categories_: dict[str, list[str]] = {}
-        for col in self.columns_:
-            series = frame[col]
-            if self.missing == "strict":
-                _refuse_gaps(series, col)
-            if _is_numeric(series):
-                self._fit_numeric(col, series)
-            else:
-                self._fit_categorical(col, series)
+        for col in self.categorical_:
+            self._fit_categorical(col, frame[col])
         self.output_names_ = self._output_names()
         return self
 
-    def _fit_numeric(self, col: str, series: pd.Series) -> None:
-        values = self._transform_values(col, series.astype(float))
-        self.numeric_.append(col)
-        median = float(np.nanmedian(values)) if values.notna().any() else 0.0
-        self.fill_[col] = median
-        if values.isna().any():
-            self.indicators_.append(col)
-        filled = values.fillna(median)
-        std = float(filled.std(ddof=0))
-        self.center_[col] = float(filled.mean()) if self.standardize else 0.0
+    def _fit_numeric(self, frame: pd.DataFrame) -> None:
+        values = self._transform_values(_as_matrix(frame, self.numeric_), frame, "training data")
+        gaps = np.isnan(values)
+        present = ~gaps.all(axis=0)
+        median = np.zeros(values.shape[1])
+        if present.any():
+            median[present] = np.nanmedian(values[:, present], axis=0)
+        filled = np.where(gaps, median, values)
+        std = filled.std(axis=0)  # ddof=0
+        center = filled.mean(axis=0) if self.standardize else np.zeros(values.shape[1])
         # A constant column gets scale 1: it becomes all zeros instead of NaN.
-        self.scale_[col] = std if (self.standardize and std > 1e-12) else 1.0
+        scale = np.where(std > 1e-12, std, 1.0) if self.standardize else np.ones(values.shape[1])
+        self.fill_ = dict(zip(self.numeric_, median.tolist()))
+        self.center_ = dict(zip(self.numeric_, center.tolist()))
+        self.scale_ = dict(zip(self.numeric_, scale.tolist()))
+        self.indicators_ = [c for c, gap in zip(self.numeric_, gaps.any(axis=0)) if gap]
 
     def _fit_categorical(self, col: str, series: pd.Series) -> None:
         values = series.astype("string").fillna(MISSING_CATEGORY)
@@ -95,17 +99,21 @@ class TabularPreprocessor:
             raise DataError(f"column '{col}' has {len(cats)} distinct text values (limit "
                             f"data.max_categories={self.max_categories}); if it is an identifier "
                             f"set data.id_column={col} or data.drop_columns=[{col}]")
-        self.categorical_.append(col)
         self.categories_[col] = cats
 
-    def _transform_values(self, col: str, values: pd.Series) -> pd.Series:
-        if self.feature_transform == "log2p1":
-            negative = values[values < 0]
-            if len(negative):
-                raise DataError(f"column '{col}' has negative value {negative.iloc[0]} at row "
-                                f"{negative.index[0]}; log2(x+1) needs values >= 0")
-            return np.log2(values + 1.0)
-        return values
+    def _transform_values(self, values: np.ndarray, frame: pd.DataFrame,
+                          origin: str) -> np.ndarray:
+        """``values``: the numeric columns as float64 (rows, columns), NaN for gaps."""
+        if self.feature_transform != "log2p1":
+            return values
+        negative = values < 0
+        if negative.any():
+            j = int(np.argmax(negative.any(axis=0)))  # the first such column, as listed
+            i = int(np.argmax(negative[:, j]))
+            raise DataError(f"{origin}: column '{self.numeric_[j]}' has negative value "
+                            f"{float(values[i, j])} at row {frame.index[i]}; log2(x+1) needs "
+                            "values >= 0")
+        return np.log2(values + 1.0)
 
     def _output_names(self) -> list[str]:
         names = list(self.numeric_) + [f"{c}__missing" for c in self.indicators_]
@@ -120,24 +128,18 @@ class TabularPreprocessor:
         if missing:
             raise DataError(f"{origin}: missing column(s) {missing} that the model was trained "
                             "with; add them (values may be blank)")
+        if self.missing == "strict":
+            _refuse_gaps(frame[self.columns_], origin)
         out = np.empty((len(frame), len(self.output_names_)), dtype=np.float32)
-        j = 0
-        for col in self.numeric_:
-            series = frame[col]
-            if self.missing == "strict":
-                _refuse_gaps(series, col, origin)
-            numeric = pd.to_numeric(series, errors="coerce")
-            bad = series[numeric.isna() & series.notna()]
-            if len(bad):
-                raise DataError(f"{origin}: column '{col}' has non-numeric value {bad.tolist()[0]!r} "
-                                f"at row {bad.index[0]}; fix or blank it")
-            values = self._transform_values(col, numeric.astype(float))
-            values = values.fillna(self.fill_[col])
-            out[:, j] = ((values - self.center_[col]) / self.scale_[col]).to_numpy()
-            j += 1
-        for col in self.indicators_:
-            out[:, j] = frame[col].isna().to_numpy(dtype=np.float32)
-            j += 1
+        k = len(self.numeric_)
+        values = self._transform_values(_as_matrix(frame, self.numeric_, origin), frame, origin)
+        fill = np.array([self.fill_[c] for c in self.numeric_], dtype=np.float64)
+        center = np.array([self.center_[c] for c in self.numeric_], dtype=np.float64)
+        scale = np.array([self.scale_[c] for c in self.numeric_], dtype=np.float64)
+        out[:, :k] = (np.where(np.isnan(values), fill, values) - center) / scale
+        j = k + len(self.indicators_)
+        if self.indicators_:
+            out[:, k:j] = frame[self.indicators_].isna().to_numpy(dtype=np.float32)
         for col in self.categorical_:
             values = frame[col].astype("string").fillna(MISSING_CATEGORY).to_numpy()
             for cat in self.categories_[col]:  # unseen categories: all zeros
@@ -176,13 +178,34 @@ class TabularPreprocessor:
         return "; ".join(parts) + f"; {len(self.output_names_)} model inputs"
 
 
-def _is_numeric(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+def _is_numeric_dtype(dtype: Any) -> bool:
+    return pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
 
 
-def _refuse_gaps(series: pd.Series, col: str, origin: str = "training data") -> None:
-    gaps = series[series.isna()]
-    if len(gaps):
-        raise DataError(f"{origin}: column '{col}' has {len(gaps)} missing value(s), first at row "
-                        f"{gaps.index[0]}, and data.missing=strict; fill them or use "
-                        "data.missing=impute")
+def _as_matrix(frame: pd.DataFrame, columns: list[str], origin: str = "data") -> np.ndarray:
+    """``frame[columns]`` as float64, NaN for gaps; a column that is text at prediction time
+    must hold numbers (or blanks), else an error naming the column, value and row."""
+    sub = frame[columns]
+    for col, dtype in sub.dtypes.items():
+        if _is_numeric_dtype(dtype):
+            continue
+        series = sub[col]
+        numeric = pd.to_numeric(series, errors="coerce")
+        bad = series[numeric.isna() & series.notna()]
+        if len(bad):
+            raise DataError(f"{origin}: column '{col}' has non-numeric value {bad.tolist()[0]!r} "
+                            f"at row {bad.index[0]}; fix or blank it")
+        sub = sub.assign(**{col: numeric})
+    return sub.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _refuse_gaps(frame: pd.DataFrame, origin: str = "training data") -> None:
+    """data.missing=strict: the first column (as listed) with a gap is an error."""
+    gaps = frame.isna()
+    columns = gaps.any(axis=0)
+    if columns.any():
+        col = columns.index[int(np.argmax(columns.to_numpy()))]
+        rows = gaps[col]
+        raise DataError(f"{origin}: column '{col}' has {int(rows.sum())} missing value(s), "
+                        f"first at row {rows.index[int(np.argmax(rows.to_numpy()))]}, and "
+                        "data.missing=strict; fill them or use data.missing=impute")
