@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Optional
 
@@ -12,7 +13,7 @@ from deepfit.data.images.batch import ImageList, build_image_set
 from deepfit.data.images.decode import is_image_name
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, encode_labels, split_name
-from deepfit.data.sources.tabular import read_csv_checked, sniff_format
+from deepfit.data.sources.tabular import read_csv_checked, sniff_format, text_sample
 from deepfit.errors import DataError, did_you_mean
 
 CSV_SUFFIXES = (".csv", ".tsv")
@@ -30,10 +31,23 @@ def is_image_csv(path: Path, opts: ImageOptions) -> bool:
     if opts.image_column:
         return True
     try:
-        head = _read(path, nrows=_HEAD_ROWS)
-    except (DataError, OSError, ValueError, csv.Error, pd.errors.ParserError):
+        head = _head_columns(path)
+    except (DataError, OSError, csv.Error):
         return False
     return _find_image_column(head) is not None
+
+
+def _head_columns(path: Path) -> dict[str, list[str]]:
+    """The first rows as text, column by column, read with the csv module: pandas takes
+    seconds for the first rows of a table thousands of columns wide (an omics CSV)."""
+    sep, _ = sniff_format(path, "\t" if path.suffix.lower() == ".tsv" else None)
+    sample = text_sample(path, lines=_HEAD_ROWS + 1)
+    rows = [r for r in csv.reader(io.StringIO(sample), delimiter=sep, skipinitialspace=True)
+            if r]
+    if not rows:
+        return {}
+    return {name.strip(): [r[j] if j < len(r) else "" for r in rows[1:]]
+            for j, name in enumerate(rows[0])}
 
 
 def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
@@ -95,17 +109,23 @@ def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
     return frame
 
 
-def _find_image_column(frame: pd.DataFrame) -> Optional[str]:
-    for col in frame.columns:
-        values = [v.strip() for v in frame[col].tolist() if v.strip()]
-        if (col.lower() in _IMAGE_NAMES and values
-                and all(is_image_name(v) or "/" in v or "\\" in v for v in values)):
-            return col
-    for col in frame.columns:
-        values = [v.strip() for v in frame[col].tolist() if v.strip()]
-        if values and all(is_image_name(v) for v in values):
-            return col
-    return None
+def _find_image_column(frame: "pd.DataFrame | dict[str, list[str]]") -> Optional[str]:
+    """The first column of image file names: among the usual names (``path``, ``image``,
+    ...) any path counts; elsewhere every value must end in an image extension."""
+    def path_like(value: str, named: bool) -> bool:
+        return is_image_name(value) or (named and ("/" in value or "\\" in value))
+
+    def all_paths(col: str, named: bool) -> bool:
+        first = next((v.strip() for v in frame[col] if v.strip()), None)
+        # The first value rules out most columns at once (a wide table has thousands).
+        if first is None or not path_like(first, named):
+            return False
+        return all(path_like(v.strip(), named) for v in frame[col] if v.strip())
+
+    columns = list(frame)  # a DataFrame's column names, or a dict's keys
+    named = [col for col in columns if col.lower() in _IMAGE_NAMES]
+    return (next((col for col in named if all_paths(col, True)), None)
+            or next((col for col in columns if all_paths(col, False)), None))
 
 
 def _image_column(frame: pd.DataFrame, path: Path, opts: ImageOptions) -> str:

@@ -47,9 +47,10 @@ def _not_utf8(path: Path, position: int) -> DataError:
                      "it as UTF-8")
 
 
-def _text_sample(path: Path, size: int = 1 << 16, lines: int = 50) -> str:
-    """The first ``lines`` lines of a text file (within its first ``size`` bytes); a byte
-    that is not UTF-8 there is an error naming the file and the position."""
+def text_sample(path: Path, size: int = 1 << 20, lines: int = 50) -> str:
+    """The first ``lines`` whole lines of a text file, within its first ``size`` bytes (a line
+    cut by that limit is left out unless it is the only one); a byte that is not UTF-8 there
+    is an error naming the file and the position."""
     with open(path, "rb") as fh:
         head = fh.read(size)
     try:
@@ -59,7 +60,10 @@ def _text_sample(path: Path, size: int = 1 << 16, lines: int = 50) -> str:
         if not (len(head) == size and exc.reason == "unexpected end of data"):
             raise _not_utf8(path, exc.start) from None
         text = head[:exc.start].decode("utf-8")
-    return "".join(text.splitlines(keepends=True)[:lines])
+    kept = text.splitlines(keepends=True)
+    if len(head) == size and len(kept) > 1 and not kept[-1].endswith(("\n", "\r")):
+        kept.pop()
+    return "".join(kept[:lines])
 
 
 def read_csv_checked(path: Path, **options: Any) -> pd.DataFrame:
@@ -88,7 +92,7 @@ def sniff_format(path: Path, sep: Optional[str] = None) -> tuple[str, str]:
     like ``1.5`` (a spreadsheet saved in a German or French locale). pandas' own sniffing
     (``sep=None``) looks at one line with any character allowed, split a one-column file on
     a letter of its header, and forces pandas' slow Python parser."""
-    sample = _text_sample(path)
+    sample = text_sample(path)
     if sep is None:
         try:
             sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -111,14 +115,11 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
-        try:
-            first = pd.read_csv(path, sep=sep, header=None, nrows=1, encoding="utf-8",
-                                skipinitialspace=True)
-        except (pd.errors.ParserError, csv.Error, ValueError):
-            first = pd.DataFrame()  # the full read above succeeded; nothing more to learn
-        if len(first):
-            names = pd.Index([str(c).strip() for c in first.iloc[0].dropna()])
-            dupes = names[names.duplicated()].tolist()
+        rows = csv.reader(io.StringIO(text_sample(path, lines=5)), delimiter=sep,
+                          skipinitialspace=True)
+        header = next((row for row in rows if row), [])
+        names = pd.Index([name.strip() for name in header if name.strip()])
+        dupes = names[names.duplicated()].tolist()
     if dupes:
         raise DataError(f"'{path}' has duplicate column names: {dupes}; rename them")
     return frame
