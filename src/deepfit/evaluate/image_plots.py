@@ -41,7 +41,8 @@ def _confidence(scores: np.ndarray, y_pred: np.ndarray, task: str) -> np.ndarray
 
 def image_grid(images: np.ndarray, titles: list[str], correct: Optional[list[bool]],
                path: Path, heading: str) -> Path:
-    """``images`` uint8 (n, C, H, W) in a grid, each with a title (green: right, red: wrong)."""
+    """``images`` uint8 (n, C, H, W) in a grid, each with a title (green ✓: right, red ✗:
+    wrong)."""
     n = len(images)
     cols = min(8, max(1, n))
     rows = -(-n // cols)
@@ -57,7 +58,9 @@ def image_grid(images: np.ndarray, titles: list[str], correct: Optional[list[boo
         else:
             ax.imshow(np.transpose(img, (1, 2, 0)))
         color = "black" if correct is None else ("#1a7f37" if correct[i] else "#cf222e")
-        ax.set_title(titles[i], fontsize=7, color=color)
+        # A mark as well as the colour: red and green look alike to many colour-blind readers.
+        mark = "" if correct is None else ("✓ " if correct[i] else "✗ ")
+        ax.set_title(mark + titles[i], fontsize=7, color=color)
     fig.suptitle(heading, fontsize=10)
     return _save(fig, path)
 
@@ -74,7 +77,7 @@ def plot_images(images: np.ndarray, rows: np.ndarray, worst_images: np.ndarray,
         titles = [f"true: {labels(y_true[r])}\npred: {labels(y_pred[r])}" for r in rows]
         correct = [bool((y_true[r] == y_pred[r]).all()) for r in rows]
         out["Test images"] = image_grid(images, titles, correct, folder / "test_images.png",
-                                        "Test images (green: every label right)")
+                                        "Test images (green ✓: every label right)")
         return out
     conf = _confidence(scores, y_pred, task)
     titles = [f"{_short(class_names[y_true[r]])}\n→ {_short(class_names[y_pred[r]])} "
