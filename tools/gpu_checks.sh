@@ -26,6 +26,6 @@ python3 benchmarks/images.py --root "$ROOT" --model resnet9 --epochs "${RESNET_E
     --batch-size 256 --lr 0.004 --augment hflip,crop --skip-lectures --cuda-graphs \
     --json "$OUT/images_resnet9.json" 2>&1 | tee "$OUT/images_resnet9.log"
 for graphs in true false; do
-    python3 benchmarks/profile_step.py --device cuda --steps 60 --set "train.cuda_graphs=$graphs" \
+    python3 benchmarks/profile_step.py --device cuda --steps 40 --set "train.cuda_graphs=$graphs" \
         2>&1 | grep -v "^USDT" | head -40 | tee "$OUT/profile_step_graphs_$graphs.log"
 done
