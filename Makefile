@@ -33,6 +33,7 @@ test: $(STAMP) fashion-mnist
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_overhead.py
+	$(BIN)/python benchmarks/wide_table.py
 
 docs: $(STAMP)
 	$(BIN)/python tools/gen_config_doc.py
