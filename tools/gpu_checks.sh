@@ -29,3 +29,7 @@ for graphs in true false; do
     python3 benchmarks/profile_step.py --device cuda --steps 40 --set "train.cuda_graphs=$graphs" \
         2>&1 | grep -v "^USDT" | head -40 | tee "$OUT/profile_step_graphs_$graphs.log"
 done
+# Last (the first thing to lose if time runs out): torch.compile instead of CUDA graphs.
+timeout "${COMPILE_TIMEOUT:-150}" python3 benchmarks/images.py --root "$ROOT" \
+    --epochs "${EPOCHS:-8}" --skip-lectures --compile --json "$OUT/images_cnn_compile.json" \
+    2>&1 | tee "$OUT/images_cnn_compile.log"
