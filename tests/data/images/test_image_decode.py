@@ -8,8 +8,12 @@ import torch
 from image_samples import bomb_png, encoded, gray, rgb, save
 from PIL import Image
 
+from deepfit.config import DataConfig
+from deepfit.data.images.bundle import image_options
 from deepfit.data.images.decode import (Unreadable, arrays_to_tensor, bomb_guard,
-                                        decode_bytes, decode_image, is_gray, open_image)
+                                        decode_bytes, decode_image, displayed_size, is_gray,
+                                        open_image)
+from deepfit.data.images.load import load_images
 from deepfit.errors import DataError
 
 
@@ -144,3 +148,43 @@ def test_arrays_to_tensor_layouts_channels_and_resize():
         arrays_to_tensor(np.zeros((1, 2, 4, 4), np.uint8), "NCHW", None, "auto", "t")
     with pytest.raises(DataError, match="expected NHWC"):
         arrays_to_tensor(x, "NHWC", None, "auto", "t")
+
+
+def _oriented(arr: np.ndarray, orientation: int, fmt: str) -> bytes:
+    """``arr`` (H, W) encoded with an EXIF orientation tag, as a phone camera writes it."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format=fmt, exif=exif.tobytes(),
+                              **({"quality": 95} if fmt == "JPEG" else {}))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_exif_orientation_is_applied_as_a_photo_viewer_shows_it(fmt):
+    stored = np.zeros((6, 8), dtype=np.uint8)  # 6 rows, 8 columns as the sensor wrote them
+    stored[0] = 255                            # the top row is white
+    data = _oriented(stored, 6, fmt)           # 6: turn 90 degrees clockwise to display
+    img = Image.open(io.BytesIO(data))
+    assert displayed_size(img) == (8, 6)       # shown upright: 8 rows, 6 columns
+    shown = decode_bytes(data, None, 1)[0]
+    assert shown.shape == (8, 6)
+    # The stored top row is now the right-hand column, and nothing else is white.
+    assert (shown[:, -1] > 200).all() and (shown[:, :-2] < 60).all()
+    # Orientation 1 (or none) leaves the pixels as stored, exactly for PNG.
+    plain = decode_bytes(_oriented(stored, 1, fmt), None, 1)[0]
+    assert plain.shape == (6, 8) and (plain[0] > 200).all()
+    # Resizing targets the displayed shape (and a JPEG's fast draft decode respects it).
+    assert decode_bytes(data, (4, 3), 1).shape == (1, 4, 3)
+
+
+def test_a_folder_of_phone_photos_in_both_orientations_is_one_size(tmp_path):
+    upright = np.zeros((8, 6), dtype=np.uint8)
+    sideways = np.zeros((6, 8), dtype=np.uint8)  # stored sideways, tagged to be turned
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        (tmp_path / cls / "up.png").write_bytes(_oriented(upright, 1, "PNG"))
+        (tmp_path / cls / "side.png").write_bytes(_oriented(sideways, 6, "PNG"))
+    images = load_images(str(tmp_path), image_options(DataConfig(source=str(tmp_path),
+                                                                 cache=False)))
+    assert tuple(images.images.shape[1:]) == (1, 8, 6)

@@ -30,7 +30,7 @@ import torch
 
 from deepfit.data.images.cache import KeyBuilder, digest_bytes, read_entry, write_entry
 from deepfit.data.images.decode import Unreadable, bad_image_error, bomb_guard, decode_bytes
-from deepfit.data.images.decode import is_gray, open_image
+from deepfit.data.images.decode import displayed_size, is_gray, open_image
 from deepfit.data.images.imageset import ImageFiles, ImageSet
 from deepfit.data.images.options import ImageOptions
 from deepfit.errors import DataError
@@ -248,7 +248,7 @@ def _header(items: ImageList, i: int, probe: _Probe, data: Optional[bytes] = Non
         if data is None:
             data = probe.data if probe.data is not None else items.read(i)
         img = open_image(data)
-        probe.size = (img.height, img.width)
+        probe.size = displayed_size(img)
         probe.gray = is_gray(img)
         img.close()
     except Unreadable as exc:

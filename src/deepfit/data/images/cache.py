@@ -22,7 +22,7 @@ from deepfit.data.images.decode import arrays_to_tensor
 from deepfit.files import atomic_write
 
 # Bump when the decoded pixels for the same inputs change (decoder rules, layout, meta).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: EXIF orientation applied
 
 
 class KeyBuilder:

@@ -23,7 +23,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from PIL import Image, ImageOps
 
 from deepfit.errors import DataError
 
@@ -82,6 +82,24 @@ def open_image(data: bytes) -> Image.Image:
     return img
 
 
+# EXIF orientations (tag 0x0112) 5-8 turn the stored image a quarter turn: width and height swap.
+_ORIENTATION = 0x0112
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored); a damaged EXIF block counts as none."""
+    try:
+        value = img.getexif().get(_ORIENTATION, 1)
+    except Exception:  # EXIF parsing of a damaged file: the pixels may still be fine
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def displayed_size(img: Image.Image) -> tuple[int, int]:
+    """(H, W) as a photo viewer shows the image: after its EXIF orientation."""
+    return (img.width, img.height) if _orientation(img) >= 5 else (img.height, img.width)
+
+
 def is_gray(img: Image.Image) -> bool:
     """True when the image carries no colour: a gray mode or an all-gray palette."""
     if img.mode in GRAY_MODES:
@@ -101,12 +119,19 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) ->
     """
     img = open_image(data)
     try:
+        orientation = _orientation(img)
         if size is not None and img.format == "JPEG":
-            # DCT-domain downscaling (never below the target) makes big JPEGs much cheaper.
-            img.draft(img.mode, (size[1], size[0]))
+            # DCT-domain downscaling (never below the target) makes big JPEGs much cheaper;
+            # the target in stored pixels, which a quarter-turn orientation swaps.
+            stored = (size[0], size[1]) if orientation >= 5 else (size[1], size[0])
+            img.draft(img.mode, stored)
         # The full decode: truncated or corrupt pixel data fails here, as long as nobody has
         # set PIL.ImageFile.LOAD_TRUNCATED_IMAGES (deepfit never does).
         img.load()
+        if orientation != 1:
+            # Phone cameras store the sensor's pixels and a rotation flag: apply it, so the
+            # network sees the picture the way a photo viewer (and the user) does.
+            img = ImageOps.exif_transpose(img)
         img = _to_8bit(img)
         if channels == 1 and img.mode != "L":
             img = img.convert("L")  # PIL's L conversion is ITU-R 601 luma, as for arrays
