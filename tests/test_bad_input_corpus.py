@@ -293,6 +293,16 @@ def image_empty_class_folder(tmp):
     return _data(root, None), "pets/bird' has no images"
 
 
+def image_dicom_folder(tmp):
+    root = tmp / "scans"
+    for cls in ("tumour", "normal"):
+        (root / cls).mkdir(parents=True)
+        for i in range(3):  # DICOM: 128-byte preamble, then 'DICM'
+            (root / cls / f"slice{i}.dcm").write_bytes(bytes(128) + b"DICM" + bytes(64))
+    return _data(root, None), ("has no images", "it holds DICOM files",
+                               "export the slices as PNG first")
+
+
 def image_sizes_differ(tmp):
     root = _image_folder(tmp)
     (root / "dog" / "big.png").write_bytes(_png(99, size=(12, 10)))
@@ -332,7 +342,8 @@ CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv
          strict_missing_gap, too_many_categories, multilabel_not_binary,
          sensitivity_without_target, yaml_python_payload, invalid_run_name,
          image_zero_byte_png, image_truncated_png, image_truncated_jpeg, image_text_named_png,
-         image_decompression_bomb, image_empty_class_folder, image_sizes_differ,
+         image_decompression_bomb, image_empty_class_folder, image_dicom_folder,
+         image_sizes_differ,
          image_medmnist_count_mismatch, image_csv_missing_file, image_label_map_unknown_class]
 
 

@@ -37,6 +37,21 @@ class Unreadable(Exception):
     """One image cannot be decoded; the message is a short reason for errors and skip lists."""
 
 
+# Medical scanner formats that PIL cannot read.
+_SCANNER_FORMATS = {".dcm": "DICOM", ".dicom": "DICOM", ".nii": "NIfTI", ".nii.gz": "NIfTI",
+                    ".mha": "MetaImage", ".mhd": "MetaImage", ".nrrd": "NRRD"}
+
+
+SCANNER_ADVICE = ("which deepfit does not read: export the slices as PNG first (e.g. with "
+                  "pydicom or nibabel), keeping the full intensity range (16-bit PNG is fine)")
+
+
+def scanner_format(name: str) -> Optional[str]:
+    """"DICOM", "NIfTI", ... for a medical scanner file name, else None."""
+    lower = name.lower()
+    return next((v for k, v in _SCANNER_FORMATS.items() if lower.endswith(k)), None)
+
+
 def is_image_name(name: str) -> bool:
     """True when ``name`` ends in a known image extension (any case)."""
     return name.lower().endswith(IMAGE_SUFFIXES)

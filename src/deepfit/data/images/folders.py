@@ -9,7 +9,8 @@ from typing import Iterator
 import numpy as np
 
 from deepfit.data.images.batch import ImageList, build_image_set
-from deepfit.data.images.decode import IMAGE_SUFFIXES, is_image_name
+from deepfit.data.images.decode import (IMAGE_SUFFIXES, SCANNER_ADVICE, is_image_name,
+                                        scanner_format)
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.options import ImageOptions, split_name
 from deepfit.errors import DataError
@@ -69,14 +70,15 @@ def _class_files(folder: Path) -> dict[str, list[str]]:
         if found is not None:
             raise DataError(f"'{folder}' holds images but no class sub-folders; put each class's "
                             "images in a sub-folder named after the class")
-        raise DataError(f"'{folder}' has no images ({_EXTS}) in class sub-folders")
+        raise DataError(f"'{folder}' has no images ({_EXTS}) in class sub-folders"
+                        f"{_other_format(folder)}")
     _no_loose_images(folder, "class folder")
     listing = {}
     for cls in classes:
         files = sorted(_images_below(cls))
         if not files:
-            raise DataError(f"class folder '{cls}' has no images ({_EXTS}); add some or "
-                            "remove the folder")
+            raise DataError(f"class folder '{cls}' has no images ({_EXTS}){_other_format(cls)}; "
+                            "add some or remove the folder")
         listing[cls.name] = files
     return listing
 
@@ -94,6 +96,17 @@ def _visible_dirs(folder: Path) -> list[Path]:
     except OSError as exc:
         raise DataError(f"cannot list folder '{folder}': {exc.strerror or exc}") from None
     return [e for e in entries if e.is_dir() and not e.name.startswith(".")]
+
+
+def _other_format(folder: Path, limit: int = 10000) -> str:
+    """A hint when the folder holds medical scanner files instead of images, else ""."""
+    for i, path in enumerate(folder.rglob("*")):
+        if i >= limit:
+            break
+        kind = scanner_format(path.name)
+        if kind is not None:
+            return f"; it holds {kind} files ('{path.name}'), {SCANNER_ADVICE}"
+    return ""
 
 
 def _images_below(folder: Path) -> Iterator[str]:

@@ -31,8 +31,12 @@ def read_frame(path: str | Path) -> pd.DataFrame:
                         ".npz or .npy file")
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
-        raise DataError(f"'{path}' has an unsupported extension '{suffix}'; use one of "
-                        + ", ".join(TABLE_SUFFIXES))
+        from deepfit.data.images.decode import SCANNER_ADVICE, scanner_format  # they import us
+        kind = scanner_format(path.name)
+        hint = f"; it is a {kind} file, {SCANNER_ADVICE}" if kind else ""
+        raise DataError(f"'{path}' has an unsupported extension '{suffix}'{hint}; use a table "
+                        "(" + ", ".join(TABLE_SUFFIXES) + "), or an image folder or CSV of "
+                        "image paths")
     if path.stat().st_size == 0:
         raise DataError(f"data file '{path}' is empty (0 bytes)")
     if suffix in (".npz", ".npy"):
