@@ -87,6 +87,11 @@ def test_a_run_that_asked_for_graphs_and_got_none_says_so_in_its_report(tmp_path
     assert any("train.cuda_graphs was asked for but not used: CUDA graphs need a CUDA "
                "device" in n for n in notes)
     assert "train.cuda_graphs was asked for" in (run.path / "report.md").read_text()
+    # Graphs that ran and were then turned off (see the out-of-memory test) are noted too.
+    summary["training"]["cuda_graphs"] = {"used": True, "replays": 3,
+                                          "reason": "out of GPU memory at step 4 of epoch 1"}
+    assert "CUDA graphs replayed 3 training steps, then were turned off: out of GPU memory " \
+           "at step 4 of epoch 1." in warnings_for(summary)
 
 
 def _pretend_capture(module, sample_args, num_warmup_iters, allow_unused_input):
@@ -137,6 +142,36 @@ def test_a_failed_capture_turns_graphs_off_and_training_goes_on(monkeypatch):
     assert trainer.graphed.replays == 0
     assert all(torch.equal(a, b) for a, b in zip(eager_model.state_dict().values(),
                                                    model.state_dict().values()))
+
+
+class RunsOutOfMemory(nn.Module):
+    """Raises PyTorch's out-of-memory error on full batches after ``fits`` of them."""
+
+    def __init__(self, fits: int) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(144, 2))
+        self.fits, self.full = fits, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training and len(x) > 8:
+            self.full += 1
+            if self.full > self.fits:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB.")
+        return self.net(x)
+
+
+def test_running_out_of_memory_frees_the_graphs_for_the_micro_batches(monkeypatch):
+    X, y = _images()
+    # Capture's 3 warm-up passes and 3 replays fit; the 4th replay runs out of memory.
+    trainer = _trainer(RunsOutOfMemory(fits=6), "cpu", on_oom="halve", cuda_graphs=True)
+    _pretend_graphs(trainer, monkeypatch)
+    history = trainer.fit(X, y, X, y)
+    assert len(history) == 2 and trainer.micro_batches == 2
+    assert trainer.cuda_graphs == {
+        "used": True, "replays": 3,
+        "reason": "out of GPU memory at step 4 of epoch 1: the graphs' memory was freed for "
+                  "the smaller micro-batches"}
 
 
 @needs_cuda

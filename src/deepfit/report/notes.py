@@ -57,6 +57,9 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         why = graphs.get("reason") or "no training batch had the full batch size"
         notes.append(f"train.cuda_graphs was asked for but not used: {why}; training ran "
                      "eagerly (the same arithmetic, one kernel launch at a time).")
+    elif graphs.get("reason"):
+        notes.append(f"CUDA graphs replayed {graphs['replays']} training steps, then were "
+                     f"turned off: {graphs['reason']}.")
     if training.get("epochs_run") == training.get("max_epochs") and training.get("early_stopping"):
         notes.append("Training used every epoch without an early stop; more epochs might help.")
     for split in ("val", "test"):

@@ -101,10 +101,20 @@ class GraphedForward:
                 return None
         if self._signature_of(x) != self._signature:
             return None
-        self.replays += 1
         # The graph writes its output into the same memory at every replay: the caller
         # gets a fresh tensor (the loss and the epoch's outputs keep theirs).
-        return self._graphed(x).clone()
+        out = self._graphed(x).clone()
+        self.replays += 1
+        return out
+
+    def release(self, reason: str) -> None:
+        """Stop replaying and free the graphs' private memory (e.g. after running out of GPU
+        memory, so that the smaller eager micro-batches get it)."""
+        if self.reason is None:
+            self.reason = reason
+        self._graphed = None  # the graphs and their memory pool go with the last reference
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _capture(self, x: torch.Tensor) -> bool:
         saved = {name: b.detach().clone() for name, b in self.model.named_buffers()}

@@ -181,6 +181,10 @@ class Trainer:
                     raise RunError(_oom_message(exc, self.cfg.batch_size, self.micro_batches)
                                    ) from None
                 self.micro_batches *= 2
+                if self.graphed is not None and self.graphed.active:
+                    self.graphed.release(f"out of GPU memory at step {step + 1} of epoch "
+                                         f"{epoch}: the graphs' memory was freed for the "
+                                         "smaller micro-batches")
                 self.oom_events.append({"epoch": epoch, "step": step + 1,
                                         "micro_batch": -(-self.cfg.batch_size //
                                                          self.micro_batches)})
