@@ -143,3 +143,22 @@ def test_version_and_resume_flag_rules(capsys, tmp_path):
     assert exit_info.value.code == 0 and "deepfit 0.1.0" in capsys.readouterr().out
     assert main(["train", "--resume", str(tmp_path), "--epochs", "3"]) == 2
     assert "give no other options" in capsys.readouterr().err
+
+
+def test_overrides_may_come_anywhere_among_the_options(tmp_path, tabular_csv, capsys):
+    from deepfit.cli import parse
+    args = parse(["train", "train.lr=0.01", "--epochs", "2", "eval.plots=false", "--quiet",
+                  "data.id_column=patient"])
+    assert args.args == ["train.lr=0.01", "eval.plots=false", "data.id_column=patient"]
+    assert args.epochs == 2 and args.quiet
+    code = main(["train", "--data", str(tabular_csv), "--target", "diagnosis",
+                 "data.id_column=patient", "--epochs", "2", "eval.plots=false", "--out",
+                 str(tmp_path / "runs"), "--name", "mixed", "--quiet", "eval.bootstrap=0"])
+    assert code == 0
+    config = (tmp_path / "runs" / "mixed" / "config.yaml").read_text()
+    assert "id_column: patient" in config and "plots: false" in config \
+        and "bootstrap: 0" in config
+    # An unknown option is still refused, by argparse's own message and exit code.
+    with pytest.raises(SystemExit) as info:
+        parse(["train", "--data", "x.csv", "--bogus", "train.lr=0.1"])
+    assert info.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err

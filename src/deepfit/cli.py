@@ -119,8 +119,21 @@ def _config(args: argparse.Namespace) -> Any:
     return cfg.override(overrides) if overrides else cfg
 
 
+def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    """The command line, with ``key=value`` overrides allowed anywhere among the options:
+    argparse alone takes one run of positionals, so ``--epochs 5 train.lr=0.01 --quiet
+    eval.plots=false`` would refuse the second override."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "args") or any(token.startswith("-") for token in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args = list(args.args) + extra
+    return args
+
+
 def main(argv: Optional[list[str]] = None) -> int:
-    args = _parser().parse_args(argv)
+    args = parse(argv)
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
