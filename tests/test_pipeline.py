@@ -139,6 +139,21 @@ class LectureNet(nn.Module):
         return torch.sigmoid(self.out(torch.relu(self.hidden(x))))
 
 
+def test_a_dataframe_with_integer_names_and_nullable_columns_predicts_after_loading(
+        tmp_path, quick):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(120, 3)))  # columns 0, 1, 2 (integers)
+    frame[3] = (frame[0] > 0).astype(int)
+    frame[0] = frame[0].astype("Float64")  # pandas' nullable float, with a gap
+    frame.loc[2, 0] = pd.NA
+    frame["flag"] = pd.array([True, False, None] * 40, dtype="boolean")
+    run = deepfit.train(data=frame, target="3", epochs=2, out=tmp_path, **quick)
+    loaded = deepfit.load(run.path)
+    rows = frame.drop(columns=[3]).head(5)  # the same DataFrame, integer names and all
+    assert list(loaded.predict(rows)) == list(run.predict(frame.head(5)))
+    assert set(loaded.predict(rows)) <= {"0", "1"}
+
+
 def test_users_own_module_trains_through_the_api(tmp_path, quick):
     # The lecture's 30-15-1 breast-cancer network and SGD reach its published 0.96, judged
     # over three splits of 114 test rows as in the defaults test above.

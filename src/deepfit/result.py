@@ -58,7 +58,12 @@ class Run:
         if isinstance(data, (str, Path)):
             return read_frame(data)
         if isinstance(data, pd.DataFrame):
-            return data.reset_index(drop=True)
+            frame = data.reset_index(drop=True)
+            # Training named the columns as text (load_object): so must prediction, or a
+            # DataFrame with integer column names would not match its own training run.
+            if not all(isinstance(c, str) for c in frame.columns):
+                frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
+            return frame
         if isinstance(data, torch.Tensor):
             data = data.detach().cpu().numpy()
         array = np.asarray(data)
