@@ -149,7 +149,7 @@ def empty_folder_as_data(tmp):
 def unsupported_extension(tmp):
     p = tmp / "book.xlsx"
     p.write_bytes(b"PK\x03\x04 not really a workbook")
-    return _data(p), "unsupported extension '.xlsx'"
+    return _data(p), ("unsupported extension '.xlsx'", "save the sheet as CSV")
 
 
 def config_unknown_key(tmp):

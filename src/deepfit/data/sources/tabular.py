@@ -34,6 +34,9 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         from deepfit.data.images.decode import SCANNER_ADVICE, scanner_format  # they import us
         kind = scanner_format(path.name)
         hint = f"; it is a {kind} file, {SCANNER_ADVICE}" if kind else ""
+        if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
+            hint = ("; it is a spreadsheet: save the sheet as CSV (in Excel: File > Save As > "
+                    "CSV UTF-8) and pass that file")
         raise DataError(f"'{path}' has an unsupported extension '{suffix}'{hint}; use a table "
                         "(" + ", ".join(TABLE_SUFFIXES) + "), or an image folder or CSV of "
                         "image paths")
