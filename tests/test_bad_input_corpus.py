@@ -147,9 +147,15 @@ def empty_folder_as_data(tmp):
 
 
 def unsupported_extension(tmp):
+    p = tmp / "book.xls"  # the old binary Excel format
+    p.write_bytes(b"\xd0\xcf\x11\xe0 an old workbook")
+    return _data(p), ("unsupported extension '.xls'", "save it as .xlsx or CSV")
+
+
+def damaged_workbook(tmp):
     p = tmp / "book.xlsx"
     p.write_bytes(b"PK\x03\x04 not really a workbook")
-    return _data(p), ("unsupported extension '.xlsx'", "save the sheet as CSV")
+    return _data(p), "book.xlsx' is not a readable Excel workbook"
 
 
 def config_unknown_key(tmp):
@@ -338,6 +344,7 @@ CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv
          nan_in_target, single_class_target, unknown_target, garbage_in_numeric,
          unknown_split_value, class_missing_from_train, npz_wrong_names, npz_length_mismatch,
          npz_object_array, npy_one_dimensional, empty_folder_as_data, unsupported_extension,
+         damaged_workbook,
          config_unknown_key, config_wrong_type, negative_lr, unknown_model, unknown_optimizer,
          strict_missing_gap, too_many_categories, multilabel_not_binary,
          sensitivity_without_target, yaml_python_payload, invalid_run_name,

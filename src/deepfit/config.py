@@ -39,6 +39,8 @@ class DataConfig:
 
     source: str = _opt("breast_cancer", help="built-in name, toy generator, or a file path")
     target: Optional[str] = _opt(None, help="target column (default: the last column)")
+    sheet: Optional[str] = _opt(None, help="Excel source: the sheet to read (default: the "
+                                "first)")
     targets: tuple[str, ...] = _opt((), help="several 0/1 target columns: a multi-label task")
     task: str = _opt("auto", choices=TASKS)
     val_size: float = _opt(0.15, lo=0.0, hi=1.0, lo_open=True, hi_open=True)

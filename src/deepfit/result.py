@@ -56,7 +56,7 @@ class Run:
     # -- inference -----------------------------------------------------------------------
     def _frame(self, data: Any, origin: str) -> pd.DataFrame:
         if isinstance(data, (str, Path)):
-            return read_frame(data)
+            return read_frame(data, self.config.data.sheet)
         if isinstance(data, pd.DataFrame):
             frame = data.reset_index(drop=True)
             # Training named the columns as text (load_object): so must prediction, or a

@@ -44,7 +44,7 @@ def _load_named(source: str, cfg: DataConfig, seed: int) -> Table:
     if key in TOY:
         return load_toy(key, cfg.n_samples, cfg.noise, seed)
     if Path(source).exists() or any(c in source for c in "/\\.") :
-        return load_file(source)
+        return load_file(source, cfg.sheet)
     names = list(BUILTIN) + list(TOY)
     raise DataError(f"unknown dataset '{source}'{did_you_mean(key, names)}; give a file path or "
                     f"one of: {', '.join(names)}")
@@ -54,7 +54,7 @@ def _stack_split_files(table: Table, cfg: DataConfig) -> Table:
     parts = [table.frame.assign(**{SPLIT_COLUMN: "train"})]
     for split, path in (("val", cfg.val_file), ("test", cfg.test_file)):
         if path:
-            extra = read_frame(path)
+            extra = read_frame(path, cfg.sheet)
             missing = [c for c in table.frame.columns if c not in extra.columns]
             if missing:
                 raise DataError(f"'{path}' lacks column(s) {missing} that the training file has")

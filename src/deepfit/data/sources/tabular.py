@@ -11,17 +11,19 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from deepfit.data.sources.excel import EXCEL_SUFFIXES, read_excel
 from deepfit.data.table import Table
 from deepfit.errors import DataError
 
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npz", ".npy")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".parquet", ".pq", ".npz", ".npy", *EXCEL_SUFFIXES)
 # Array names tried in an .npz, in order: features, then target.
 _NPZ_X = ("X", "x", "features", "data", "inputs")
 _NPZ_Y = ("y", "Y", "target", "targets", "labels", "label")
 
 
-def read_frame(path: str | Path) -> pd.DataFrame:
-    """Read one table file into a DataFrame, turning every parse failure into a ``DataError``."""
+def read_frame(path: str | Path, sheet: Optional[str] = None) -> pd.DataFrame:
+    """Read one table file into a DataFrame, turning every parse failure into a ``DataError``.
+    ``sheet``: the sheet of an Excel workbook (default: the first)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file '{path}' does not exist; check the path or pass a built-in "
@@ -34,9 +36,9 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         from deepfit.data.images.decode import SCANNER_ADVICE, scanner_format  # they import us
         kind = scanner_format(path.name)
         hint = f"; it is a {kind} file, {SCANNER_ADVICE}" if kind else ""
-        if suffix in (".xlsx", ".xlsm", ".xls", ".ods"):
-            hint = ("; it is a spreadsheet: save the sheet as CSV (in Excel: File > Save As > "
-                    "CSV UTF-8) and pass that file")
+        if suffix in (".xls", ".ods"):
+            hint = ("; it is an older or OpenDocument spreadsheet: save it as .xlsx or CSV "
+                    "(File > Save As) and pass that file")
         raise DataError(f"'{path}' has an unsupported extension '{suffix}'{hint}; use a table "
                         "(" + ", ".join(TABLE_SUFFIXES) + "), or an image folder or CSV of "
                         "image paths")
@@ -46,6 +48,8 @@ def read_frame(path: str | Path) -> pd.DataFrame:
         return _read_numpy(path)
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
+    if suffix in EXCEL_SUFFIXES:
+        return read_excel(path, sheet)
     return _read_text(path, sep="\t" if suffix == ".tsv" else None)
 
 
@@ -200,8 +204,8 @@ def arrays_to_frame(X: Any, y: Any, origin: str = "arrays") -> pd.DataFrame:
     return frame
 
 
-def load_file(path: str) -> Table:
-    frame = read_frame(path)
+def load_file(path: str, sheet: Optional[str] = None) -> Table:
+    frame = read_frame(path, sheet)
     kind = "NumPy arrays" if Path(path).suffix.lower() in (".npz", ".npy") else "table"
     return Table(frame=frame, target="target" if kind == "NumPy arrays" else frame.columns[-1],
                  name=Path(path).stem, description=f"{kind} from {path}")
