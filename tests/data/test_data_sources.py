@@ -477,3 +477,14 @@ def test_read_frame_reads_txt_as_csv(tmp_path):
     path = tmp_path / "plain.txt"
     path.write_text("a,y\n1,0\n2,1\n", encoding="utf-8")
     assert read_frame(path).shape == (2, 2)
+
+
+def test_spaces_around_text_cells_are_stripped_so_labels_do_not_split(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text('dose,colour,label\n1.5 ,red ,yes \n2.5,red,yes\n3.0, blue,no\n'
+                    '4.0,"  ",no\n', encoding="utf-8")
+    frame = load(path).frame
+    assert frame["label"].tolist() == ["yes", "yes", "no", "no"]  # two classes, not three
+    assert frame["colour"].tolist()[:3] == ["red", "red", "blue"]
+    assert pd.isna(frame["colour"].iloc[3])  # a blank cell is missing, not a category ""
+    assert frame["dose"].dtype.kind == "f"

@@ -21,6 +21,22 @@ _NPZ_X = ("X", "x", "features", "data", "inputs")
 _NPZ_Y = ("y", "Y", "target", "targets", "labels", "label")
 
 
+def strip_text_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """Strip spaces around text cells and read a blank cell as missing, in place.
+
+    Files exported from spreadsheets often carry stray spaces: 'yes ' and 'yes' would
+    otherwise be two classes (or two categories of a feature). Training and prediction files
+    both pass through here, so they agree."""
+    for col, dtype in frame.dtypes.items():
+        if dtype != object and not isinstance(dtype, pd.StringDtype):
+            continue
+        values = frame[col]
+        stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v,
+                              na_action="ignore")
+        frame[col] = stripped.mask(stripped.eq(""))
+    return frame
+
+
 def read_frame(path: str | Path, sheet: Optional[str] = None) -> pd.DataFrame:
     """Read one table file into a DataFrame, turning every parse failure into a ``DataError``.
     ``sheet``: the sheet of an Excel workbook (default: the first)."""
@@ -49,7 +65,7 @@ def read_frame(path: str | Path, sheet: Optional[str] = None) -> pd.DataFrame:
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
     if suffix in EXCEL_SUFFIXES:
-        return read_excel(path, sheet)
+        return strip_text_cells(read_excel(path, sheet))
     return _read_text(path, sep="\t" if suffix == ".tsv" else None)
 
 
@@ -123,6 +139,7 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     frame = read_csv_checked(path, sep=sep, decimal=decimal)
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
+    strip_text_cells(frame)
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
