@@ -190,9 +190,26 @@ def test_unknown_id_column_suggests_close_name():
 
 
 def test_identifier_left_in_features_hits_category_limit():
-    with pytest.raises(DataError, match=r"column 'id' has \d+ distinct text values.*"
-                                        r"data.id_column=id"):
-        build_bundle(DataConfig(), data=_classification_frame())
+    # Not named like an identifier, so not recognised as one: the category limit catches it.
+    frame = _classification_frame().rename(columns={"id": "specimen"})
+    with pytest.raises(DataError, match=r"column 'specimen' has \d+ distinct text values.*"
+                                        r"data.id_column=specimen"):
+        build_bundle(DataConfig(), data=frame)
+
+
+@pytest.mark.parametrize("name", ["id", "patient_id", "Sample ID"])
+def test_a_column_named_as_an_identifier_with_unique_values_is_kept_out_of_the_features(name):
+    frame = _classification_frame().rename(columns={"id": name})
+    frame[name] = np.arange(1000, 1000 + len(frame))  # numbers: would pass as a feature
+    bundle = build_bundle(DataConfig(), data=frame)
+    assert bundle.schema.id_column == name
+    assert not any(c.startswith(name) for c in bundle.schema.preprocessor.output_names_)
+    assert set(bundle.train.ids) <= set(frame[name])
+    assert any(f"Column '{name}' was taken as the row identifier" in n
+               for n in bundle.info["notes"])
+    # A repeated value means it is not an identifier: it stays a feature.
+    frame.loc[1, name] = frame.loc[0, name]
+    assert build_bundle(DataConfig(), data=frame).schema.id_column is None
 
 
 def test_garbage_in_numeric_feature_names_column_and_row():
@@ -367,3 +384,25 @@ def test_schema_round_trips_through_json_and_transforms_identically():
     assert schema.id_column == "id"
     new_rows = frame.iloc[:7]
     assert torch.equal(schema.transform(new_rows, "new"), bundle.schema.transform(new_rows, "new"))
+
+
+def test_a_target_named_column_that_is_not_last_must_be_chosen_explicitly():
+    # Kaggle's breast cancer CSV: id, diagnosis, then 30 measurements; the last column is not
+    # the target, and silently regressing on it would be a wrong study.
+    frame = _classification_frame()[["id", "label", "a", "noise"]]
+    with pytest.raises(DataError, match=r"no target given: the last column 'noise' would be "
+                       r"the target, but column 'label' looks like it; pass --target label"):
+        build_bundle(DataConfig(), data=frame)
+    assert build_bundle(DataConfig(target="label"), data=frame).schema.task == "binary"
+    assert build_bundle(DataConfig(target="noise"), data=frame).schema.task == "regression"
+    # Built-in sets name their target themselves: no guessing, no refusal.
+    assert build_bundle(DataConfig(source="iris")).schema.task == "multiclass"
+
+
+def test_an_empty_unnamed_column_from_trailing_delimiters_is_dropped(tmp_path):
+    path = tmp_path / "export.csv"
+    rows = ["a,b,label,"] + [f"{i},{i % 3},{'yes' if i % 2 else 'no'}," for i in range(30)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    bundle = build_bundle(DataConfig(source=str(path)))
+    assert bundle.schema.target.column == "label"
+    assert bundle.schema.preprocessor.columns_ == ["a", "b"]

@@ -134,9 +134,10 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
                             f"the data{did_you_mean(col, frame.columns)}")
     if cfg.split_column:
         drop.add(cfg.split_column)
-    ids = frame[cfg.id_column].to_numpy() if cfg.id_column else frame.index.to_numpy()
-    if cfg.id_column:
-        drop.add(cfg.id_column)
+    id_column = cfg.id_column or _id_like_column(frame, drop)
+    ids = frame[id_column].to_numpy() if id_column else frame.index.to_numpy()
+    if id_column:
+        drop.add(id_column)
     if not any(c not in drop for c in frame.columns):
         where = f"'{cfg.source}'" if isinstance(cfg.source, str) and cfg.source else "the data"
         raise DataError(f"{where} has no feature columns: only {list(frame.columns)}, used as "
@@ -195,7 +196,11 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         y_raw, target, task, train_rows=parts["train"], scale=cfg.scale_target)
     pre = TabularPreprocessor(cfg.missing, cfg.standardize, cfg.feature_transform,
                               cfg.max_categories).fit(features.iloc[parts["train"]])
-    schema = Schema(task=task, target=spec, preprocessor=pre, id_column=cfg.id_column,
+    if id_column and not cfg.id_column:
+        notes.append(f"Column '{id_column}' was taken as the row identifier (its name says so "
+                     "and every value is different) and kept out of the features; set "
+                     "data.id_column to name another one.")
+    schema = Schema(task=task, target=spec, preprocessor=pre, id_column=id_column,
                     input_shape=(len(pre.output_names_),))
     splits = {}
     for split in SPLITS:
@@ -223,6 +228,25 @@ def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
     return [_resolve_target(cfg, table)]
 
 
+def _id_like_column(frame: pd.DataFrame, taken: set) -> Optional[str]:
+    """A column named as an identifier ('id', 'patient_id', 'Sample ID', ...) whose values are
+    all present and all different: a model must not learn from it (a number that only names
+    a row is noise, or worse, a leak of the collection order)."""
+    for col in frame.columns:
+        name = str(col).strip().lower()
+        if col in taken or not (name == "id" or name.endswith(("_id", " id", "-id"))):
+            continue
+        values = frame[col]
+        if values.notna().all() and values.is_unique:
+            return col
+    return None
+
+
+# Column names that usually hold the target: with one of them present, taking the last column
+# by default would most likely train on the wrong one.
+TARGET_NAMES = ("label", "labels", "target", "class", "y", "outcome", "diagnosis")
+
+
 def _resolve_target(cfg: DataConfig, table: Table) -> str:
     if cfg.target is None:
         roles = {cfg.split_column: "data.split_column", cfg.id_column: "data.id_column",
@@ -230,6 +254,14 @@ def _resolve_target(cfg: DataConfig, table: Table) -> str:
         if table.target in roles:  # the default (last) column is not the target here
             raise DataError(f"the last column '{table.target}' is {roles[table.target]}, so it "
                             "cannot be the target; set data.target to the target column")
+        if table.target_guessed and table.target.lower() not in TARGET_NAMES:
+            likely = [c for c in table.frame.columns
+                      if c.lower() in TARGET_NAMES and c != table.target and c not in roles]
+            if likely:  # e.g. Kaggle's breast cancer CSV: id, diagnosis, 30 measurements
+                raise DataError(f"no target given: the last column '{table.target}' would be "
+                                f"the target, but column '{likely[0]}' looks like it; pass "
+                                f"--target {likely[0]} (data.target), or --target "
+                                f"{table.target} to use the last column")
         return table.target
     if cfg.target not in table.frame.columns:
         cols = list(table.frame.columns)

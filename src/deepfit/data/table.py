@@ -22,6 +22,8 @@ class Table:
         class_names: display names for integer class codes, when the source has them.
         positive_class: the class that counts as "positive" for binary metrics.
         targets: the label columns of a multi-label source (then ``target`` is unused).
+        target_guessed: ``target`` is only the last column of a file or DataFrame (no
+            source-defined target): another column may be the real one.
     """
 
     frame: pd.DataFrame
@@ -33,3 +35,4 @@ class Table:
     class_names: dict = field(default_factory=dict)
     positive_class: Optional[str] = None
     targets: list = field(default_factory=list)  # several 0/1 columns: multi-label
+    target_guessed: bool = False

@@ -140,6 +140,12 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
     strip_text_cells(frame)
+    # A delimiter at the end of every line (common in exports) makes an empty, unnamed last
+    # column: drop it instead of carrying an all-missing feature (or target).
+    empty = [c for c in frame.columns
+             if str(c).startswith("Unnamed: ") and frame[c].isna().all()]
+    if empty:
+        frame = frame.drop(columns=empty)
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
@@ -225,6 +231,7 @@ def load_file(path: str, sheet: Optional[str] = None) -> Table:
     frame = read_frame(path, sheet)
     kind = "NumPy arrays" if Path(path).suffix.lower() in (".npz", ".npy") else "table"
     return Table(frame=frame, target="target" if kind == "NumPy arrays" else frame.columns[-1],
+                 target_guessed=kind != "NumPy arrays",
                  name=Path(path).stem, description=f"{kind} from {path}")
 
 
@@ -235,7 +242,7 @@ def load_object(data: Any) -> Table:
             raise DataError("the DataFrame passed as data is empty")
         frame = data.reset_index(drop=True).copy()
         frame.columns = [str(c) for c in frame.columns]
-        return Table(frame=frame, target=frame.columns[-1], name="dataframe",
+        return Table(frame=frame, target=frame.columns[-1], name="dataframe", target_guessed=True,
                      description=f"pandas DataFrame, {len(frame)} rows")
     if _is_torch_dataset(data):
         data = _dataset_arrays(data)
