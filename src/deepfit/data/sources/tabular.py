@@ -45,7 +45,7 @@ def read_frame(path: str | Path, sheet: Optional[str] = None) -> pd.DataFrame:
         raise DataError(f"data file '{path}' does not exist; check the path or pass a built-in "
                         "name (see 'deepfit datasets')")
     if path.is_dir():
-        raise DataError(f"'{path}' is a folder; tabular data must be a CSV, TSV, Parquet, "
+        raise DataError(f"'{path}' is a folder; tabular data must be a CSV, TSV, Excel, Parquet, "
                         ".npz or .npy file")
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
