@@ -21,6 +21,7 @@ from deepfit.config import TrainConfig
 from deepfit.models.cnn import SmallCNN
 from deepfit.report.notes import warnings_for
 from deepfit.task import TaskHead
+from deepfit.train.callbacks import Callback
 from deepfit.train.cuda_graph import GraphedForward, graph_refusal
 from deepfit.train.device import deterministic_algorithms
 from deepfit.train.trainer import Trainer
@@ -197,6 +198,40 @@ def test_a_graphed_run_trains_to_the_eager_runs_weights(precision):
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-3 if precision ==
                                                 "fp32" else 3e-2)
         assert a["train_accuracy"] == pytest.approx(b["train_accuracy"], abs=0.03)
+
+
+@needs_cuda
+def test_a_graphed_run_with_dropout_resumes_to_the_uninterrupted_weights():
+    # Capture draws dropout masks in its warm-up passes; restoring the generator afterwards
+    # is what makes a resumed run (which captures again) replay the original's masks.
+    X, y = _images()
+
+    class StopAfterFirstEpoch(Callback):
+        def on_epoch_end(self, trainer, epoch, logs, **kwargs):
+            trainer.should_stop = True
+
+    def trainer(model, callbacks=()):
+        return Trainer(model, TaskHead("multiclass"),
+                       TrainConfig(epochs=3, batch_size=16, progress=False, seed=3,
+                                   cuda_graphs=True),
+                       task="multiclass", n_outputs=2, device=CUDA, callbacks=callbacks)
+
+    torch.manual_seed(0)
+    whole = SmallCNN(1, 2, channels=(8, 16), dropout=0.3)
+    with deterministic_algorithms(True):
+        trainer(whole).fit(X, y, X, y)
+        torch.manual_seed(0)
+        part = trainer(SmallCNN(1, 2, channels=(8, 16), dropout=0.3), [StopAfterFirstEpoch()])
+        part.fit(X, y, X, y)
+        state = part.state_dict()
+        torch.manual_seed(123)  # the resumed process starts from other RNG states
+        resumed_model = SmallCNN(1, 2, channels=(8, 16), dropout=0.3)
+        resumed = trainer(resumed_model)
+        resumed.load_state_dict(state)
+        resumed.fit(X, y, X, y)
+    assert resumed.graphed.replays == 2 * 5
+    for (name, a), b in zip(whole.state_dict().items(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 class HostReading(nn.Module):

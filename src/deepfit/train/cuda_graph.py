@@ -69,8 +69,9 @@ class GraphedForward:
     like the first one it was given; returns ``None`` for any other batch (run eagerly).
 
     Captured lazily on the first full-size training batch. The capture's warm-up passes run
-    the network in training mode, so the batch-norm running statistics are restored
-    afterwards: capturing leaves the model exactly as it was. Failure to capture (an
+    the network in training mode, so the batch-norm running statistics and the CUDA random
+    generator are restored afterwards: capturing leaves the model (and the dropout stream)
+    exactly as it was. Failure to capture (an
     operation that synchronises with the host, data-dependent shapes, out of memory) turns
     graphs off for the run and records ``reason``.
     """
@@ -119,6 +120,9 @@ class GraphedForward:
 
     def _capture(self, x: torch.Tensor) -> bool:
         saved = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        # Warm-up passes draw dropout masks: put the generator back afterwards, so that a run
+        # resumed from a checkpoint (which captures again) draws what the original run drew.
+        rng = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         wrapper = _Forward(self.model, self.device, self.precision)
         sample = x.detach().clone()
         try:
@@ -138,5 +142,7 @@ class GraphedForward:
             with torch.no_grad():  # the warm-up passes moved the batch-norm statistics
                 for name, b in self.model.named_buffers():
                     b.copy_(saved[name])
+            if rng is not None:
+                torch.cuda.set_rng_state(rng, self.device)
             self.model.zero_grad(set_to_none=True)
         return self._graphed is not None
