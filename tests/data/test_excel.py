@@ -3,6 +3,7 @@ prediction, and one clear line for each way a workbook can be wrong."""
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -48,10 +49,16 @@ def test_the_first_sheet_or_the_named_one_is_read_as_a_table(tmp_path):
 def test_a_workbook_trains_and_its_run_predicts_from_the_same_sheet_of_new_workbooks(tmp_path):
     path = tmp_path / "cohort.xlsx"
     _workbook(path, {"Notes": pd.DataFrame({"note": ["-"]}), "Patients": _patients()})
+    # The first sheet holds no table to learn from: the error says which sheet it read.
+    with pytest.raises(DataError, match="this is sheet 'Notes' of Notes, Patients: choose "
+                       "another with data.sheet"):
+        deepfit.train(data=str(path), out=tmp_path / "runs", epochs=1)
     run = deepfit.train(data=str(path), out=tmp_path / "runs", epochs=3,
                         **{"data.sheet": "Patients", "train.progress": False,
                            "eval.plots": False, "eval.report": False})
     assert run.schema.class_names == ["relapse", "remission"]
+    summary = json.loads((run.path / "summary.json").read_text())
+    assert "sheet 'Patients' of" in summary["data"]["description"]
     new = tmp_path / "new.xlsx"
     _workbook(new, {"Notes": pd.DataFrame({"note": ["-"]}),
                     "Patients": _patients(5, seed=1).drop(columns="outcome")})

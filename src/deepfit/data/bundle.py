@@ -140,9 +140,13 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         drop.add(id_column)
     if not any(c not in drop for c in frame.columns):
         where = f"'{cfg.source}'" if isinstance(cfg.source, str) and cfg.source else "the data"
+        sheets = frame.attrs.get("sheets")
+        check = (f"this is sheet '{frame.attrs['sheet']}' of {', '.join(sheets)}: choose "
+                 "another with data.sheet" if sheets else
+                 "if it has more, check its delimiter: ',', ';' or tab")
         raise DataError(f"{where} has no feature columns: only {list(frame.columns)}, used as "
                         "the target, id, split or dropped columns; a table needs at least one "
-                        "input column (if it has more, check its delimiter: ',', ';' or tab)")
+                        f"input column ({check})")
 
     multilabel = len(target_cols) > 1
     target = ",".join(target_cols)

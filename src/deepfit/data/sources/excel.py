@@ -51,4 +51,5 @@ def read_excel(path: Path, sheet: Optional[str] = None) -> pd.DataFrame:
         raise DataError(f"sheet '{chosen}' of '{path}' has duplicate column names: {dupes}; "
                         "rename them")
     frame.columns = [str(c).strip() for c in frame.columns]
+    frame.attrs.update(sheet=chosen, sheets=names)  # for the table's description
     return frame

@@ -230,9 +230,13 @@ def arrays_to_frame(X: Any, y: Any, origin: str = "arrays") -> pd.DataFrame:
 def load_file(path: str, sheet: Optional[str] = None) -> Table:
     frame = read_frame(path, sheet)
     kind = "NumPy arrays" if Path(path).suffix.lower() in (".npz", ".npy") else "table"
+    where = str(path)
+    if "sheet" in frame.attrs:  # an Excel workbook: which sheet, of which
+        where = f"sheet '{frame.attrs['sheet']}' of {path} (sheets: " \
+                f"{', '.join(frame.attrs['sheets'])})"
     return Table(frame=frame, target="target" if kind == "NumPy arrays" else frame.columns[-1],
                  target_guessed=kind != "NumPy arrays",
-                 name=Path(path).stem, description=f"{kind} from {path}")
+                 name=Path(path).stem, description=f"{kind} from {where}")
 
 
 def load_object(data: Any) -> Table:
