@@ -275,7 +275,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
     for name, task, description in list_datasets():
         table.add_row(name, task, description)
     Console(width=120).print(table)
-    print("Also: any CSV / TSV / Parquet / .npz / .npy file path (--target COL).")
+    print("Also: any CSV / TSV / Excel (.xlsx) / Parquet / .npz / .npy file path (--target COL).")
     print("Images: an image folder (one sub-folder per class, or train/ val/ test/), a CSV of "
           "image paths and labels, mnist, fashion-mnist, kmnist, cifar10, cifar100, svhn "
           "(--root DIR), a MedMNIST .npz or medmnist:NAME, a Hugging Face Parquet / Arrow / "
