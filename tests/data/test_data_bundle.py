@@ -406,3 +406,25 @@ def test_an_empty_unnamed_column_from_trailing_delimiters_is_dropped(tmp_path):
     bundle = build_bundle(DataConfig(source=str(path)))
     assert bundle.schema.target.column == "label"
     assert bundle.schema.preprocessor.columns_ == ["a", "b"]
+
+
+def test_whole_numbers_read_as_classes_say_how_to_make_them_a_quantity():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=300)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=300), "grade": np.digitize(x, [-1, 0, 1])})
+    bundle = build_bundle(DataConfig(), data=frame)
+    assert bundle.schema.task == "multiclass"
+    assert "The target 'grade' holds 4 different whole numbers, read as that many classes; if " \
+           "it is a quantity (a count, a score, an age), set data.task=regression." \
+           in bundle.info["notes"]
+    # A count with rare values cannot be split by class: the error offers regression too.
+    frame["days"] = np.clip((3 * x + 6).round(), 0, 12).astype(int)
+    with pytest.raises(DataError, match=r"a stratified split needs at least 3 .*; or, if "
+                       r"'days' is a quantity \(a count, a score\), set data.task=regression"):
+        build_bundle(DataConfig(target="days", drop_columns=("grade",)), data=frame)
+    assert build_bundle(DataConfig(target="days", drop_columns=("grade",), task="regression"),
+                        data=frame).schema.task == "regression"
+    # Text classes are classes: no such note.
+    frame["grade"] = frame["grade"].map({0: "a", 1: "b", 2: "c", 3: "d"})
+    notes = build_bundle(DataConfig(target="grade", drop_columns=("days",)), data=frame).info
+    assert not any("whole numbers" in n for n in notes["notes"])

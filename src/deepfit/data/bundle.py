@@ -178,20 +178,21 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
     # Classification is split stratified by class; multi-label and regression at random.
     stratify = task in ("binary", "multiclass")
     labels = coarse.encode(y_raw).astype(np.int64) if stratify else None
-    notes: list[str] = []
-    if split_values is not None:
-        column = ("cross-validation fold" if split is not None else
-                  cfg.split_column or "split file")
-        method = (f"by column '{cfg.split_column}'" if split is None and cfg.split_column else
-                  f"by the {column}" if split is not None else "by the given files")
-        parts, notes = column_split(split_values, column, labels, cfg.val_size, cfg.test_size,
-                                    seed)
-    else:
-        parts = random_split(len(frame), labels, cfg.val_size, cfg.test_size, seed,
-                             coarse.class_names if stratify else None)
-        method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
-    if labels is not None:
-        check_classes_in_train(labels, parts, coarse.class_names)
+    # Whole numbers read as classes (infer_task): a count or a score may be meant.
+    counted = (task == "multiclass" and cfg.task == "auto" and not table.task_hint
+               and pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw))
+    try:
+        parts, notes, method = _split_rows(cfg, split, split_values, labels, coarse, stratify,
+                                           len(frame), seed)
+    except DataError as exc:
+        if counted:
+            raise DataError(f"{exc}; or, if '{target}' is a quantity (a count, a score), set "
+                            "data.task=regression") from None
+        raise
+    if counted:
+        notes.append(f"The target '{target}' holds {y_raw.nunique()} different whole numbers, "
+                     "read as that many classes; if it is a quantity (a count, a score, an "
+                     "age), set data.task=regression.")
     for split in SPLITS:
         if len(parts[split]) == 0:
             raise DataError(f"the {split} split is empty; use more data or other split sizes")
@@ -230,6 +231,27 @@ def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
                                 f"{table.name}{did_you_mean(col, table.frame.columns)}")
         return columns  # one listed column is simply the target
     return [_resolve_target(cfg, table)]
+
+
+def _split_rows(cfg: DataConfig, split: Optional[pd.Series], split_values: Optional[pd.Series],
+                labels: Optional[np.ndarray], coarse: TargetSpec, stratify: bool, n: int,
+                seed: int) -> tuple[dict[str, np.ndarray], list[str], str]:
+    """Train / val / test row indices, notes about them, and how they were made."""
+    notes: list[str] = []
+    if split_values is not None:
+        column = ("cross-validation fold" if split is not None else
+                  cfg.split_column or "split file")
+        method = (f"by column '{cfg.split_column}'" if split is None and cfg.split_column else
+                  f"by the {column}" if split is not None else "by the given files")
+        parts, notes = column_split(split_values, column, labels, cfg.val_size, cfg.test_size,
+                                    seed)
+    else:
+        parts = random_split(n, labels, cfg.val_size, cfg.test_size, seed,
+                             coarse.class_names if stratify else None)
+        method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
+    if labels is not None:
+        check_classes_in_train(labels, parts, coarse.class_names)
+    return parts, notes, method
 
 
 def _id_like_column(frame: pd.DataFrame, taken: set) -> Optional[str]:
