@@ -180,6 +180,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
     labels = coarse.encode(y_raw).astype(np.int64) if stratify else None
     # Whole numbers read as classes (infer_task): a count or a score may be meant.
     counted = (task == "multiclass" and cfg.task == "auto" and not table.task_hint
+               and not table.class_names
                and pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw))
     try:
         parts, notes, method = _split_rows(cfg, split, split_values, labels, coarse, stratify,
