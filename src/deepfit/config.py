@@ -49,6 +49,8 @@ class DataConfig:
     val_file: Optional[str] = _opt(None, help="separate validation file")
     test_file: Optional[str] = _opt(None, help="separate test file")
     id_column: Optional[str] = _opt(None, help="row identifier, kept out of the features")
+    group_column: Optional[str] = _opt(None, help="rows sharing a value (e.g. a patient) stay "
+                                       "in one split; kept out of the features")
     positive_class: Optional[str] = _opt(None, help="the 'positive' class of a binary task")
     drop_columns: tuple[str, ...] = _opt((), help="columns to ignore")
     missing: str = _opt("impute", choices=("impute", "strict"))

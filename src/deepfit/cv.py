@@ -79,11 +79,13 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
     probe = build_bundle(cfg.data, data, seed=seed)  # task and target, validated once
     table = load_table(cfg.data, data, seed)
     task = probe.schema.task
+    groups = groups or cfg.data.group_column
     if groups is not None:
         if groups not in table.frame.columns:
             raise DataError(f"group column '{groups}' is not in the data"
                             f"{did_you_mean(groups, table.frame.columns)}")
-        cfg = cfg.override({"data.drop_columns": list(cfg.data.drop_columns) + [groups]})
+        # Each fold's validation rows are carved from its training rows by whole groups too.
+        cfg = cfg.override({"data.group_column": groups})
         group_values = table.frame[groups].astype(str).to_numpy()
     else:
         group_values = None

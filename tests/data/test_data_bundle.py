@@ -11,6 +11,7 @@ import torch
 
 from deepfit.config import DataConfig
 from deepfit.data.bundle import Schema, build_bundle
+from deepfit.data.split import SPLITS
 from deepfit.errors import DataError
 
 
@@ -428,3 +429,27 @@ def test_whole_numbers_read_as_classes_say_how_to_make_them_a_quantity():
     frame["grade"] = frame["grade"].map({0: "a", 1: "b", 2: "c", 3: "d"})
     notes = build_bundle(DataConfig(target="grade", drop_columns=("days",)), data=frame).info
     assert not any("whole numbers" in n for n in notes["notes"])
+
+
+def test_a_group_column_keeps_each_patient_in_one_split_and_out_of_the_features():
+    rng = np.random.default_rng(0)
+    patients = np.repeat(np.arange(60), 5)  # five rows (scans, visits) per patient
+    sick = rng.random(60) < 0.4
+    frame = pd.DataFrame({"patient": [f"P{p}" for p in patients],
+                          "x": rng.normal(size=300) + 1.5 * sick[patients],
+                          "z": rng.normal(size=300),
+                          "label": np.where(sick[patients], "sick", "well")})
+    bundle = build_bundle(DataConfig(group_column="patient"), data=frame)
+    owners = {s: set(frame["patient"].iloc[getattr(bundle, s).ids]) for s in SPLITS}
+    assert not owners["train"] & owners["val"] and not owners["train"] & owners["test"] \
+        and not owners["val"] & owners["test"]
+    assert bundle.schema.preprocessor.columns_ == ["x", "z"]
+    assert "whole groups of 'patient' (60 groups): none is in two splits" \
+        in bundle.info["split_method"]
+    frame.loc[7, "patient"] = None
+    with pytest.raises(DataError, match=r"group column 'patient' \(data.group_column\) has 1 "
+                       r"missing value\(s\), first at row 7"):
+        build_bundle(DataConfig(group_column="patient"), data=frame)
+    with pytest.raises(DataError, match=r"column 'patiant' \(data.group_column\) is not in the "
+                       r"data \(did you mean 'patient'\?\)"):
+        build_bundle(DataConfig(group_column="patiant"), data=frame)

@@ -179,3 +179,46 @@ def test_all_classes_in_train_passes():
     labels = np.array([0, 1, 0, 1])
     parts = {"train": np.array([0, 1]), "val": np.array([2]), "test": np.array([3])}
     check_classes_in_train(labels, parts, ["cat", "dog"])  # no error
+
+
+def _patients(n_patients: int = 60, per: int = 5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    groups = np.repeat([f"P{i}" for i in range(n_patients)], per)
+    sick = rng.random(n_patients) < 0.4
+    labels = np.repeat(sick.astype(int), per)
+    return groups, labels
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_grouped_split_keeps_every_group_in_one_split_at_about_the_shares(stratified):
+    groups, labels = _patients()
+    parts = random_split(len(groups), labels if stratified else None, 0.15, 0.2, seed=0,
+                         groups=groups)
+    seen = [set(groups[parts[s]]) for s in ("train", "val", "test")]
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    assert sorted(np.concatenate(list(parts.values())).tolist()) == list(range(len(groups)))
+    n = len(groups)
+    assert abs(len(parts["test"]) / n - 0.2) <= 0.05
+    assert abs(len(parts["val"]) / n - 0.15) <= 0.05
+    if stratified:  # each split holds both classes, near the overall 40 % sick
+        for s in ("train", "val", "test"):
+            assert 0.2 < labels[parts[s]].mean() < 0.6
+    again = random_split(len(groups), labels if stratified else None, 0.15, 0.2, seed=0,
+                         groups=groups)
+    assert all(np.array_equal(parts[s], again[s]) for s in parts)
+
+
+def test_too_few_groups_is_one_clear_line():
+    groups, labels = _patients(n_patients=3, per=10)
+    with pytest.raises(DataError, match=r"cannot take a test split of whole groups from 3 "
+                       r"groups \(data.group_column\): .*; a grouped split needs several "
+                       r"groups per split"):
+        random_split(len(groups), labels, 0.15, 0.2, seed=0, groups=groups)
+
+
+def test_carving_validation_rows_from_a_split_column_keeps_groups_whole():
+    groups, labels = _patients()
+    values = pd.Series(np.where(np.isin(groups, [f"P{i}" for i in range(12)]), "test", "train"))
+    parts, notes = column_split(values, "split", labels, 0.15, 0.2, seed=0, groups=groups)
+    assert notes and "carved" in notes[0]
+    assert not set(groups[parts["train"]]) & set(groups[parts["val"]])

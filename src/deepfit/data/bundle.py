@@ -128,10 +128,16 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
     target_cols = _resolve_targets(cfg, table)
     split_values = _split_column(cfg, table) if split is None else split.reset_index(drop=True)
     drop = set(target_cols) | set(cfg.drop_columns)
-    for col in list(cfg.drop_columns) + ([cfg.id_column] if cfg.id_column else []):
+    named = {**{c: "data.drop_columns" for c in cfg.drop_columns},
+             **({cfg.id_column: "data.id_column"} if cfg.id_column else {}),
+             **({cfg.group_column: "data.group_column"} if cfg.group_column else {})}
+    for col, key in named.items():
         if col not in frame.columns:
-            raise DataError(f"column '{col}' (in data.drop_columns or data.id_column) is not in "
-                            f"the data{did_you_mean(col, frame.columns)}")
+            raise DataError(f"column '{col}' ({key}) is not in the data"
+                            f"{did_you_mean(col, frame.columns)}")
+    groups = _groups(frame, cfg.group_column)
+    if cfg.group_column:
+        drop.add(cfg.group_column)
     if cfg.split_column:
         drop.add(cfg.split_column)
     id_column = cfg.id_column or _id_like_column(frame, drop)
@@ -184,7 +190,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
                and pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw))
     try:
         parts, notes, method = _split_rows(cfg, split, split_values, labels, coarse, stratify,
-                                           len(frame), seed)
+                                           len(frame), seed, groups)
     except DataError as exc:
         if counted:
             raise DataError(f"{exc}; or, if '{target}' is a quantity (a count, a score), set "
@@ -234,9 +240,23 @@ def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
     return [_resolve_target(cfg, table)]
 
 
+def _groups(frame: pd.DataFrame, column: Optional[str]) -> Optional[np.ndarray]:
+    """The data.group_column values as text (a patient id per row), checked for gaps."""
+    if not column:
+        return None
+    values = frame[column]
+    gaps = np.flatnonzero(values.isna().to_numpy())
+    if len(gaps):
+        raise DataError(f"group column '{column}' (data.group_column) has {len(gaps)} missing "
+                        f"value(s), first at row {frame.index[gaps[0]]}; every row needs its "
+                        "group")
+    return values.astype(str).to_numpy()
+
+
 def _split_rows(cfg: DataConfig, split: Optional[pd.Series], split_values: Optional[pd.Series],
                 labels: Optional[np.ndarray], coarse: TargetSpec, stratify: bool, n: int,
-                seed: int) -> tuple[dict[str, np.ndarray], list[str], str]:
+                seed: int, groups: Optional[np.ndarray] = None
+                ) -> tuple[dict[str, np.ndarray], list[str], str]:
     """Train / val / test row indices, notes about them, and how they were made."""
     notes: list[str] = []
     if split_values is not None:
@@ -245,11 +265,14 @@ def _split_rows(cfg: DataConfig, split: Optional[pd.Series], split_values: Optio
         method = (f"by column '{cfg.split_column}'" if split is None and cfg.split_column else
                   f"by the {column}" if split is not None else "by the given files")
         parts, notes = column_split(split_values, column, labels, cfg.val_size, cfg.test_size,
-                                    seed)
+                                    seed, groups=groups)
     else:
         parts = random_split(n, labels, cfg.val_size, cfg.test_size, seed,
-                             coarse.class_names if stratify else None)
+                             coarse.class_names if stratify else None, groups=groups)
         method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
+    if groups is not None:
+        method += (f"; whole groups of '{cfg.group_column}' "
+                   f"({len(np.unique(groups))} groups): none is in two splits")
     if labels is not None:
         check_classes_in_train(labels, parts, coarse.class_names)
     return parts, notes, method
@@ -277,6 +300,7 @@ TARGET_NAMES = ("label", "labels", "target", "class", "y", "outcome", "diagnosis
 def _resolve_target(cfg: DataConfig, table: Table) -> str:
     if cfg.target is None:
         roles = {cfg.split_column: "data.split_column", cfg.id_column: "data.id_column",
+                 cfg.group_column: "data.group_column",
                  **{c: "data.drop_columns" for c in cfg.drop_columns}}
         if table.target in roles:  # the default (last) column is not the target here
             raise DataError(f"the last column '{table.target}' is {roles[table.target]}, so it "

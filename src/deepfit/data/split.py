@@ -7,7 +7,7 @@ from typing import Optional
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold, train_test_split
 
 from deepfit.errors import DataError
 
@@ -18,11 +18,13 @@ SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "
 
 
 def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_size: float,
-                 seed: int, class_names: list[str] | None = None) -> dict[str, np.ndarray]:
+                 seed: int, class_names: list[str] | None = None,
+                 groups: Optional[np.ndarray] = None) -> dict[str, np.ndarray]:
     """Row indices per split; stratified on ``labels`` when given (classification).
 
     The validation share is taken from the whole dataset, so ``val_size=0.15,
-    test_size=0.2`` leaves 65% for training.
+    test_size=0.2`` leaves 65% for training. With ``groups`` (e.g. a patient id per row),
+    all rows of a group go to one split and the shares are met approximately.
     """
     if val_size + test_size >= 1.0:
         raise DataError(f"data.val_size ({val_size}) + data.test_size ({test_size}) must be "
@@ -30,6 +32,11 @@ def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_siz
     index = np.arange(n)
     if labels is not None:
         _check_class_sizes(labels, class_names)
+    if groups is not None:
+        rest, test = grouped_split(index, labels, groups, test_size, seed, "test")
+        train, val = grouped_split(rest, labels, groups, val_size / (1 - test_size), seed + 1,
+                                   "validation")
+        return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
     try:
         rest, test = train_test_split(index, test_size=test_size, random_state=seed,
                                       stratify=labels)
@@ -46,6 +53,31 @@ def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_siz
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def grouped_split(index: np.ndarray, labels: Optional[np.ndarray], groups: np.ndarray,
+                  share: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """``index`` cut into (rest, part) with about ``share`` of its rows in ``part`` and no
+    group on both sides; stratified by ``labels`` as far as whole groups allow (one fold of
+    scikit-learn's StratifiedGroupKFold), else GroupShuffleSplit."""
+    sub_groups = groups[index]
+    n_groups = len(np.unique(sub_groups))
+    try:
+        if labels is not None:
+            folds = max(2, round(1 / share))
+            splitter = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+            keep, part = next(splitter.split(index, labels[index], sub_groups))
+        else:
+            splitter = GroupShuffleSplit(n_splits=1, test_size=share, random_state=seed)
+            keep, part = next(splitter.split(index, groups=sub_groups))
+    except ValueError as exc:
+        raise DataError(f"cannot take a {what} split of whole groups from {n_groups} groups "
+                        f"(data.group_column): {str(exc).rstrip('.')}; a grouped split needs "
+                        "several groups per split") from None
+    if len(part) == 0 or len(keep) == 0:
+        raise DataError(f"{n_groups} groups (data.group_column) are too few for a {what} "
+                        "split of whole groups; a grouped split needs several groups per split")
+    return index[keep], index[part]
+
+
 def _check_class_sizes(labels: np.ndarray, class_names: list[str] | None) -> None:
     codes, counts = np.unique(labels, return_counts=True)
     for code, count in zip(codes, counts):
@@ -57,8 +89,8 @@ def _check_class_sizes(labels: np.ndarray, class_names: list[str] | None) -> Non
 
 
 def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], val_size: float,
-                 test_size: float, seed: int,
-                 where: Optional[str] = None) -> tuple[dict[str, np.ndarray], list[str]]:
+                 test_size: float, seed: int, where: Optional[str] = None,
+                 groups: Optional[np.ndarray] = None) -> tuple[dict[str, np.ndarray], list[str]]:
     """Indices from a user's split column; a missing val or test part is carved from train.
 
     Returns the indices and notes describing what was carved, for the report. ``where``
@@ -79,8 +111,11 @@ def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], v
             train = parts["train"]
             strat = labels[train] if labels is not None else None
             try:
-                keep, carved = train_test_split(train, test_size=share, random_state=seed,
-                                                stratify=strat)
+                if groups is not None:  # whole groups, as in random_split
+                    keep, carved = grouped_split(train, labels, groups, share, seed, split)
+                else:
+                    keep, carved = train_test_split(train, test_size=share, random_state=seed,
+                                                    stratify=strat)
             except ValueError as exc:
                 raise DataError(f"split column '{column}' has no '{split}' rows and the "
                                 f"training rows cannot provide them: {exc}") from None
