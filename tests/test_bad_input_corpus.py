@@ -309,6 +309,11 @@ def image_dicom_folder(tmp):
                                "export the slices as PNG first")
 
 
+def image_group_column(tmp):
+    return _data(_image_folder(tmp), None) + ["data.group_column=patient"], \
+        "data.group_column=patient works for tables only so far"
+
+
 def image_sizes_differ(tmp):
     root = _image_folder(tmp)
     (root / "dog" / "big.png").write_bytes(_png(99, size=(12, 10)))
@@ -350,6 +355,7 @@ CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv
          sensitivity_without_target, yaml_python_payload, invalid_run_name,
          image_zero_byte_png, image_truncated_png, image_truncated_jpeg, image_text_named_png,
          image_decompression_bomb, image_empty_class_folder, image_dicom_folder,
+         image_group_column,
          image_sizes_differ,
          image_medmnist_count_mismatch, image_csv_missing_file, image_label_map_unknown_class]
 

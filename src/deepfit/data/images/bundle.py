@@ -54,6 +54,10 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
     statistics pretrained weights expect).
     """
+    if cfg.group_column:
+        raise DataError(f"data.group_column={cfg.group_column} works for tables only so far; "
+                        "for images, keep each patient's images together with train/ val/ "
+                        "test/ folders or a split column in an image CSV")
     data = images if images is not None else load_images(cfg.source, image_options(cfg))
     labels, names = _merge_classes(data, cfg.label_map)
     task = _task(data, names, cfg)
