@@ -311,7 +311,7 @@ def image_dicom_folder(tmp):
 
 def image_group_column(tmp):
     return _data(_image_folder(tmp), None) + ["data.group_column=patient"], \
-        "data.group_column=patient works for tables only so far"
+        "data.group_column=patient needs a column of an image CSV"
 
 
 def image_sizes_differ(tmp):

@@ -77,3 +77,31 @@ def test_a_plain_table_is_not_an_image_source(tmp_path, tabular_csv):
     numbers = tmp_path / "image.csv"
     numbers.write_text("image,label\n3,1\n4,0\n")  # a column called image holding numbers
     assert not is_image_source(str(numbers), ImageOptions())
+
+
+def test_a_patient_column_keeps_each_patients_images_in_one_split(tmp_path):
+    import numpy as np
+
+    from deepfit.config import DataConfig
+    from deepfit.data.bundle import build_bundle
+    rows = []
+    for p in range(30):  # 30 patients, 3 scans each
+        for k in range(3):
+            name = f"scans/p{p}_{k}.png"
+            save(tmp_path / name, gray(p * 3 + k))
+            rows.append((name, "tumour" if p % 3 == 0 else "normal", f"patient{p}"))
+    path = tmp_path / "scans.csv"
+    pd.DataFrame(rows, columns=["path", "label", "patient"]).to_csv(path, index=False)
+    data = load_images(str(path), ImageOptions(group_column="patient"))
+    assert data.groups.tolist()[:3] == ["patient0"] * 3
+    bundle = build_bundle(DataConfig(source=str(path), group_column="patient", cache=False),
+                          seed=0)
+    owner = dict(zip([r[0] for r in rows], [r[2] for r in rows]))
+    patients = {s: {owner[i] for i in getattr(bundle, s).ids} for s in ("train", "val", "test")}
+    assert not patients["train"] & patients["test"] and not patients["train"] & patients["val"]
+    assert not patients["val"] & patients["test"]
+    assert "whole groups of 'patient' (30 groups)" in bundle.info["split_method"]
+    assert len(np.unique(bundle.train.y.numpy())) == 2
+    with pytest.raises(DataError, match=r"scans.csv' has no column 'patiant' "
+                       r"\(data.group_column\) \(did you mean 'patient'\?\)"):
+        load_images(str(path), ImageOptions(group_column="patiant"))

@@ -102,7 +102,8 @@ class _Budget:
 def build_image_set(items: ImageList, labels: np.ndarray, class_names: list[str], *,
                     name: str, description: str, opts: ImageOptions,
                     split: Optional[Sequence[str]] = None, task_hint: Optional[str] = None,
-                    what: str = "image files") -> ImageSet:
+                    what: str = "image files",
+                    groups: Optional[Sequence[str]] = None) -> ImageSet:
     """Decode ``items`` and assemble the ``ImageSet``, dropping the rows of skipped images."""
     decoded = decode_list(items, opts, what)
     kept = decoded.kept
@@ -110,6 +111,7 @@ def build_image_set(items: ImageList, labels: np.ndarray, class_names: list[str]
                     class_names=class_names, name=name, description=description,
                     ids=np.asarray(items.ids, dtype=str)[kept],
                     split=None if split is None else np.asarray(split, dtype=str)[kept],
+                    groups=None if groups is None else np.asarray(groups, dtype=str)[kept],
                     task_hint=task_hint, skipped=decoded.skipped, origin=decoded.origin)
 
 

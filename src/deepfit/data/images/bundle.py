@@ -39,6 +39,7 @@ def image_options(cfg: DataConfig) -> ImageOptions:
     return ImageOptions(size=size, channels=cfg.color, bad_images=cfg.bad_images,
                         root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
                         image_column=cfg.image_column, label_column=cfg.target,
+                        group_column=cfg.group_column,
                         trust_remote_code=cfg.trust_remote_code,
                         max_memory_bytes=int(cfg.max_memory_gb * 2**30))
 
@@ -54,11 +55,11 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
     statistics pretrained weights expect).
     """
-    if cfg.group_column:
-        raise DataError(f"data.group_column={cfg.group_column} works for tables only so far; "
-                        "for images, keep each patient's images together with train/ val/ "
-                        "test/ folders or a split column in an image CSV")
     data = images if images is not None else load_images(cfg.source, image_options(cfg))
+    if cfg.group_column and data.groups is None:
+        raise DataError(f"data.group_column={cfg.group_column} needs a column of an image CSV "
+                        "(or a table); for this source keep each patient's images together "
+                        "with train/ val/ test/ folders")
     labels, names = _merge_classes(data, cfg.label_map)
     task = _task(data, names, cfg)
     stratify = task in ("binary", "multiclass")
@@ -66,13 +67,17 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     notes: list[str] = []
     if data.split is not None:
         parts, notes = column_split(pd.Series(data.split), "official split", codes,
-                                    cfg.val_size, cfg.test_size, seed, "the source's split")
+                                    cfg.val_size, cfg.test_size, seed, "the source's split",
+                                    groups=data.groups)
         method = "by the source's own split" + (" (validation carved from training)"
                                                 if notes else "")
     else:
         parts = random_split(len(data), codes, cfg.val_size, cfg.test_size, seed,
-                             names if stratify else None)
+                             names if stratify else None, groups=data.groups)
         method = f"at random{', stratified by class' if stratify else ''} (seed {seed})"
+    if data.groups is not None:
+        method += (f"; whole groups of '{cfg.group_column}' "
+                   f"({len(np.unique(data.groups))} groups): none is in two splits")
     if codes is not None:
         check_classes_in_train(codes, parts, names)
     for split in SPLITS:

@@ -63,7 +63,12 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
     image_col = _image_column(frame, path, opts)
     split_col = next((c for c in frame.columns if c.strip().lower() == "split"
                       and c != image_col), None)
-    label_col = _label_column(frame, path, opts, {image_col, split_col})
+    group_col = opts.group_column
+    if group_col is not None and group_col not in frame.columns:
+        raise DataError(f"'{path}' has no column '{group_col}' (data.group_column)"
+                        f"{did_you_mean(group_col, frame.columns)}; columns are "
+                        f"{list(frame.columns)}")
+    label_col = _label_column(frame, path, opts, {image_col, split_col, group_col})
     base = path.parent
     files, ids = [], []
     for row, value in enumerate(frame[image_col].tolist(), start=1):
@@ -94,9 +99,16 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
                 raise DataError(f"'{path}' row {row}: split '{value}' in column '{split_col}' "
                                 "is not train, val or test")
             split.append(name)
+    groups = None
+    if group_col is not None:
+        groups = [v.strip() for v in frame[group_col].tolist()]
+        blank = next((i for i, v in enumerate(groups, start=1) if not v), None)
+        if blank is not None:
+            raise DataError(f"'{path}' row {blank}: the group column '{group_col}' "
+                            "(data.group_column) is empty; every image needs its group")
     items = ImageList(names=files, ids=ids, paths=files)
     return build_image_set(
-        items, labels, class_names, name=path.stem, opts=opts, split=split,
+        items, labels, class_names, name=path.stem, opts=opts, split=split, groups=groups,
         description=f"images listed in '{path}' (column '{image_col}', labels from "
                     f"'{label_col}', {len(class_names)} classes)")
 

@@ -25,6 +25,8 @@ class ImageSet:
             ``"<split>/<index>"`` for array sources.
         split: optional (N,) str of ``"train" | "val" | "test"`` fixed by the source (official
             splits, or a train/val/test folder layout).
+        groups: optional (N,) str, e.g. the patient of each image (``data.group_column`` of
+            an image CSV): a group's images stay in one split.
         task_hint: ``"multilabel"`` for a multi-label set, else None (inferred from classes).
         skipped: ``(file, reason)`` of every unreadable image left out under the ``skip`` policy.
         origin: how the images were read, for the report (e.g. "decoded 1,204 PNG files",
@@ -38,6 +40,7 @@ class ImageSet:
     description: str
     ids: np.ndarray
     split: Optional[np.ndarray] = None
+    groups: Optional[np.ndarray] = None
     task_hint: Optional[str] = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     origin: str = ""

@@ -29,6 +29,7 @@ class ImageOptions:
         cache_dir: folder of the decoded-image cache; None disables the cache.
         image_column: CSV / Parquet / Hugging Face column of the images (found when None).
         label_column: CSV / Parquet / Hugging Face column of the labels (found when None).
+        group_column: image CSV column whose images must stay in one split (e.g. a patient).
         trust_remote_code: let a Hugging Face hub dataset run its own loading script.
         download: named, MedMNIST and hub sources may download missing files.
         max_memory_bytes: a file-based set larger than this once decoded is streamed from
@@ -42,6 +43,7 @@ class ImageOptions:
     cache_dir: Optional[str] = None
     image_column: Optional[str] = None
     label_column: Optional[str] = None
+    group_column: Optional[str] = None
     trust_remote_code: bool = False
     download: bool = True
     max_memory_bytes: int = 8 * 2**30
