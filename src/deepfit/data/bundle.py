@@ -12,7 +12,8 @@ import torch
 
 from deepfit.config import DataConfig
 from deepfit.data.sources import load_table
-from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
+from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
+                                whole_groups)
 from deepfit.data.table import Table
 from deepfit.data.images.imageset import ImageFiles, ImageSet
 from deepfit.data.images.inputs import ImageSpec
@@ -271,8 +272,7 @@ def _split_rows(cfg: DataConfig, split: Optional[pd.Series], split_values: Optio
                              coarse.class_names if stratify else None, groups=groups)
         method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
     if groups is not None:
-        method += (f"; whole groups of '{cfg.group_column}' "
-                   f"({len(np.unique(groups))} groups): none is in two splits")
+        method += whole_groups(cfg.group_column, groups)
     if labels is not None:
         check_classes_in_train(labels, parts, coarse.class_names)
     return parts, notes, method

@@ -53,6 +53,11 @@ def random_split(n: int, labels: Optional[np.ndarray], val_size: float, test_siz
     return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
 
 
+def whole_groups(column: str, groups: np.ndarray) -> str:
+    """How a grouped split was made, for the report's split line."""
+    return f"; whole groups of '{column}' ({len(np.unique(groups))} groups): none is in two splits"
+
+
 def grouped_split(index: np.ndarray, labels: Optional[np.ndarray], groups: np.ndarray,
                   share: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """``index`` cut into (rest, part) with about ``share`` of its rows in ``part`` and no

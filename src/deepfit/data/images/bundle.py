@@ -18,7 +18,8 @@ from deepfit.data.images.augment import resolve_augment
 from deepfit.data.images.imageset import ImageFiles, ImageSet, take_rows
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
-from deepfit.data.split import SPLITS, check_classes_in_train, column_split, random_split
+from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
+                                whole_groups)
 from deepfit.data.target import TargetSpec
 from deepfit.errors import ConfigError, DataError, did_you_mean
 
@@ -76,8 +77,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
                              names if stratify else None, groups=data.groups)
         method = f"at random{', stratified by class' if stratify else ''} (seed {seed})"
     if data.groups is not None:
-        method += (f"; whole groups of '{cfg.group_column}' "
-                   f"({len(np.unique(data.groups))} groups): none is in two splits")
+        method += whole_groups(cfg.group_column, data.groups)
     if codes is not None:
         check_classes_in_train(codes, parts, names)
     for split in SPLITS:
