@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from image_samples import bomb_png
 from PIL import Image
 
 from deepfit.cli import main
@@ -245,18 +244,6 @@ def _image_folder(tmp: Path, name: str = "pets", per_class: int = 4,
     return root
 
 
-def _bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
-    """A valid PNG header claiming 10^10 pixels, with almost no pixel data (as
-    ``tests/data/images/image_samples.bomb_png``)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit gray
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
-
-
 def _unreadable(name: str, reason: str) -> str:
     return f"{name}' cannot be read: {reason}"
 
@@ -289,7 +276,7 @@ def image_text_named_png(tmp):
 
 def image_decompression_bomb(tmp):
     root = _image_folder(tmp)
-    (root / "cat" / "bomb.png").write_bytes(_bomb_png())
+    (root / "cat" / "bomb.png").write_bytes(bomb_png())
     return _data(root, None), _unreadable("cat/bomb.png", "decompression bomb")
 
 
@@ -470,7 +457,7 @@ def test_bad_images_skip_trains_anyway_and_reports_what_it_left_out(tmp_path, ca
     root = _image_folder(inputs, per_class=8)
     whole = _png(99)
     bad = {"cat/blank.png": b"", "cat/notes.png": b"not an image\n",
-           "dog/cut.png": whole[: len(whole) // 2], "dog/bomb.png": _bomb_png()}
+           "dog/cut.png": whole[: len(whole) // 2], "dog/bomb.png": bomb_png()}
     for name, data in bad.items():
         (root / name).write_bytes(data)
     before = _hashes(inputs)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from interrupts import SignalAtStep
 from PIL import Image
 
 import deepfit
 from deepfit.errors import DataError, TrainingInterrupted
-from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_checkpoint
 from deepfit.train.export import load_weights
 
@@ -110,15 +109,6 @@ def test_cli_trains_predicts_and_evaluates_an_image_folder(tmp_path):
     res = cli("evaluate", str(run), "--data", str(folder))
     assert res.returncode == 2 and "class 'up', which the model was not trained on" in res.stderr
     assert "Traceback" not in res.stderr
-
-
-class SignalAtStep(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_batch_end(self, trainer, step, loss, **kwargs):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def test_an_interrupted_image_run_resumes_bit_identically_with_augmentation(tmp_path):

@@ -248,24 +248,25 @@ def test_a_last_batch_smaller_than_the_micro_batch_count_still_trains():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
-def test_halve_gives_up_when_one_row_does_not_fit():
+def _one_line_error(t: Trainer) -> str:
+    """Fit ``t`` on the usual data; the RunError it must raise, checked to be one line."""
     X, y = _data(96)
-    t = _trainer(RaisesOOM(max_train=0), on_oom="halve", batch_size=16)
     with pytest.raises(RunError) as info:
         t.fit(X, y, X, y)
     message = str(info.value)
     assert len(message.splitlines()) == 1
+    return message
+
+
+def test_halve_gives_up_when_one_row_does_not_fit():
+    message = _one_line_error(_trainer(RaisesOOM(max_train=0), on_oom="halve", batch_size=16))
     assert "out of GPU memory at batch size 16 in 16 micro-batches" in message
     assert "2.00 GiB" in message
 
 
 def test_stop_is_one_line_naming_the_batch_size_the_request_and_the_fix():
-    X, y = _data(96)
     t = _trainer(RaisesOOM(max_train=5), on_oom="stop", batch_size=16)
-    with pytest.raises(RunError) as info:
-        t.fit(X, y, X, y)
-    message = str(info.value)
-    assert len(message.splitlines()) == 1
+    message = _one_line_error(t)
     assert "out of GPU memory at batch size 16 (it asked for 2.00 GiB more)" in message
     assert "train.on_oom=halve" in message and "train.batch_size" in message
     assert t.micro_batches == 1 and t.oom_events == []

@@ -1,7 +1,6 @@
 """Exact resume: an interrupted run continued with `deepfit resume` ends with the same
 weights, bit for bit on CPU, as a run that was never interrupted."""
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,6 +9,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from interrupts import SignalAt, SignalAtStep
 
 import deepfit
 from deepfit.errors import RunError, TrainingInterrupted
@@ -20,17 +20,6 @@ from deepfit.train.checkpoint import load_checkpoint, load_latest
 SETTINGS = {"train.progress": False, "eval.plots": False, "eval.report": False,
             "eval.bootstrap": 0, "train.epochs": 12, "train.early_stopping": False,
             "model.dropout": 0.3, "model.hidden": [16], "train.schedule": "cosine"}
-
-
-class SignalAt(Callback):
-    """Send this process SIGTERM at the end of one epoch, as a scheduler would."""
-
-    def __init__(self, epoch):
-        self.epoch = epoch
-
-    def on_epoch_end(self, trainer, epoch, logs, **kwargs):
-        if epoch == self.epoch:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _weights(path):
@@ -61,15 +50,6 @@ def test_signal_handlers_are_restored_after_training(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     deepfit.train(data="iris", out=tmp_path, **{**SETTINGS, "train.epochs": 2})
     assert signal.getsignal(signal.SIGTERM) is before
-
-
-class SignalAtStep(Callback):
-    def __init__(self, step):
-        self.step = step
-
-    def on_batch_end(self, trainer, step, loss, **kwargs):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 @pytest.mark.parametrize("global_step, schedule", [(1, "cosine"), (7, "cosine"), (7, "onecycle"),
