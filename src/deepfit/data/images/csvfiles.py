@@ -40,8 +40,8 @@ def is_image_csv(path: Path, opts: ImageOptions) -> bool:
 def _head_columns(path: Path) -> dict[str, list[str]]:
     """The first rows as text, column by column, read with the csv module: pandas takes
     seconds for the first rows of a table thousands of columns wide (an omics CSV)."""
-    sep, _ = sniff_format(path, "\t" if path.suffix.lower() == ".tsv" else None)
     sample = text_sample(path, lines=_HEAD_ROWS + 1)
+    sep, _ = sniff_format(sample, "\t" if path.suffix.lower() == ".tsv" else None)
     rows = [r for r in csv.reader(io.StringIO(sample), delimiter=sep, skipinitialspace=True)
             if r]
     if not rows:
@@ -115,7 +115,7 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
 
 def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
     """The CSV as text columns: labels and paths are compared as written."""
-    sep, _ = sniff_format(path, "\t" if path.suffix.lower() == ".tsv" else None)
+    sep, _ = sniff_format(text_sample(path), "\t" if path.suffix.lower() == ".tsv" else None)
     frame = read_csv_checked(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame

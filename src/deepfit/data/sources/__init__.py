@@ -9,6 +9,7 @@ import pandas as pd
 
 from deepfit.config import DataConfig
 from deepfit.data.sources.builtin import BUILTIN, describe_builtin, load_builtin
+from deepfit.data.sources.excel import EXCEL_SUFFIXES
 from deepfit.data.sources.tabular import load_file, load_object, read_frame
 from deepfit.data.sources.toy2d import TOY, load_toy
 from deepfit.data.table import Table
@@ -44,6 +45,9 @@ def _load_named(source: str, cfg: DataConfig, seed: int) -> Table:
     if key in TOY:
         return load_toy(key, cfg.n_samples, cfg.noise, seed)
     if Path(source).exists() or any(c in source for c in "/\\.") :
+        if cfg.sheet and Path(source).suffix.lower() not in EXCEL_SUFFIXES:
+            raise DataError(f"data.sheet={cfg.sheet} is for Excel workbooks; '{source}' is not "
+                            "one: remove data.sheet")
         return load_file(source, cfg.sheet)
     names = list(BUILTIN) + list(TOY)
     raise DataError(f"unknown dataset '{source}'{did_you_mean(key, names)}; give a file path or "

@@ -112,14 +112,13 @@ _DECIMAL_COMMA = re.compile(r"-?\d+,\d+")
 _DECIMAL_POINT = re.compile(r"-?\d*\.\d+")
 
 
-def sniff_format(path: Path, sep: Optional[str] = None) -> tuple[str, str]:
+def sniff_format(sample: str, sep: Optional[str] = None) -> tuple[str, str]:
     """The field delimiter (',', ';', tab or '|') and decimal mark of a text table, judged
-    on its first lines. A one-column file, which has no delimiter, is ','. The decimal mark
+    on ``sample``, its first lines (``text_sample``). A one-column file, which has no delimiter, is ','. The decimal mark
     is ',' only when fields are not comma-separated and numbers like ``1,5`` appear with none
     like ``1.5`` (a spreadsheet saved in a German or French locale). pandas' own sniffing
     (``sep=None``) looks at one line with any character allowed, split a one-column file on
     a letter of its header, and forces pandas' slow Python parser."""
-    sample = text_sample(path)
     if sep is None:
         try:
             sep = csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
@@ -135,7 +134,8 @@ def sniff_format(path: Path, sep: Optional[str] = None) -> tuple[str, str]:
 
 
 def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
-    sep, decimal = sniff_format(path, sep)
+    sample = text_sample(path)  # read once: the format, and the header as written
+    sep, decimal = sniff_format(sample, sep)
     frame = read_csv_checked(path, sep=sep, decimal=decimal)
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
@@ -149,8 +149,7 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     dupes = frame.columns[frame.columns.duplicated()].tolist()
     if not dupes:  # pandas silently renames a repeated 'a' to 'a.1': check the header row itself
-        rows = csv.reader(io.StringIO(text_sample(path, lines=5)), delimiter=sep,
-                          skipinitialspace=True)
+        rows = csv.reader(io.StringIO(sample), delimiter=sep, skipinitialspace=True)
         header = next((row for row in rows if row), [])
         names = pd.Index([name.strip() for name in header if name.strip()])
         dupes = names[names.duplicated()].tolist()
