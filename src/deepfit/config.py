@@ -64,6 +64,10 @@ class DataConfig:
     root: Optional[str] = _opt(None, help="folder of named image datasets (default: "
                                "$DEEPFIT_DATA or ~/.cache/deepfit/datasets)")
     image_size: tuple[int, ...] = _opt((), lo=8, help="images: resize to [S] or [H, W]; [] = as stored")
+    resize: str = _opt("stretch", choices=("stretch", "pad"),
+                       help="images of another shape than data.image_size: stretch them to "
+                       "it, or pad (letterbox: scale to fit, keep the aspect ratio, fill the "
+                       "rest)")
     color: str = _opt("auto", choices=("auto", "gray", "rgb"),
                          help="images: auto = gray only if every image is gray")
     augment: tuple[str, ...] = _opt(("auto",), help="images: none | light | standard | strong | "
