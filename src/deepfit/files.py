@@ -3,7 +3,9 @@
 A write goes to a temporary file in the target's folder, is flushed and fsync'ed, then
 renamed over the target (and the folder fsync'ed, so the rename itself survives a power
 cut): a crash leaves either the old file or the new one, never half of one, and never a
-temporary file behind.
+temporary file behind. The file gets the mode a plain ``open(path, "w")`` would give
+(0666 less the user's umask): ``mkstemp`` alone makes it 0600, which would hide a run's
+predictions from a colleague who can read its report.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -42,3 +45,19 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     except OSError:
         pass  # some file systems cannot fsync a folder; the data itself is on disk
     return path
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows (Linux reports
+    it in /proc; elsewhere it is set and restored at once)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+

@@ -12,15 +12,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
+from deepfit.files import atomic_write  # noqa: E402
+
 DPI = 110
 
 
 def _save(fig: Any, path: Any) -> Any:
     """Save to a file path (folders created) or to a binary file object."""
-    if isinstance(path, Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI, format="png")
+    if isinstance(path, Path):  # atomic, like every run file
+        atomic_write(path, lambda fh: fig.savefig(fh, dpi=DPI, format="png"))
+    else:
+        fig.savefig(path, dpi=DPI, format="png")
     plt.close(fig)
     return path
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from deepfit.errors import RunError
+from deepfit.files import atomic_write
 from deepfit.report.html import render_html
 from deepfit.report.markdown import render_markdown
 from deepfit.report.notes import warnings_for
@@ -23,9 +24,11 @@ def write_report(run_dir: Path) -> Path:
     config_yaml = (run_dir / "config.yaml").read_text(encoding="utf-8")
     notes = warnings_for(summary)
     html_path = run_dir / "report.html"
-    html_path.write_text(render_html(summary, run_dir, notes, config_yaml), encoding="utf-8")
-    (run_dir / "report.md").write_text(render_markdown(summary, notes, config_yaml),
-                                       encoding="utf-8")
+    html = render_html(summary, run_dir, notes, config_yaml).encode("utf-8")
+    markdown = render_markdown(summary, notes, config_yaml).encode("utf-8")
+    # Atomic: rebuilding the report of a finished run never leaves half a file behind.
+    atomic_write(html_path, lambda fh: fh.write(html))
+    atomic_write(run_dir / "report.md", lambda fh: fh.write(markdown))
     return html_path
 
 

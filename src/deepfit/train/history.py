@@ -6,11 +6,13 @@ Metric names are constants; asking for an unknown one is an error listing the va
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any
 
 from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
+from deepfit.files import atomic_write
 
 EPOCH, LR, TIME = "epoch", "lr", "time"
 TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"
@@ -86,10 +88,12 @@ class History:
         return pick(values, key=lambda ev: ev[1])
 
     def to_csv(self, path: Path) -> None:
-        with open(path, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=self.columns)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=self.columns)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        data = text.getvalue().encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(data))
 
     @classmethod
     def from_csv(cls, path: Path, task: str) -> History:
