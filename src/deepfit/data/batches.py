@@ -68,7 +68,8 @@ class _DecodedFiles(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         from deepfit.data.images.decode import decode_image  # PIL only in the workers
-        return decode_image(self.files.paths[i], self.files.size, self.files.channels)
+        return decode_image(self.files.paths[i], self.files.size, self.files.channels,
+                            self.files.resize)
 
 
 def _stream(files: ImageFiles, batches: list[list[int]], device: torch.device,

@@ -129,9 +129,9 @@ def test_resized_array_sources_are_cached_by_their_bytes_and_settings(tmp_path):
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 256, (20, 10, 10), dtype=np.uint8)
     opts = ImageOptions(size=(16, 16), cache_dir=str(tmp_path / "c"))
-    first, note = cached_arrays(arr, "NHW", opts, "test")
+    first, note, _ = cached_arrays(arr, "NHW", opts, "test")
     assert note == "" and first.shape == (20, 1, 16, 16)
-    again, note = cached_arrays(arr, "NHW", opts, "test")
+    again, note, _ = cached_arrays(arr, "NHW", opts, "test")
     assert "from cache" in note and torch.equal(first, again)
     changed = arr.copy()
     changed[0, 0, 0] ^= 1

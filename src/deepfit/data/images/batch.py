@@ -31,7 +31,7 @@ import torch
 from deepfit.data.images.cache import KeyBuilder, digest_bytes, read_entry, write_entry
 from deepfit.data.images.decode import Unreadable, bad_image_error, bomb_guard, decode_bytes
 from deepfit.data.images.decode import displayed_size, is_gray, open_image
-from deepfit.data.images.imageset import ImageFiles, ImageSet
+from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, measure_aspects
 from deepfit.data.images.options import ImageOptions
 from deepfit.errors import DataError
 
@@ -112,18 +112,20 @@ def build_image_set(items: ImageList, labels: np.ndarray, class_names: list[str]
                     ids=np.asarray(items.ids, dtype=str)[kept],
                     split=None if split is None else np.asarray(split, dtype=str)[kept],
                     groups=None if groups is None else np.asarray(groups, dtype=str)[kept],
-                    task_hint=task_hint, skipped=decoded.skipped, origin=decoded.origin)
+                    task_hint=task_hint, skipped=decoded.skipped, origin=decoded.origin,
+                    aspects=decoded.aspects)
 
 
 @dataclass
 class Decoded:
-    """Result of ``decode_list``: images, the indices of ``items`` they came from, and why
-    the others were left out."""
+    """Result of ``decode_list``: images, the indices of ``items`` they came from, why
+    the others were left out, and the stored images' shapes against the size given."""
 
     images: "torch.Tensor | ImageFiles"
     kept: np.ndarray
     skipped: list[tuple[str, str]]
     origin: str
+    aspects: Optional[Aspects] = None
 
 
 def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files") -> Decoded:
@@ -146,7 +148,7 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
         probes = list(_ordered(lambda i: _probe(items, i, budget, not opts.cache_dir), n))
         key = None
         if opts.cache_dir:
-            builder = KeyBuilder(size=opts.size, channels=opts.channels,
+            builder = KeyBuilder(size=opts.size, resize=opts.resize, channels=opts.channels,
                                  bad_images=opts.bad_images)
             for i in range(n):
                 builder.add(items.ids[i], probes[i].digest)
@@ -155,7 +157,7 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
             if entry is not None:
                 return Decoded(torch.from_numpy(entry.images), entry.kept,
                                [(items.names[i], why) for i, why in entry.skipped],
-                               f"from cache {key[:12]}")
+                               f"from cache {key[:12]}", entry.aspects)
             list(_ordered(lambda i: _header(items, i, probes[i]), n))
         skipped: dict[int, str] = {}
         for i, probe in enumerate(probes):
@@ -168,15 +170,17 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
             raise _none_readable(items, skipped, what)
         channels = opts.fixed_channels or (1 if all(probes[i].gray for i in good) else 3)
         size = opts.size or _common_size(items, probes, good)
+        aspects = measure_aspects([probes[i].size for i in good], size)
         total = len(good) * channels * size[0] * size[1]
         if total > opts.max_memory_bytes:
             if items.blobs is not None:
                 raise DataError(f"{n:,} {what} would take {total / 2**30:.1f} GiB decoded, over "
                                 f"the {opts.max_memory_bytes / 2**30:.1f} GiB limit; set a smaller"
                                 " data.image_size or raise data.max_memory_gb")
-            return Decoded(ImageFiles([items.paths[i] for i in good], size, channels),
+            return Decoded(ImageFiles([items.paths[i] for i in good], size, channels,
+                                      opts.resize),
                            np.asarray(good, dtype=np.int64), _named(items, skipped),
-                           _stream_origin(n, total, opts, what))
+                           _stream_origin(n, total, opts, what), aspects)
         out, failed = _decode_all(items, probes, good, size, channels, opts, skipped)
     if len(failed) == len(good):
         raise _none_readable(items, skipped, what)
@@ -185,10 +189,11 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
         out = np.ascontiguousarray(np.delete(out, failed, axis=0))
     origin = f"decoded {len(kept):,} {what}"
     if key is not None:
-        problem = write_entry(opts.cache_dir, key, out, kept, sorted(skipped.items()))
+        problem = write_entry(opts.cache_dir, key, out, kept, sorted(skipped.items()),
+                              aspects)
         if problem:
             origin += f" ({problem})"
-    return Decoded(torch.from_numpy(out), kept, _named(items, skipped), origin)
+    return Decoded(torch.from_numpy(out), kept, _named(items, skipped), origin, aspects)
 
 
 def _decode_all(items: ImageList, probes: list[_Probe], good: list[int], size: tuple[int, int],
@@ -201,7 +206,8 @@ def _decode_all(items: ImageList, probes: list[_Probe], good: list[int], size: t
         i = good[j]
         data, probes[i].data = probes[i].data, None  # free the bytes as soon as used
         try:
-            out[j] = decode_bytes(data if data is not None else items.read(i), size, channels)
+            out[j] = decode_bytes(data if data is not None else items.read(i), size, channels,
+                                  opts.resize)
         except Unreadable as exc:
             return str(exc)
         return None
@@ -296,9 +302,10 @@ def _maybe_stream(items: ImageList, opts: ImageOptions, what: str) -> Optional[D
         elif opts.size is None and probes[i].size != size:
             raise _size_error(items.names[i], probes[i].size, items.names[good[0]], size)
     kept = [i for i in range(n) if i not in skipped]
-    return Decoded(ImageFiles([items.paths[i] for i in kept], size, channels),
+    aspects = measure_aspects([probes[i].size for i in good], size, sampled=True)
+    return Decoded(ImageFiles([items.paths[i] for i in kept], size, channels, opts.resize),
                    np.asarray(kept, dtype=np.int64), _named(items, skipped),
-                   _stream_origin(n, total, opts, what))
+                   _stream_origin(n, total, opts, what), aspects)
 
 
 def _stream_origin(n: int, total: int, opts: ImageOptions, what: str) -> str:

@@ -15,7 +15,7 @@ import torch
 from deepfit.config import DataConfig
 from deepfit.data.batches import eval_batches
 from deepfit.data.images.augment import resolve_augment
-from deepfit.data.images.imageset import ImageFiles, ImageSet, take_rows
+from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, take_rows
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
 from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
@@ -37,7 +37,8 @@ def image_options(cfg: DataConfig) -> ImageOptions:
     size = None
     if cfg.image_size:
         size = (cfg.image_size[0], cfg.image_size[-1])
-    return ImageOptions(size=size, channels=cfg.color, bad_images=cfg.bad_images,
+    return ImageOptions(size=size, resize=cfg.resize, channels=cfg.color,
+                        bad_images=cfg.bad_images,
                         root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
                         image_column=cfg.image_column, label_column=cfg.target,
                         group_column=cfg.group_column,
@@ -56,7 +57,8 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
     statistics pretrained weights expect).
     """
-    data = images if images is not None else load_images(cfg.source, image_options(cfg))
+    opts = image_options(cfg)  # checks the settings even for images given in memory
+    data = images if images is not None else load_images(cfg.source, opts)
     if cfg.group_column and data.groups is None:
         raise DataError(f"data.group_column={cfg.group_column} needs a column of an image CSV "
                         "(or a table); for this source keep each patient's images together "
@@ -102,7 +104,8 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     spec = ImageSpec(size=(height, width), channels=channels, mean=mean, std=std,
                      augment=resolve_augment(cfg.augment if len(cfg.augment) != 1
                                              else cfg.augment[0], channels, (height, width)),
-                     channel_mode=cfg.color, resized=bool(cfg.image_size))
+                     channel_mode=cfg.color, resized=bool(cfg.image_size),
+                     resize=cfg.resize)
     splits = {split: (take_rows(data.images, parts[split]), y[parts[split]],
                       np.asarray(data.ids)[parts[split]]) for split in SPLITS}
     info = _describe(data, task, target, spec, splits, notes)
@@ -167,6 +170,19 @@ def _sample(images: torch.Tensor | ImageFiles, parts: dict) -> Optional[Any]:
     return eval_batches(take_rows(images, rows), 256, torch.device("cpu"))
 
 
+def _stretch_note(spec: ImageSpec, aspects: Optional[Aspects]) -> list[str]:
+    """A note when stretching to data.image_size changed some image's aspect ratio by more
+    than 5 %: circles became ellipses, and data.resize=pad would keep the shapes."""
+    if not spec.resized or spec.resize != "stretch" or aspects is None or aspects.change <= 1.05:
+        return []
+    h, w = spec.size
+    return [f"data.image_size stretched {aspects.other:,} of {aspects.images:,}"
+            f"{' sampled' if aspects.sampled else ''} images to {h}×{w}, changing their aspect "
+            f"ratio by up to {aspects.change - 1:.0%} (a circle becomes an ellipse; new images "
+            "are stretched the same way at prediction); data.resize=pad keeps the aspect ratio "
+            "and pads the rest with black (letterboxing)"]
+
+
 def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
               splits: dict, notes: list[str]) -> dict[str, Any]:
     sizes = {split: len(s[1]) for split, s in splits.items()}
@@ -179,9 +195,11 @@ def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
         "name": data.name, "description": data.description, "target": "label", "task": task,
         "kind": "image", "rows": sum(sizes.values()), "columns": 1,
         "inputs": f"{c}×{h}×{w} images", "image_shape": [c, h, w], "split_sizes": sizes,
-        "preprocessing": "; ".join(spec.describe()), "notes": notes,
+        "preprocessing": "; ".join(spec.describe(data.aspects)),
+        "notes": notes + _stretch_note(spec, data.aspects),
         "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
-                   "streamed": isinstance(data.images, ImageFiles)},
+                   "streamed": isinstance(data.images, ImageFiles), "resize": spec.resize,
+                   "aspects": data.aspects.to_dict() if data.aspects else None},
     }
     display = target.class_names
     if task == "multilabel":

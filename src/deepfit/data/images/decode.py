@@ -10,6 +10,10 @@ Rules every source shares:
   images with values in 0..65535 are read as 16-bit; anything else (and float images outside
   0..1) is stretched from its own minimum and maximum.
 * Resizing is bilinear with antialiasing (PIL for files, ``F.interpolate`` for arrays).
+  ``resize="stretch"`` scales each image to the target (H, W) whatever its shape;
+  ``resize="pad"`` letterboxes: scales it to fit inside the target keeping its aspect ratio,
+  centres it, and fills the rest with zeros (black), stored before normalisation so the
+  fill is the same for every image (``letterbox``).
 * RGB to gray is ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B), the same for files and arrays.
 """
 
@@ -31,6 +35,20 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F"})
 _LUMA = (0.299, 0.587, 0.114)
 _CHUNK = 2048  # images per float batch in array conversion: bounds the float32 copy
+
+
+def letterbox(source: tuple[int, int], target: tuple[int, int]) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of an image of size ``source`` (H, W) scaled to fit inside
+    ``target`` (H, W) with its aspect ratio kept, centred (extra odd pixel below / right).
+
+    Example:
+        >>> letterbox((50, 100), (64, 64))
+        (16, 0, 32, 64)
+    """
+    scale = min(target[0] / source[0], target[1] / source[1])
+    height = min(target[0], max(1, round(source[0] * scale)))
+    width = min(target[1], max(1, round(source[1] * scale)))
+    return (target[0] - height) // 2, (target[1] - width) // 2, height, width
 
 
 class Unreadable(Exception):
@@ -126,8 +144,10 @@ def is_gray(img: Image.Image) -> bool:
     return False
 
 
-def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) -> np.ndarray:
-    """Decode one encoded image to uint8 (channels, H, W), resized to ``size`` (H, W) if given.
+def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int,
+                 resize: str = "stretch") -> np.ndarray:
+    """Decode one encoded image to uint8 (channels, H, W), resized to ``size`` (H, W) if given:
+    stretched to it, or letterboxed into it (``resize="pad"``).
 
     Raises:
         Unreadable: the bytes are not a complete, decodable image.
@@ -135,10 +155,14 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) ->
     img = open_image(data)
     try:
         orientation = _orientation(img)
-        if size is not None and img.format == "JPEG":
+        box = None  # letterbox: (top, left, height, width) of the picture inside ``size``
+        if size is not None and resize == "pad":
+            box = letterbox(displayed_size(img), size)
+        fit = size if box is None else box[2:]  # (H, W) the picture itself is scaled to
+        if fit is not None and img.format == "JPEG":
             # DCT-domain downscaling (never below the target) makes big JPEGs much cheaper;
             # the target in stored pixels, which a quarter-turn orientation swaps.
-            stored = (size[0], size[1]) if orientation >= 5 else (size[1], size[0])
+            stored = (fit[0], fit[1]) if orientation >= 5 else (fit[1], fit[0])
             img.draft(img.mode, stored)
         # The full decode: truncated or corrupt pixel data fails here, as long as nobody has
         # set PIL.ImageFile.LOAD_TRUNCATED_IMAGES (deepfit never does).
@@ -152,9 +176,14 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) ->
             img = img.convert("L")  # PIL's L conversion is ITU-R 601 luma, as for arrays
         elif channels == 3 and img.mode != "RGB":
             img = img.convert("RGB")
-        if size is not None and img.size != (size[1], size[0]):
-            img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        if fit is not None and img.size != (fit[1], fit[0]):
+            img = img.resize((fit[1], fit[0]), Image.Resampling.BILINEAR)
         arr = np.array(img, dtype=np.uint8)  # a writable copy: tensors may be changed in place
+        if box is not None and arr.shape[:2] != tuple(size):
+            canvas = np.zeros((*size, *arr.shape[2:]), dtype=np.uint8)  # black fill
+            top, left, height, width = box
+            canvas[top:top + height, left:left + width] = arr
+            arr = canvas
     except Unreadable:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -164,8 +193,10 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int) ->
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
 
 
-def decode_image(path: str, size: tuple[int, int], channels: int) -> torch.Tensor:
-    """Read and decode one image file to a uint8 (channels, H, W) tensor of ``size`` (H, W).
+def decode_image(path: str, size: tuple[int, int], channels: int,
+                 resize: str = "stretch") -> torch.Tensor:
+    """Read and decode one image file to a uint8 (channels, H, W) tensor of ``size`` (H, W)
+    (``resize``: "stretch" or "pad", as ``decode_bytes``).
 
     Module-level so streaming DataLoader workers can pickle it.
 
@@ -179,7 +210,7 @@ def decode_image(path: str, size: tuple[int, int], channels: int) -> torch.Tenso
         raise bad_image_error(path, f"cannot open the file ({exc.strerror or exc})") from None
     try:
         with bomb_guard():
-            arr = decode_bytes(data, size, channels)
+            arr = decode_bytes(data, size, channels, resize)
     except Unreadable as exc:
         raise bad_image_error(path, str(exc)) from None
     return torch.from_numpy(np.ascontiguousarray(arr))
@@ -233,13 +264,14 @@ def _scale_to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
 
 
 def arrays_to_tensor(images: np.ndarray, layout: str, size: Optional[tuple[int, int]],
-                     channels: str, where: str) -> torch.Tensor:
+                     channels: str, where: str, resize: str = "stretch") -> torch.Tensor:
     """Stack of images from an array source to a uint8 (N, C, H, W) tensor.
 
     Args:
         images: uint8 array in ``layout``.
         layout: "NHW", "NHWC" or "NCHW".
         size: (H, W) to resize to (bilinear, antialiased), or None to keep.
+        resize: "stretch" to ``size``, or "pad" (letterbox into it, black around).
         channels: "auto" keeps 1 or 3; "gray" applies luma; "rgb" repeats a gray plane.
         where: names the source in errors.
 
@@ -264,6 +296,10 @@ def arrays_to_tensor(images: np.ndarray, layout: str, size: Optional[tuple[int, 
     if arr.shape[1] == target and (height, width) == arr.shape[2:]:
         out.copy_(torch.from_numpy(np.ascontiguousarray(arr)))
         return out
+    top, left = 0, 0
+    if resize == "pad" and (height, width) != arr.shape[2:]:
+        out.zero_()  # black fill around the letterboxed picture
+        top, left, height, width = letterbox(arr.shape[2:], (height, width))
     for start in range(0, n, _CHUNK):
         part = torch.from_numpy(np.ascontiguousarray(arr[start:start + _CHUNK]))
         if part.shape[1] == 3 and target == 1:
@@ -276,5 +312,6 @@ def arrays_to_tensor(images: np.ndarray, layout: str, size: Optional[tuple[int, 
                                  align_corners=False, antialias=True)
         if part.shape[1] == 1 and target == 3:
             part = part.expand(-1, 3, -1, -1)
-        out[start:start + _CHUNK] = part.round().clamp(0, 255).to(torch.uint8)
+        out[start:start + _CHUNK, :, top:top + height, left:left + width] = (
+            part.round().clamp(0, 255).to(torch.uint8))
     return out

@@ -135,10 +135,10 @@ def load_idx_dir(folder: Path, opts: ImageOptions, key: Optional[str] = None) ->
     if int(codes.max()) >= len(names):
         names = digit_names(int(codes.max()) + 1)
     display = IDX_DATASETS[key]["display"] if key else folder.name
-    tensor, cached = cached_arrays(np.concatenate(images), "NHW", opts,
+    tensor, cached, aspects = cached_arrays(np.concatenate(images), "NHW", opts,
                               f"IDX files in '{folder}'")
     return ImageSet(images=tensor, labels=codes, class_names=list(names), name=display,
                     description=f"{display}: IDX files in '{folder}' ({len(names)} classes, "
                                 "official train/test split)",
-                    ids=np.asarray(ids), split=np.asarray(split),
+                    ids=np.asarray(ids), split=np.asarray(split), aspects=aspects,
                     origin=f"read {len(codes):,} images from IDX files in '{folder}'" + cached)

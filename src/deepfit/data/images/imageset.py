@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Optional, Sequence, Union
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -31,6 +31,8 @@ class ImageSet:
         skipped: ``(file, reason)`` of every unreadable image left out under the ``skip`` policy.
         origin: how the images were read, for the report (e.g. "decoded 1,204 PNG files",
             "from cache").
+        aspects: the stored images' shapes against the size they were given (for the
+            report's preprocessing line), or None when not known.
     """
 
     images: "torch.Tensor | ImageFiles"
@@ -44,9 +46,60 @@ class ImageSet:
     task_hint: Optional[str] = None
     skipped: list[tuple[str, str]] = field(default_factory=list)
     origin: str = ""
+    aspects: Optional[Aspects] = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+# An image whose aspect ratio is within 1 % of the target's counts as the same shape
+# (rounding in the stored sizes, e.g. 101x75 against 4:3).
+_SAME_SHAPE = 1.01
+
+
+@dataclass
+class Aspects:
+    """How the stored images' aspect ratios (width / height, as displayed) relate to the
+    target size's: what the report says about stretching or letterboxing.
+
+    Attributes:
+        images: images measured.
+        other: how many of them have another aspect ratio than the target (beyond 1 %).
+        lo, hi: the smallest and largest width / height among the images.
+        target: the target's width / height.
+        sampled: measured on a sample of headers (a streamed set), not every image.
+    """
+
+    images: int
+    other: int
+    lo: float
+    hi: float
+    target: float
+    sampled: bool = False
+
+    @property
+    def change(self) -> float:
+        """The largest factor by which stretching to the target changes an image's aspect
+        ratio (1.0: none; 2.0: one image is twice as wide or tall, relatively, as stored)."""
+        if not self.images:
+            return 1.0
+        return max(self.hi / self.target, self.target / self.lo)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def measure_aspects(sizes: Iterable[Optional[tuple[int, int]]], target: tuple[int, int],
+                    sampled: bool = False) -> Aspects:
+    """``Aspects`` of images of the displayed ``sizes`` (H, W; None entries are left out)
+    against ``target`` (H, W)."""
+    ratios = np.asarray([w / h for h, w in (s for s in sizes if s) if h and w], dtype=float)
+    goal = target[1] / target[0]
+    if not len(ratios):
+        return Aspects(0, 0, goal, goal, goal, sampled)
+    factor = np.maximum(ratios / goal, goal / ratios)
+    return Aspects(images=len(ratios), other=int((factor > _SAME_SHAPE).sum()),
+                   lo=float(ratios.min()), hi=float(ratios.max()), target=goal, sampled=sampled)
 
 
 @dataclass
@@ -54,12 +107,13 @@ class ImageFiles:
     """Image files decoded lazily, for sets too large to hold in memory as one tensor.
 
     ``decode(i)`` of the data stage turns ``paths[i]`` into a uint8 (C, H, W) tensor of
-    ``size`` with ``channels`` channels.
+    ``size`` with ``channels`` channels, stretched or letterboxed to it (``resize``).
     """
 
     paths: Sequence[str]
     size: tuple[int, int]
     channels: int
+    resize: str = "stretch"
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -74,4 +128,5 @@ def take_rows(images: Union[torch.Tensor, ImageFiles],
     """The images at ``rows``: a tensor of them, or the files to decode."""
     if isinstance(images, torch.Tensor):
         return images[torch.as_tensor(rows, dtype=torch.long)]
-    return ImageFiles([images.paths[i] for i in rows], images.size, images.channels)
+    return ImageFiles([images.paths[i] for i in rows], images.size, images.channels,
+                      images.resize)

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from deepfit.data.images.augment import Augmenter
-from deepfit.data.images.imageset import ImageFiles
+from deepfit.data.images.imageset import Aspects, ImageFiles
 
 # Normalisation statistics of a streamed set come from this many training images.
 STATS_SAMPLE = 4096
@@ -20,7 +20,11 @@ STATS_SAMPLE = 4096
 
 @dataclass
 class ImageSpec:
-    """What every image given to the model must be: its size, channels, and statistics."""
+    """What every image given to the model must be: its size, channels, and statistics.
+
+    ``resize``: how images of another shape are brought to ``size``, "stretch" or "pad"
+    (letterbox); runs saved before it existed stretched.
+    """
 
     size: tuple[int, int]
     channels: int
@@ -29,6 +33,7 @@ class ImageSpec:
     augment: list[str] = field(default_factory=list)
     channel_mode: str = "auto"
     resized: bool = False
+    resize: str = "stretch"
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -39,12 +44,12 @@ class ImageSpec:
     def from_dict(cls, state: dict[str, Any]) -> ImageSpec:
         return cls(**{**state, "size": tuple(state["size"])})
 
-    def describe(self) -> list[str]:
-        """Lines for the report's preprocessing section."""
-        h, w = self.size
+    def describe(self, aspects: Optional[Aspects] = None) -> list[str]:
+        """Lines for the report's preprocessing section; ``aspects`` (the stored images'
+        shapes) says what resizing did to them."""
         mean = ", ".join(f"{m:.3f}" for m in self.mean)
         std = ", ".join(f"{s:.3f}" for s in self.std)
-        lines = [f"images {'resized to' if self.resized else 'kept at'} {h}×{w}, "
+        lines = [f"images {self._sizing(aspects)}, "
                  f"{'1 channel (grayscale)' if self.channels == 1 else '3 channels (RGB)'}",
                  f"scaled to [0, 1], then normalised per channel: mean ({mean}), std ({std})"]
         if self.augment:
@@ -54,6 +59,37 @@ class ImageSpec:
         else:
             lines.append("no augmentation")
         return lines
+
+    def _sizing(self, aspects: Optional[Aspects]) -> str:
+        """"kept at 28×28", "resized to 64×64 by stretching (aspect ratio not kept: ...)",
+        "letterboxed to 64×64 (aspect ratio kept, padded with black)"."""
+        size = f"{self.size[0]}×{self.size[1]}"
+        if not self.resized:
+            return f"kept at {size}"
+        pad = self.resize == "pad"
+        if aspects is None or not aspects.images:
+            return (f"letterboxed to {size} (aspect ratio kept, padded with black)" if pad
+                    else f"resized to {size} by stretching")
+        shape = "square" if abs(aspects.target - 1) < 1e-9 else aspects_ratio(aspects.target)
+        counted = (f"{aspects.other:,} of {aspects.images:,}"
+                   + (" sampled" if aspects.sampled else ""))
+        if not aspects.other:
+            return (f"resized to {size} (aspect ratio kept: every image"
+                    f"{' sampled' if aspects.sampled else ''} was {shape} already)")
+        if pad:
+            return (f"letterboxed to {size} (aspect ratio kept, padded with black: "
+                    f"{counted} images were not {shape})")
+        extreme = (aspects.hi if aspects.hi / aspects.target >= aspects.target / aspects.lo
+                   else aspects.lo)
+        return (f"resized to {size} by stretching (aspect ratio not kept: {counted} images "
+                f"were not {shape}, up to {aspects_ratio(extreme)})")
+
+
+def aspects_ratio(ratio: float) -> str:
+    """A width / height ratio as the report writes it: "2.1:1" (wide), "1:1.5" (tall)."""
+    wide = max(ratio, 1 / ratio)
+    text = f"{wide:.{2 if wide < 1.1 else 1}f}".rstrip("0").rstrip(".")
+    return f"{text}:1" if ratio >= 1 else f"1:{text}"
 
 
 class ImageInputs:

@@ -131,12 +131,13 @@ def load_medmnist_npz(path: Path, opts: ImageOptions, name: str | None = None) -
             split += [part] * len(x)
             ids += [f"{part}/{i}" for i in range(len(x))]
     codes, class_names, hint = _labels(labels, name, path)
-    tensor, cached = cached_arrays(np.concatenate(images), layout, opts,
+    tensor, cached, aspects = cached_arrays(np.concatenate(images), layout, opts,
                               f"'{path}'")
     return ImageSet(images=tensor, labels=codes, class_names=class_names, name=stem,
                     description=f"MedMNIST {stem} from '{path}' ({len(class_names)} "
                                 f"{'labels' if hint else 'classes'}, official splits)",
                     ids=np.asarray(ids), split=np.asarray(split), task_hint=hint,
+                    aspects=aspects,
                     origin=f"read {len(codes):,} images from '{path}'" + cached)
 
 

@@ -69,13 +69,13 @@ def load_named(key: str, opts: ImageOptions) -> ImageSet:
             class_names = digit_names(10)  # torchvision says "0 - zero"; SVHN has no names
         else:
             class_names = [str(c) for c in dataset.classes]
-    tensor, cached = cached_arrays(np.concatenate(images), layout, opts,
+    tensor, cached, aspects = cached_arrays(np.concatenate(images), layout, opts,
                               f"{cls_name} in '{root}'")
     codes = np.concatenate(labels)
     return ImageSet(images=tensor, labels=codes, class_names=class_names, name=display,
                     description=f"{display} (torchvision {cls_name}) in '{root}' "
                                 f"({len(class_names)} classes, official train/test split)",
-                    ids=np.asarray(ids), split=np.asarray(split),
+                    ids=np.asarray(ids), split=np.asarray(split), aspects=aspects,
                     origin=f"read {len(codes):,} images with torchvision from '{root}'" + cached)
 
 

@@ -28,7 +28,8 @@ def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
     labelled), any image source ``deepfit train`` reads, an ``ImageSet``, or an array /
     tensor of images (N, H, W), (N, H, W, C) or (N, C, H, W).
     """
-    opts = ImageOptions(size=spec.size, channels="gray" if spec.channels == 1 else "rgb")
+    opts = ImageOptions(size=spec.size, resize=spec.resize,  # as the run resized its images
+                        channels="gray" if spec.channels == 1 else "rgb")
     if isinstance(data, (np.ndarray, torch.Tensor)):
         return _from_array(data, spec, opts, origin), np.arange(len(data)), None
     if isinstance(data, ImageSet):
@@ -47,7 +48,7 @@ def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
         raise DataError(f"{origin}: too many images to predict at once; give them in parts")
     if tuple(X.shape[1:]) != (spec.channels, *spec.size):
         X = arrays_to_tensor(X.numpy(), "NCHW", spec.size,
-                             "gray" if spec.channels == 1 else "rgb", origin)
+                             "gray" if spec.channels == 1 else "rgb", origin, spec.resize)
     return X, np.asarray(images.ids), _codes(images, class_names, label_map or {}, origin,
                                              multilabel)
 
@@ -64,7 +65,7 @@ def _from_array(data: Any, spec: ImageSpec, opts: ImageOptions, origin: str) -> 
     else:
         raise DataError(f"{origin}: got an array of shape {arr.shape}; give images as "
                         "(N, H, W), (N, H, W, C) or (N, C, H, W)")
-    return arrays_to_tensor(arr, layout, spec.size, opts.channels, origin)
+    return arrays_to_tensor(arr, layout, spec.size, opts.channels, origin, spec.resize)
 
 
 def _loose_images(path: Path) -> Optional[list[str]]:

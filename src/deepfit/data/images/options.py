@@ -14,6 +14,9 @@ from deepfit.errors import ConfigError, DataError, one_of
 
 CHANNEL_MODES = ("auto", "gray", "rgb")
 BAD_IMAGE_POLICIES = ("error", "skip")
+RESIZE_MODES = ("stretch", "pad")
+
+
 @dataclass(frozen=True)
 class ImageOptions:
     """How to read an image source.
@@ -21,6 +24,9 @@ class ImageOptions:
     Attributes:
         size: resize every image to (H, W); None keeps the native size, which must then be
             the same for every image.
+        resize: how an image of another aspect ratio than ``size`` is resized: "stretch"
+            to ``size``, or "pad" (letterbox: scaled to fit, aspect ratio kept, centred,
+            black around). "pad" needs ``size``.
         channels: "auto" (1 channel if every image is grayscale, else 3), "gray" or "rgb".
         bad_images: "error" stops at the first unreadable image; "skip" leaves it out and
             records ``(file, reason)`` in ``ImageSet.skipped``.
@@ -37,6 +43,7 @@ class ImageOptions:
     """
 
     size: Optional[tuple[int, int]] = None
+    resize: str = "stretch"
     channels: str = "auto"
     bad_images: str = "error"
     root: Optional[str] = None
@@ -61,6 +68,15 @@ class ImageOptions:
                 raise ConfigError(f"data.image_size is {list(self.size)}; give [height, width] "
                                   "as two positive integers")
             object.__setattr__(self, "size", (int(size[0]), int(size[1])))
+        if self.resize not in RESIZE_MODES:
+            raise ConfigError(f"data.resize is '{self.resize}'; use one of "
+                              f"{one_of(RESIZE_MODES)}")
+        if self.resize == "pad" and self.size is None:
+            # Without a size every image must already have one size: nothing to pad to.
+            raise ConfigError("data.resize=pad needs data.image_size: without it images are "
+                              "kept at their stored size (which must be one size), so there "
+                              "is nothing to pad to; set data.image_size=[H, W] or drop "
+                              "data.resize")
 
     @property
     def fixed_channels(self) -> Optional[int]:
