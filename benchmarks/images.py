@@ -1,7 +1,8 @@
 """Fashion-MNIST, the same CNN, batch size and epochs, trained two ways and timed side by side.
 
   (a) lectures - torchvision ``datasets.FashionMNIST`` + ``ToTensor()`` + ``Normalize`` +
-                 ``DataLoader(shuffle=True)``, a plain fp32 eager loop (seeds 000/001)
+                 ``DataLoader(shuffle=True)``, a plain fp32 eager loop (as in the
+                 lectures "Deep Learning I" and "Deep Learning in Python, Lecture 1")
   (b) deepfit  - ``deepfit.train(data="fashion-mnist", model="cnn", ...)``: IDX decoded once
                  to a uint8 tensor on the device, batches normalised (and augmented) there,
                  bf16 autocast and channels-last on CUDA
