@@ -5,7 +5,8 @@
 #            report: <out>/breast_cancer-mlp-<time>/report.html
 """The breast cancer classifier: a 30-15-1 network with ReLU and a sigmoid output.
 
-Reproduces "Single class: Breast cancer classifier" of shared/seeds/002: the Wisconsin
+Reproduces "Single class: Breast cancer classifier" of the scikit-learn-to-PyTorch
+lecture (see examples/README.md): the Wisconsin
 breast cancer data (569 rows, 30 features), ``BreastCancerClassificationModel`` =
 Linear(30, 15) -> ReLU -> Linear(15, 1) -> sigmoid, trained with ``nn.BCELoss()``; the
 lecture reports a test accuracy of 0.96 on 114 test rows.

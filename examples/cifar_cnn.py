@@ -1,15 +1,17 @@
 # Expected output: NOT measured here - the development machine has no internet, so CIFAR-10
 # could not be downloaded. LeNet-5 reaches about 0.60-0.65 test accuracy on CIFAR-10 in the
 # literature; run it online and replace this line with what it prints:
-#   full:    test accuracy = ... on 10000 rows  (lecture's CNN: ~0.65)
+#   full:    test accuracy = ... on 10000 rows  (the lectures give no figure; LeNet-5: ~0.60-0.65)
 #   --quick: 2 epochs on whatever --data gives (tests/test_examples.py uses a small folder
 #            of 32x32 colour images, where it checks the plumbing, not the accuracy)
 """A CNN on colour images: the lectures' LeNet-style network on CIFAR-10.
 
-Reproduces the CNN of shared/seeds/001 (lecture 2) and 004: ``datasets.CIFAR10(...)`` with
-``transforms.ToTensor()`` + ``transforms.Normalize((0.5,)*3, (0.5,)*3)``, a ``DataLoader``
-with batch size 32, and a LeNet-like network (convolution and max-pooling layers, then a
-small perceptron on the flattened features).
+Reproduces the CIFAR-10 pipeline of the lecture "Deep Learning in Python, Lecture 1"
+(``datasets.CIFAR10(...)`` with ``transforms.ToTensor()`` +
+``transforms.Normalize((0.5,)*3, (0.5,)*3)``, a ``DataLoader`` with batch size 32; the
+course's Lecture 2 builds CNNs on it) and the LeNet-like network described in "Course –
+Introduction to deep learning" (convolution and max-pooling layers, then a small perceptron
+on the flattened features); see examples/README.md for the lectures.
 
 In deepfit that network is ``model="lenet"``. The 50,000 training images are decoded once
 into a uint8 tensor on the training device; each batch is normalised there with the
@@ -34,5 +36,6 @@ settings = dict(epochs=2, progress=False, eval={"plots": False, "bootstrap": 0})
 run = deepfit.train(data=args.data, root=args.root, model="lenet", batch_size=32,
                     out=args.out, **settings)
 test = run.metrics["test"]
-print(f"test accuracy = {test['accuracy']:.3f} on {test['n']} rows  (lecture's CNN: ~0.65)")
+print(f"test accuracy = {test['accuracy']:.3f} on {test['n']} rows  "
+      "(the lectures give no figure; LeNet-5: ~0.60-0.65)")
 print(f"report: {run.report_path}")

@@ -1,11 +1,12 @@
 # Expected output (measured on CPU, torch 2.14.1, seed 0; Fashion-MNIST from Debian's
 # dataset-fashion-mnist package):
-#   full:    test accuracy = 0.890 on 10000 rows  (lecture: ~0.88)   [early stop after 19 epochs]
-#   --quick: test accuracy = 0.859 on 10000 rows  (lecture: ~0.88)   [1 epoch]
+#   full:    test accuracy = 0.890 on 10000 rows  (the lectures give no figure)   [early stop after 19 epochs]
+#   --quick: test accuracy = 0.859 on 10000 rows  (the lectures give no figure)   [1 epoch]
 #   report: <out>/fashion-mnist-mlp-<time>/report.html
 """An MLP on images: Fashion-MNIST with the lectures' 784-512-512-10 network.
 
-Reproduces the image classifier of shared/seeds/000 and 001: ``nn.Flatten()`` ->
+Reproduces the image classifier of the lectures "Deep Learning I" and "Deep Learning in
+Python, Lecture 1" (see examples/README.md): ``nn.Flatten()`` ->
 Linear(28*28, 512) -> ReLU -> Linear(512, 512) -> ReLU -> Linear(512, 10), trained with
 cross-entropy on mini-batches from a ``DataLoader`` over ``torchvision.datasets``
 (``ToTensor`` + ``Normalize``). With ``--data mnist`` it is the MNIST digits version.
@@ -33,5 +34,5 @@ settings = dict(epochs=1, progress=False, eval={"plots": False, "bootstrap": 0})
 run = deepfit.train(data=args.data, root=args.root, model="mlp", hidden=[512, 512], dropout=0.0,
                     augment=["none"], out=args.out, **settings)
 test = run.metrics["test"]
-print(f"test accuracy = {test['accuracy']:.3f} on {test['n']} rows  (lecture: ~0.88)")
+print(f"test accuracy = {test['accuracy']:.3f} on {test['n']} rows  (the lectures give no figure)")
 print(f"report: {run.report_path}")

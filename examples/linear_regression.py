@@ -3,9 +3,10 @@
 #   --quick: w = 3.038, b = 2.020  (lecture: w = 2.9014, b = 2.0385)
 """Linear regression with one neuron: y = 3x + 2 + noise, MSE loss, SGD.
 
-Reproduces the "Linear regression" example of "Deep Learning in Python, Lecture 1: PyTorch
-and Deep Neural Networks" (shared/seeds/001; the same model is the "Linear regression:
-single neuron" section of shared/seeds/002): ``nn.Linear(1, 1)``, ``nn.MSELoss()``,
+Reproduces the "Linear regression" example of the lecture "Deep Learning in Python,
+Lecture 1: PyTorch and Deep Neural Networks" (the same model is the "Linear regression:
+single neuron" section of the scikit-learn-to-PyTorch lecture; see examples/README.md for
+the lectures): ``nn.Linear(1, 1)``, ``nn.MSELoss()``,
 ``optim.SGD``, 100 noisy points; the lecture prints ``tensor([[2.9014]]) tensor([2.0385])``.
 
 In deepfit the single neuron is an MLP with no hidden layer (``hidden=[]``); the input and

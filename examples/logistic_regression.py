@@ -4,8 +4,8 @@
 #   report: <out>/arrays-mlp-<time>/report.html
 """Logistic regression with one neuron: sigmoid output, binary cross-entropy, SGD.
 
-Reproduces the "Logistic regression: single neuron" example of shared/seeds/002 (the
-sklearn-to-PyTorch lecture): ``nn.Linear(1, 1)`` + sigmoid, ``nn.BCELoss()``,
+Reproduces the "Logistic regression: single neuron" example of the scikit-learn-to-PyTorch
+lecture (see examples/README.md): ``nn.Linear(1, 1)`` + sigmoid, ``nn.BCELoss()``,
 ``optim.SGD(lr=0.02, momentum=0.5)``, 1000 epochs, on the lecture's own data -
 ``make_regression(n_samples=200, n_features=1, noise=20, random_state=0)`` turned into
 labels by rounding a sigmoid (i.e. y > 0), with a quarter of the rows held out for the test.

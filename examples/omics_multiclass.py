@@ -5,7 +5,8 @@
 #   report: <out>/dataframe-mlp-<time>/report.html
 """Multi-class classification of a high-dimensional omics table: 557-300-100-20-4.
 
-Reproduces "Multi-class: Omics data classifier" of shared/seeds/002: the cancer-associated
+Reproduces "Multi-class: Omics data classifier" of the scikit-learn-to-PyTorch lecture
+(see examples/README.md): the cancer-associated
 fibroblast (CAF) data, 716 cells x 557 gene counts in 4 classes, ``X = np.log2(X + 1)``,
 ``CAFClassificationModel`` = Linear(557, 300) -> ReLU -> Linear(300, 100) -> ReLU ->
 Linear(100, 20) -> ReLU -> Linear(20, 4) -> log_softmax with ``nn.NLLLoss()``, 30 % of the

@@ -4,9 +4,10 @@
 #   report: <out>/breast_cancer-breastcancerclassificationmodel-<time>/report.html
 """Your own nn.Module, written the lectures' way, trained by deepfit.
 
-Reproduces the model code of "Single class: Breast cancer classifier" in shared/seeds/002
-(``BreastCancerClassificationModel``: ``__init__`` defines the layers, ``forward`` applies
-them and ends with a sigmoid) and the "torch.nn" slides of shared/seeds/000 and 001: the
+Reproduces the model code of "Single class: Breast cancer classifier" in the
+scikit-learn-to-PyTorch lecture (``BreastCancerClassificationModel``: ``__init__`` defines
+the layers, ``forward`` applies them and ends with a sigmoid) and the "torch.nn" slides of
+"Deep Learning I" and "Deep Learning in Python, Lecture 1" (see examples/README.md): the
 class is unchanged; only the hand-written loop (zero_grad / forward / loss / backward /
 step, then the test evaluation) is replaced by ``deepfit.train``.
 

@@ -5,7 +5,7 @@
 #            plot: <out>/xor_hidden_representation.png
 """XOR with a 2-2-1 network, and the hidden representation it learns.
 
-Reproduces the XOR example of "Deep Learning I" (shared/seeds/000): XOR is not linearly
+Reproduces the XOR example of the lecture "Deep Learning I": XOR is not linearly
 separable, but two hidden neurons ("it takes two to XOR") map the four corners to a space
 where one output neuron separates them ("Visualising the learned feature representation";
 the lecture's ``SmallNeuralNetwork``: Linear(2, 2) -> sigmoid -> Linear(2, 1) -> sigmoid).
