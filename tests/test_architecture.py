@@ -10,13 +10,13 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "deepfit"
 
 # Lower layers never import higher ones: config -> data -> model -> train -> evaluate -> report.
 LAYERS = [
-    {"errors", "version", "config", "config_rules", "files"},
+    {"errors", "version", "config", "config_rules", "config_scope", "files"},
     {"data"},
     {"models", "task"},
     {"train"},
     {"evaluate"},
     {"report", "run"},
-    {"result", "pipeline", "compare", "cv", "sklearn", "estimators"},
+    {"result", "pipeline", "summary", "compare", "cv", "sklearn", "estimators"},
     {"cli", "__main__", "__init__"},
 ]
 

@@ -432,3 +432,63 @@ def test_describe_config_is_valid_yaml_that_loads_back_to_the_defaults(tmp_path)
     path = tmp_path / "defaults.yaml"
     path.write_text(text)
     assert RunConfig.load(path) == RunConfig()
+
+
+# -- aliases and suggestions for the names people type ------------------------------------
+
+@pytest.mark.parametrize("alias,key,value", [
+    ("train.learning_rate", "train.lr", 0.05), ("train.max_epochs", "train.epochs", 7),
+    ("train.n_epochs", "train.epochs", 7), ("train.batch", "train.batch_size", 16),
+    ("train.optimiser", "train.optimizer", "sgd"), ("data.label", "data.target", "y"),
+    ("data.validation_split", "data.val_size", 0.1), ("model.hidden_layer_sizes",
+                                                       "model.hidden", (8,)),
+    ("train.random_state", "train.seed", 3), ("eval.n_bootstrap", "eval.bootstrap", 50)])
+def test_other_tools_names_are_aliases(alias, key, value, tmp_path):
+    section, name = key.split(".")
+    got = RunConfig().override({alias: value})
+    assert getattr(getattr(got, section), name) == value
+    assert f"\n  {alias.split('.')[1]}:" not in got.to_yaml()  # the dump uses deepfit's name
+    path = write(tmp_path, f"{alias.split('.')[0]}:\n  {alias.split('.')[1]}: "
+                           f"{list(value) if isinstance(value, tuple) else value}\n")
+    assert getattr(getattr(RunConfig.load(path), section), name) == value
+
+
+def test_an_alias_and_its_key_together_are_refused(tmp_path):
+    path = write(tmp_path, "train:\n  lr: 0.1\n  learning_rate: 0.01\n")
+    with pytest.raises(ConfigError, match="'train.learning_rate' and 'train.lr' are the same"):
+        RunConfig.load(path)
+
+
+def test_bare_python_keywords_take_aliases():
+    from deepfit.pipeline import resolve_config
+    cfg = resolve_config(learning_rate=0.02, max_epochs=3, batch=8)
+    assert (cfg.train.lr, cfg.train.epochs, cfg.train.batch_size) == (0.02, 3, 8)
+    with pytest.raises(ConfigError, match=r"unknown option 'epoch' \(did you mean 'epochs'\?\)"):
+        resolve_config(epoch=3)
+
+
+# Typos seen in real use, each with the key the user meant: the suggestion names that key.
+REAL_TYPOS = [("train.learning_rat", "train.lr"), ("train.lerning_rate", "train.lr"),
+              ("train.lr_rate", "train.lr"), ("modle.hidden", "model.hidden"),
+              ("model.hiden", "model.hidden"), ("train.dropout", "model.dropout"),
+              ("data.traget", "data.target"), ("train.epoch", "train.epochs"),
+              ("train.batchsize", "train.batch_size"), ("trian.lr", "train.lr"),
+              ("data.val_szie", "data.val_size"), ("data.imagesize", "data.image_size"),
+              ("train.nesterow", "train.nesterov"), ("data.augmentations", "data.augment"),
+              ("model.activations", "model.activation"), ("train.weightdecay",
+                                                          "train.weight_decay"),
+              ("train.early_stop", "train.early_stopping"), ("data.test_ratio",
+                                                             "data.test_size"),
+              ("model.image_size", "data.image_size"), ("eval.bootstraps", "eval.bootstrap")]
+
+
+@pytest.mark.parametrize("typo,meant", REAL_TYPOS)
+def test_real_typos_suggest_the_intended_key_first(typo, meant):
+    with pytest.raises(ConfigError) as err:
+        RunConfig().override([f"{typo}=1"])
+    assert str(err.value).endswith(f"(did you mean '{meant}'?)"), str(err.value)
+
+
+def test_a_misspelt_section_alone_is_named_as_a_section():
+    with pytest.raises(ConfigError, match=r"did you mean the section 'model', as model.KEY"):
+        RunConfig().override(["modle=1"])

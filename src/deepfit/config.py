@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, ClassVar, Optional
 
 import yaml
 
@@ -194,9 +194,29 @@ class EvalConfig:
     report: bool = _opt(True)
 
 
+# The names other tools give deepfit's options (PyTorch Lightning, Keras, scikit-learn,
+# Hugging Face), accepted where they can mean only one key; config.yaml uses deepfit's name.
+ALIASES: dict[str, dict[str, str]] = {
+    "data": {"label": "target", "label_column": "target", "target_column": "target",
+             "validation_size": "val_size", "validation_fraction": "val_size",
+             "validation_split": "val_size", "val_split": "val_size", "test_split": "test_size",
+             "img_size": "image_size", "augmentation": "augment", "num_workers": "workers"},
+    "model": {"architecture": "name", "arch": "name", "hidden_layer_sizes": "hidden",
+              "hidden_sizes": "hidden", "hidden_layers": "hidden", "dropout_rate": "dropout"},
+    "train": {"learning_rate": "lr", "n_epochs": "epochs", "max_epochs": "epochs",
+              "num_epochs": "epochs", "batch": "batch_size", "optimiser": "optimizer",
+              "scheduler": "schedule", "lr_scheduler": "schedule", "random_state": "seed",
+              "gradient_clip_val": "grad_clip", "max_grad_norm": "grad_clip",
+              "early_stopping_patience": "patience"},
+    "eval": {"n_bootstrap": "bootstrap", "n_resamples": "bootstrap"},
+}
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """The whole experiment. ``RunConfig.load(path).override([...])`` is the usual way in."""
+
+    ALIASES: ClassVar[dict[str, dict[str, str]]] = ALIASES
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)

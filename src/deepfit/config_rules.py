@@ -5,12 +5,14 @@ so that config.py reads as the list of options."""
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
+import os
 import re
 import typing
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import yaml
 
@@ -61,18 +63,97 @@ def split_assignment(assignment: str) -> tuple[str, Any]:
 
 def set_dotted(root: type, raw: dict[str, Any], dotted: str, value: Any) -> None:
     parts = dotted.split(".")
+    if len(parts) == 2 and parts[0] in raw and isinstance(raw[parts[0]], dict):
+        parts[1] = _aliases(root).get(parts[0], {}).get(parts[1], parts[1])
     node: Any = raw
     for i, part in enumerate(parts[:-1]):
         if not isinstance(node, dict) or part not in node or not isinstance(node[part], dict):
-            keys = _all_keys(root)
-            raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(dotted, keys)}")
+            raise ConfigError(f"unknown config key '{dotted}'{suggest_key(dotted, root)}")
         if part == "kwargs":  # free-form: the rest of the path is the kwarg name
             node[part][".".join(parts[i + 1:])] = value
             return
         node = node[part]
     if not isinstance(node, dict) or (parts[-1] not in node and not _is_kwargs(parts)):
-        raise ConfigError(f"unknown config key '{dotted}'{did_you_mean(dotted, _all_keys(root))}")
+        raise ConfigError(f"unknown config key '{dotted}'{suggest_key(dotted, root)}")
     node[parts[-1]] = value
+
+
+def _aliases(root: type) -> dict[str, dict[str, str]]:
+    """{section: {alias: key}}: the names other tools give deepfit's options."""
+    return getattr(root, "ALIASES", {})
+
+
+def suggest_key(dotted: str, root: type, bare: bool = False) -> str:
+    """`` (did you mean 'section.key'?)`` for a mistyped key, or ``""``; ``bare``: the key
+    without its section (keyword arguments in Python: ``epochs=5``)."""
+    parts = dotted.split(".")
+    sections = sorted({k.split(".")[0] for k in _all_keys(root) if "." in k})
+    if len(parts) == 1:
+        section = difflib.get_close_matches(parts[0], sections, n=1, cutoff=0.75)
+        if section and not bare:
+            return f" (did you mean the section '{section[0]}', as {section[0]}.KEY=VALUE?)"
+    key = closest_key(dotted, root)
+    if key is None:
+        return ""
+    return f" (did you mean '{key.split('.')[-1] if bare else key}'?)"
+
+
+def closest_key(dotted: str, root: type) -> Optional[str]:
+    """The key a mistyped ``dotted`` most likely meant, or None.
+
+    Ranked the way people mistype: a section misspelled (``modle.hidden``) is corrected
+    first; a key that exists in another section (``train.dropout``) is named there; then the
+    closest key or alias of the section (``train.learning_rat`` -> ``train.lr``); only then
+    the closest key anywhere.
+    """
+    keys = _all_keys(root)
+    sections = sorted({k.split(".")[0] for k in keys if "." in k})
+    aliases = _aliases(root)
+    parts = dotted.split(".")
+    if len(parts) == 1:  # a bare name: a key of some section, or a top-level key
+        return _pick(parts[0], keys, aliases, fallback=keys)
+    section, name = parts[0], ".".join(parts[1:])
+    if section not in sections:
+        close = difflib.get_close_matches(section, sections, n=1, cutoff=0.6)
+        if not close:
+            return _closest(dotted, keys)
+        section = close[0]
+    own = {k.split(".", 1)[1]: k for k in keys if k.startswith(f"{section}.")}
+    if name in own:
+        return own[name]
+    if name in aliases.get(section, {}):
+        return f"{section}.{aliases[section][name]}"
+    elsewhere = [k for k in keys if k.split(".", 1)[-1] == name]
+    elsewhere += [f"{s}.{a[name]}" for s, a in aliases.items() if name in a]
+    if elsewhere:
+        return elsewhere[0]
+    return _pick(name, list(own.values()), {section: aliases.get(section, {})},
+                 fallback=keys, query=dotted)
+
+
+def _pick(name: str, keys: list[str], aliases: dict[str, dict[str, str]],
+          fallback: list[str], query: Optional[str] = None) -> Optional[str]:
+    """The key (or aliased key) whose last part is closest to ``name``."""
+    name = name.lower()
+    candidates = {k.split(".")[-1]: k for k in keys}
+    for section, table in aliases.items():
+        for alias, key in table.items():
+            candidates.setdefault(alias, f"{section}.{key}")
+
+    def score(candidate: str) -> float:
+        ratio = difflib.SequenceMatcher(None, name, candidate).ratio()
+        prefix = len(os.path.commonprefix([name, candidate]))
+        return ratio + (0.3 if prefix >= 3 else 0.0) + (0.2 if name in candidate else 0.0)
+
+    best = max(candidates, key=score, default=None)
+    if best is not None and score(best) >= 0.75:
+        return candidates[best]
+    return _closest(query or name, fallback)
+
+
+def _closest(value: str, choices: list[str]) -> Optional[str]:
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    return close[0] if close else None
 
 
 def _is_kwargs(parts: list[str]) -> bool:
@@ -94,11 +175,12 @@ def _all_keys(cls: type, prefix: str = "") -> list[str]:
 def build(cls: type, raw: dict[str, Any], prefix: str, origin: str, root: type) -> Any:
     hints = typing.get_type_hints(cls)
     names = {f.name: f for f in dataclasses.fields(cls)}
+    raw = _unalias(raw, _aliases(root).get(prefix.rstrip("."), {}), prefix, origin)
     for key in raw:
         if key not in names:
             full = f"{prefix}{key}"
             raise ConfigError(f"{origin}: unknown config key '{full}'"
-                              f"{did_you_mean(full, _all_keys(root))}")
+                              f"{suggest_key(full, root)}")
     values = {}
     for name, f in names.items():
         if name not in raw:
@@ -113,6 +195,19 @@ def build(cls: type, raw: dict[str, Any], prefix: str, origin: str, root: type) 
         else:
             values[name] = _check(key, _coerce(key, raw[name], kind, origin), f.metadata, origin)
     return cls(**values)
+
+
+def _unalias(raw: dict[str, Any], aliases: dict[str, str], prefix: str,
+             origin: str) -> dict[str, Any]:
+    """``raw`` with aliases (``learning_rate``) renamed to their keys (``lr``)."""
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        name = aliases.get(key, key)
+        if name in out:
+            raise ConfigError(f"{origin}: '{prefix}{key}' and '{prefix}{name}' are the same "
+                              "option; give it once")
+        out[name] = value
+    return out
 
 
 def _coerce(key: str, value: Any, kind: Any, origin: str) -> Any:

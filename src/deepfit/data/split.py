@@ -130,6 +130,16 @@ def column_split(values: pd.Series, column: str, labels: Optional[np.ndarray], v
     return parts, notes
 
 
+def drawn_splits(values: "pd.Series | None") -> list[str]:
+    """The splits whose rows are drawn with data.val_size / data.test_size: both for a random
+    split (``values`` None), else those a split column leaves empty (``column_split`` carves
+    them from the training rows)."""
+    if values is None:
+        return ["val", "test"]
+    present = set(values.astype(str).str.strip().str.lower().map(SPLIT_ALIASES).dropna())
+    return [s for s in ("val", "test") if s not in present]
+
+
 def check_classes_in_train(labels: np.ndarray, parts: dict[str, np.ndarray],
                            class_names: list[str]) -> None:
     """Every class must be seen in training; otherwise the model can never predict it."""

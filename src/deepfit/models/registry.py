@@ -68,10 +68,27 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
         if len(shape) != 3:
             raise ModelError(f"model '{name}' is for images, but the data are a table")
         return build_torchvision(name, cfg, shape, n_outputs)
-    known = list(_REGISTRY) + list(TORCHVISION_MODELS)
-    raise ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; use one of "
-                     f"{', '.join(model_names())}, a torchvision name ({', '.join(TORCHVISION_MODELS)}, ...; "
-                     "tv:NAME for torchvision's own resnet18) or 'package.module:ClassName'")
+    raise _unknown(name)
+
+
+def check_model_name(name: str) -> None:
+    """Raise the one-line ``ModelError`` for a model name that builds nothing (cheap for
+    deepfit's names and user classes; torchvision is imported for other names only)."""
+    if name == "auto" or name in _REGISTRY or (":" in name and not name.startswith(
+            TORCHVISION_PREFIX)):
+        return
+    tv = torchvision_name(name) or name
+    from deepfit.models.vision import TORCHVISION_MODELS
+    if tv not in TORCHVISION_MODELS and not _torchvision_has(tv):
+        raise _unknown(tv)
+
+
+def _unknown(name: str) -> ModelError:
+    known = list(_REGISTRY) + _torchvision_names()
+    return ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; deepfit's models are "
+                     f"auto, {', '.join(model_names())}; also a torchvision model by name "
+                     "(tv:NAME), or your own as 'package.module:ClassName'; 'deepfit models' "
+                     "lists them all")
 
 
 def torchvision_name(name: str) -> str | None:
@@ -85,8 +102,13 @@ def torchvision_name(name: str) -> str | None:
 
 
 def _torchvision_has(name: str) -> bool:
+    return name in _torchvision_names()
+
+
+def _torchvision_names() -> list[str]:
+    """torchvision's classification architectures (torchvision imported only when asked)."""
     import torchvision.models
-    return name in torchvision.models.list_models(module=torchvision.models)
+    return list(torchvision.models.list_models(module=torchvision.models))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -35,22 +35,32 @@ def is_image_source(source: str, opts: ImageOptions) -> bool:
     Every folder answers True: no other loader reads folders, and ``load_images`` explains
     what a folder lacks.
     """
+    return image_source_kind(source, opts) is not None
+
+
+def image_source_kind(source: str, opts: ImageOptions) -> str | None:
+    """What kind of image source ``source`` is (None: not images): ``image-folder``,
+    ``image-table`` (CSV / Parquet / Arrow with named columns), ``image-hub`` (hf:...),
+    ``image-medmnist`` or ``image-named`` (mnist, cifar10, ...). Cheap, as
+    ``is_image_source``."""
     text = str(source).strip()
-    if text.lower().startswith((medmnist.PREFIX, hfhub.PREFIX)):
-        return True
+    if text.lower().startswith(medmnist.PREFIX):
+        return "image-medmnist"
+    if text.lower().startswith(hfhub.PREFIX):
+        return "image-hub"
     path = Path(text).expanduser()
-    if path.is_dir():
-        return True
+    if path.is_dir():  # a Hugging Face folder names its columns, as an image table does
+        return "image-table" if hf.is_hf_directory(path) else "image-folder"
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES:
-            return is_image_csv(path, opts)
+            return "image-table" if is_image_csv(path, opts) else None
         if suffix == ".npz":
-            return medmnist.is_medmnist_npz(path)
+            return "image-medmnist" if medmnist.is_medmnist_npz(path) else None
         if suffix in hf.TABLE_SUFFIXES:
-            return hf.is_image_table_file(path, opts)
-        return False
-    return named_key(text) is not None
+            return "image-table" if hf.is_image_table_file(path, opts) else None
+        return None
+    return "image-named" if named_key(text) is not None else None
 
 
 def load_images(source: str, opts: ImageOptions) -> ImageSet:

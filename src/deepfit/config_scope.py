@@ -1,0 +1,277 @@
+"""Which config keys apply to which run: nothing a user sets is silently ignored.
+
+Every key of ``RunConfig`` has a scope here: the kind of data (table or images), the kind
+of source (a file, a toy generator, an image folder, ...), the model family, the task, or
+another key it depends on (``train.momentum`` only moves SGD and RMSprop). A key whose value
+differs from its default but does not apply to the run is refused before training, in one
+line that names the key, why it does not apply and what to do; a key that does not apply is
+left out of the run's ``config.yaml`` and the report, so a CNN run's config no longer shows
+an MLP's hidden layers.
+
+A rule answers ``None`` when the key applies, or the reason it does not. Rules that need the
+task or the loaded data answer ``None`` while the fact is still unknown (``RunFacts.task``
+is None before the data are read), so the check runs once before loading (configuration
+mistakes cost no loading time) and again once the data are there.
+
+``tests/test_config_scope.py`` runs every key of ``deepfit config`` on a table run and an
+image run and checks that each is either used (it changes the run) or refused here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+from deepfit.errors import ConfigError
+
+IMAGE_NETS = ("cnn", "lenet", "resnet9", "resnet18")
+# Where the data come from: tables ...
+TABLE_SOURCES = ("table-file", "builtin", "toy", "object")
+# ... and images. "image-table": a CSV / Parquet / Arrow file or a Hugging Face set, whose
+# label and image columns are named; "image-hub": a Hugging Face hub name (hf:...).
+IMAGE_SOURCES = ("image-folder", "image-table", "image-hub", "image-named", "image-medmnist",
+                 "image-object")
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a run is, as far as the scope of its options goes.
+
+    Attributes:
+        source: one of ``TABLE_SOURCES`` or ``IMAGE_SOURCES``.
+        model: the resolved model name (``mlp``, ``cnn``, ``tv:NAME``, ``pkg.mod:Class``).
+        family: ``mlp``, ``image-net`` (deepfit's CNNs / ResNets), ``torchvision`` or
+            ``custom``.
+        task: ``binary``, ``multiclass``, ``regression``, ``multilabel``; None until known.
+        streamed: images decoded from disk batch by batch; None until known.
+        fixed_splits: the splits that came complete from the source (e.g. ``{"val",
+            "test"}`` with data.val_file and data.test_file); None until known.
+    """
+
+    source: str
+    model: str
+    family: str
+    task: Optional[str] = None
+    streamed: Optional[bool] = None
+    fixed_splits: Optional[frozenset] = None
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.source in IMAGE_SOURCES else "table"
+
+
+Rule = Callable[[Any, RunFacts], Optional[str]]
+
+
+def _images(_: Any, f: RunFacts) -> Optional[str]:
+    return None if f.kind == "image" else "it applies to images, and this run's data are a table"
+
+
+def _tables(_: Any, f: RunFacts) -> Optional[str]:
+    return None if f.kind == "table" else "it applies to tables, and this run's data are images"
+
+
+def _sources(*sources: str, what: str) -> Rule:
+    def rule(_: Any, f: RunFacts) -> Optional[str]:
+        return None if f.source in sources else f"it applies only to {what}"
+    return rule
+
+
+def _families(*families: str, what: str) -> Rule:
+    def rule(_: Any, f: RunFacts) -> Optional[str]:
+        return None if f.family in families else f"it applies to {what}, not to {_model(f)}"
+    return rule
+
+
+def _tasks(*tasks: str, what: str) -> Rule:
+    def rule(_: Any, f: RunFacts) -> Optional[str]:
+        if f.task is None or f.task in tasks:
+            return None
+        return f"it applies to {what}, and this is a {f.task} task"
+    return rule
+
+
+def _when(key: str, allowed: tuple, what: str) -> Rule:
+    def rule(cfg: Any, _: RunFacts) -> Optional[str]:
+        value = _get(cfg, key)
+        return None if value in allowed else f"it applies {what}, and {key} is {value!r}"
+    return rule
+
+
+def _all(*rules: Rule) -> Rule:
+    def rule(cfg: Any, f: RunFacts) -> Optional[str]:
+        return next((r for r in (rule(cfg, f) for rule in rules) if r), None)
+    return rule
+
+
+def _model(f: RunFacts) -> str:
+    return {"custom": f"your own model {f.model}", "torchvision": f"torchvision's {f.model}",
+            "mlp": "the mlp"}.get(f.family, f"deepfit's {f.model}")
+
+
+def _split_size(split: str) -> Rule:
+    def rule(_: Any, f: RunFacts) -> Optional[str]:
+        if f.fixed_splits is None or split not in f.fixed_splits:
+            return None
+        return (f"the {'validation' if split == 'val' else split} rows are given by the data "
+                "(a file, a split column or the source's own split), so no share is drawn")
+    return rule
+
+
+def _workers(_: Any, f: RunFacts) -> Optional[str]:
+    if f.kind != "image":
+        return "it applies to images streamed from disk, and this run's data are a table"
+    if f.streamed is False:
+        return ("it sets the processes that decode images streamed from disk, and these "
+                "images fit in memory (decoded once; see data.max_memory_gb)")
+    return None
+
+
+_BINARY = _tasks("binary", what="binary tasks (a decision threshold)")
+_CLASSES = _tasks("binary", "multiclass", what="binary and multiclass tasks")
+
+RULES: dict[str, Rule] = {
+    "data.sheet": _sources("table-file", what="Excel workbooks"),
+    "data.target": _sources(*TABLE_SOURCES, "image-table", "image-hub",
+                            what="tables and image tables (a CSV / Parquet of images with a "
+                                 "label column); an image folder's classes are its folders"),
+    "data.targets": _tables,
+    "data.val_size": _split_size("val"),
+    "data.test_size": _split_size("test"),
+    "data.split_column": _tables,
+    "data.val_file": _tables,
+    "data.test_file": _tables,
+    "data.id_column": _tables,
+    "data.group_column": _sources(*TABLE_SOURCES, "image-table",
+                                  what="tables and image CSVs (a column per row); keep each "
+                                       "group together with train/ val/ test/ folders"),
+    "data.positive_class": _BINARY,
+    "data.drop_columns": _tables,
+    "data.missing": _tables,
+    "data.standardize": _tables,
+    "data.scale_target": _all(_tables, _tasks("regression", what="a regression target")),
+    "data.feature_transform": _tables,
+    "data.max_categories": _tables,
+    "data.n_samples": _sources("toy", what="toy generators (see 'deepfit datasets')"),
+    "data.noise": _sources("toy", what="toy generators (see 'deepfit datasets')"),
+    "data.root": _sources("image-named", "image-medmnist", "image-hub",
+                          what="named image datasets (mnist, cifar10, medmnist:NAME, hf:...)"),
+    "data.image_size": _images,
+    "data.resize": _all(_images, lambda cfg, _: None if cfg.data.image_size else
+                        "it says how images are brought to data.image_size, which is not set"),
+    "data.color": _images,
+    "data.augment": _images,
+    "data.normalize": _images,
+    "data.mean": _images,
+    "data.std": _images,
+    "data.bad_images": _images,
+    "data.image_column": _sources("image-table", "image-hub",
+                                  what="image tables (CSV / Parquet / Hugging Face)"),
+    "data.label_map": _CLASSES,
+    "data.cache": _images,
+    "data.max_memory_gb": _images,
+    "data.workers": _workers,
+    "data.trust_remote_code": _sources("image-hub", what="Hugging Face hub datasets (hf:...)"),
+    "model.hidden": _families("mlp", what="the mlp's hidden layers"),
+    "model.activation": _families("mlp", what="the mlp"),
+    "model.dropout": _families("mlp", "image-net", what="the mlp and deepfit's cnn (for "
+                               "torchvision models use model.kwargs)"),
+    "model.norm": _families("mlp", what="the mlp"),
+    "model.init": _families("mlp", what="the mlp"),
+    "model.outputs": _families("custom", what="your own nn.Module (deepfit's and "
+                               "torchvision's networks return logits)"),
+    "model.channels": _families("image-net", what="deepfit's cnn, lenet, resnet9 and resnet18"),
+    "model.pretrained": _families("torchvision", what="torchvision models (tv:NAME)"),
+    "model.weights": _families("image-net", "torchvision", what="image networks"),
+    "model.kwargs": _families("custom", "torchvision", what="your own model and torchvision "
+                              "models"),
+    "train.momentum": _when("train.optimizer", ("sgd", "rmsprop"), "to sgd and rmsprop"),
+    "train.nesterov": _when("train.optimizer", ("sgd",), "to sgd"),
+    "train.step_size": _when("train.schedule", ("step",), "to the step schedule"),
+    "train.gamma": _when("train.schedule", ("step", "plateau"),
+                         "to the step and plateau schedules"),
+    "train.plateau_patience": _when("train.schedule", ("plateau",), "to the plateau schedule"),
+    "train.patience": _when("train.early_stopping", (True,), "with early stopping"),
+    "train.class_weights": _CLASSES,
+    "train.channels_last": _images,
+    "eval.threshold_objective": _BINARY,
+    "eval.apply_threshold": _all(_BINARY, lambda cfg, _: None
+                                 if cfg.eval.threshold_objective != "none" else
+                                 "there is no tuned threshold with "
+                                 "eval.threshold_objective=none"),
+    "eval.beta": _all(_BINARY, _when("eval.threshold_objective", ("fbeta",),
+                                     "to the fbeta objective")),
+    "eval.target": _BINARY,
+    "eval.betas": _CLASSES,
+    "eval.calibration_bins": _CLASSES,
+    "eval.bootstrap": _tasks("binary", "multiclass", "regression",
+                             what="single-label tasks (multi-label runs have no intervals yet)"),
+    "eval.ci_level": lambda cfg, _: None if cfg.eval.bootstrap else (
+        "it is the level of the bootstrap intervals, and eval.bootstrap is 0"),
+}
+
+
+def model_family(name: str) -> str:
+    """``mlp``, ``image-net``, ``torchvision`` or ``custom`` for a resolved model name."""
+    if name == "mlp":
+        return "mlp"
+    if name in IMAGE_NETS:
+        return "image-net"
+    if ":" in name and not name.startswith("tv:"):
+        return "custom"
+    return "torchvision"
+
+
+def not_applying(cfg: Any, facts: RunFacts) -> dict[str, str]:
+    """``{key: reason}`` for every key of ``cfg`` that does not apply to this run."""
+    return {key: reason for key, rule in RULES.items() if (reason := rule(cfg, facts))}
+
+
+def check_applies(cfg: Any, facts: RunFacts, accepted: Optional[dict[str, Any]] = None) -> None:
+    """Refuse, in one line, every key set to a non-default value that does not apply.
+
+    ``accepted``: values that count as not set although they differ from the default (the
+    value deepfit itself resolves an ``auto`` to, as an older run's config.yaml holds it).
+    """
+    defaults = _defaults(type(cfg))
+    accepted = accepted or {}
+    wrong = []
+    for key, reason in not_applying(cfg, facts).items():
+        value = _get(cfg, key)
+        if value == defaults[key] or (key in accepted and value == accepted[key]):
+            continue
+        wrong.append(f"{key}={_show(value)} ({reason})")
+    if wrong:
+        many = len(wrong) > 1
+        raise ConfigError(f"option{'s' if many else ''} that do{'' if many else 'es'} not apply "
+                          f"to this run: {'; '.join(wrong)}; remove {'them' if many else 'it'}")
+
+
+def applying_dict(cfg: Any, facts: RunFacts) -> dict[str, Any]:
+    """``cfg.to_dict()`` without the keys that do not apply (for config.yaml and the report)."""
+    out = cfg.to_dict()
+    for key in not_applying(cfg, facts):
+        section, name = key.split(".")
+        out[section].pop(name, None)
+    return out
+
+
+def _get(cfg: Any, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def _defaults(cls: type) -> dict[str, Any]:
+    root = cls()
+    return {f"{s.name}.{f.name}": getattr(getattr(root, s.name), f.name)
+            for s in dataclasses.fields(root) if dataclasses.is_dataclass(getattr(root, s.name))
+            for f in dataclasses.fields(getattr(root, s.name))}
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return str(value).lower() if isinstance(value, bool) else str(value)

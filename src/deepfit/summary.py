@@ -1,0 +1,96 @@
+"""summary.json: everything the report shows about a finished run, as plain values, built
+from the run's config, data, trainer and metrics."""
+
+from __future__ import annotations
+
+import platform
+from datetime import datetime
+
+import torch
+
+from deepfit.config import RunConfig
+from deepfit.data.bundle import DataBundle
+from deepfit.models import count_parameters
+from deepfit.models.registry import torchvision_name
+from deepfit.models.summary import layer_table
+from deepfit.run import RunDir
+from deepfit.task import TaskHead
+from deepfit.train.builtin import BestModel
+from deepfit.train.history import MAIN_METRIC
+from deepfit.train.trainer import Trainer
+from deepfit.version import __version__
+
+
+def describe_model(cfg: RunConfig, task: str) -> str:
+    m = cfg.model
+    if m.name == "mlp":
+        if not m.hidden:
+            return ("a single linear layer: " +
+                    ("linear regression" if task == "regression" else "logistic regression"))
+        return (f"MLP, hidden layers {list(m.hidden)} ({m.activation}, dropout {m.dropout}, "
+                f"norm {m.norm})")
+    described = {"cnn": "small CNN (conv-BN-ReLU blocks, max-pooling, global average pooling"
+                        f", dropout {m.dropout})",
+                 "lenet": "LeNet-5 style CNN (two conv + pool layers, three linear layers)",
+                 "resnet9": "ResNet-9 (residual blocks sized for small images)",
+                 "resnet18": "ResNet-18 (basic residual blocks; small-image stem for ≤ 64 px)"}
+    if m.name in described:
+        text = described[m.name]
+        return text + (f", widths {list(m.channels)}" if m.channels else "")
+    tv_name = torchvision_name(m.name)
+    if tv_name is None:
+        return f"custom model {m.name}"
+    weights = (f"pretrained weights {m.weights or 'from the torch hub cache'}" if m.pretrained
+               else f"weights from {m.weights}" if m.weights else "random initialisation")
+    return f"torchvision {tv_name} ({weights}; new output layer)"
+
+
+def versions() -> dict[str, str]:
+    # str(): torch's TorchVersion object would not load back with weights_only=True.
+    return {"deepfit": __version__, "torch": str(torch.__version__),
+            "python": platform.python_version()}
+
+
+def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestModel,
+             head: TaskHead, metrics: dict, plots: dict, rd: RunDir, seconds: float) -> dict:
+    task, tc = bundle.schema.task, cfg.train
+    main = MAIN_METRIC[task]
+    rows = {r["epoch"]: r for r in trainer.history.rows}
+    at_best = rows.get(best.best_epoch, {})
+    gap = None
+    if at_best.get(f"train_{main}") is not None and at_best.get(f"val_{main}") is not None:
+        gap = at_best[f"train_{main}"] - at_best[f"val_{main}"]
+    model_desc = describe_model(cfg, task)
+    optimizer = f"{tc.optimizer}, lr {tc.lr:g}"
+    if tc.optimizer in ("sgd", "rmsprop"):
+        optimizer += f", momentum {tc.momentum:g}" + (", Nesterov" if tc.nesterov else "")
+    schedule = tc.schedule + (f" with {tc.warmup_epochs} warm-up epoch(s)" if tc.warmup_epochs else "")
+    regular = [f"weight decay {tc.weight_decay:g} (not on biases or norm layers)",
+               f"dropout {cfg.model.dropout:g}" if cfg.model.name in ("mlp", "cnn") else None,
+               "data augmentation (see preprocessing)" if bundle.schema.image is not None
+               and bundle.schema.image.augment else None,
+               f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
+               else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
+    return {
+        "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
+        "versions": versions(),
+        "data": bundle.info,
+        "model": {"description": model_desc, "parameters": count_parameters(trainer.model),
+                  "loss": head.describe(), "outputs": cfg.model.outputs,
+                  "layers": layer_table(trainer.model, bundle.schema.input_shape)},
+        "training": {"device": str(trainer.device), "epochs_run": trainer.epoch,
+                     "max_epochs": tc.epochs, "best_epoch": best.best_epoch,
+                     "monitor": tc.monitor, "best_value": best.best_value
+                     if best.best_epoch else None, "early_stopping": tc.early_stopping,
+                     "stop_reason": trainer.stop_reason or "reached the last epoch",
+                     "seconds": seconds, "optimizer": optimizer, "schedule": schedule,
+                     "regularisation": "; ".join(r for r in regular if r),
+                     "batch_size": tc.batch_size, "seed": tc.seed, "main_metric": main,
+                     "precision": tc.precision, "channels_last": tc.channels_last,
+                     "compiled": tc.compile, "cuda_graphs": trainer.cuda_graphs,
+                     "micro_batches": trainer.micro_batches,
+                     "oom_events": trainer.oom_events, "skipped_steps": trainer.skipped_steps,
+                     "train_val_gap": gap},
+        "metrics": metrics,
+        "plots": {title: str(path.relative_to(rd.path)) for title, path in plots.items()},
+    }
