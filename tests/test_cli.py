@@ -44,7 +44,7 @@ def test_train_evaluate_predict_runs_report(tmp_path, tabular_csv):
     assert res.returncode == 2 and "already exists" in res.stderr  # never overwrite
 
     res = _cli("runs", "--out", str(out))
-    assert res.returncode == 0 and "first" in res.stdout and "acc" in res.stdout
+    assert res.returncode == 0 and "first" in res.stdout and "Accuracy" in res.stdout
 
     (run / "report.html").unlink()
     res = _cli("report", str(run))

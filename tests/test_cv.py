@@ -97,3 +97,40 @@ def test_cross_val_score_agrees_with_deepfit_cv_on_the_same_folds(tmp_path):
                          cv=PredefinedSplit(fold_of))
     ours = [f["accuracy"] for f in result["per_fold"]]
     assert np.mean(sk) == pytest.approx(np.mean(ours), abs=0.04), (sk, ours)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--folds", "100"], "--folds 100 is more than the 50 rows of the smallest class "
+                         "'0' (every test fold needs one of each class); use at most 50"),
+    (["--folds", "4", "--groups", "site"], "--folds 4 is more than the 3 groups in 'site'"),
+])
+def test_impossible_folds_are_one_line_before_any_folder(tmp_path, capsys, args, message):
+    frame = pd.DataFrame({"site": np.tile(["a", "b", "c"], 50), "x": np.arange(150.0),
+                          "y": np.repeat([0, 1, 2], 50)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "runs"
+    assert main(["cv", "--data", str(tmp_path / "t.csv"), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1, err
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_failing_first_fold_leaves_no_folder(tmp_path):
+    # Class 'c' has 2 rows: 2 folds are possible, but each fold's training part holds one
+    # 'c' row, too few to carve a stratified validation split from.
+    frame = pd.DataFrame({"x": np.arange(42.0), "y": ["a"] * 20 + ["b"] * 20 + ["c"] * 2})
+    with pytest.raises(DataError):
+        deepfit.cross_validate(data=frame, folds=2, out=tmp_path, epochs=2, **QUICK)
+    assert not any(tmp_path.iterdir())
+
+
+def test_mean_over_folds_says_where_it_is_undefined():
+    from deepfit.cv import _mean_sd
+    from deepfit.report.format import mean_sd_cell
+
+    entry = _mean_sd([0.8, 0.82, None, 0.79, 0.83])
+    assert entry["folds"] == 4
+    assert mean_sd_cell(entry, 5).endswith("(4 of 5 folds; undefined in 1)")
+    assert mean_sd_cell(_mean_sd([0.8] * 5), 5) == "0.8000 ± 0.0000"
+    assert mean_sd_cell(_mean_sd([None, 0.7]), 2) == "0.7000 ± undefined (1 of 2 folds; undefined in 1)"
+    assert mean_sd_cell(_mean_sd([None, None]), 2) == "undefined (in all 2 folds)"

@@ -7,8 +7,9 @@
     deepfit evaluate RUN [--data FILE]
     deepfit predict RUN INPUT -o OUT.csv
     deepfit report RUN
-    deepfit compare RUN_A RUN_B [...] [-o compare.html]
+    deepfit compare RUN_A RUN_B [...] [-o compare.html] [--force]
     deepfit runs [--out DIR]
+    deepfit models [--torchvision]
     deepfit datasets
     deepfit config
 """
@@ -26,6 +27,7 @@ from deepfit.errors import DeepfitError, TrainingInterrupted
 from deepfit.version import __version__
 
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
+RUN_HELP = "run directory, or its name under runs/"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,25 +51,31 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--groups", help="column whose rows stay in one fold (e.g. patient id)")
 
     ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
-    ev.add_argument("run", help="run directory, or its name under runs/")
+    ev.add_argument("run", metavar="RUN", help=RUN_HELP)
     ev.add_argument("--data", help="labelled data file; default: the run's own test split")
 
     pr = sub.add_parser("predict", help="predict new rows with a finished run")
-    pr.add_argument("run")
+    pr.add_argument("run", metavar="RUN", help=RUN_HELP)
     pr.add_argument("input", help="CSV / TSV / Parquet file with the training columns")
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
 
     rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
-    rs_.add_argument("run")
+    rs_.add_argument("run", metavar="RUN", help=RUN_HELP)
 
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
-    rp.add_argument("run")
+    rp.add_argument("run", metavar="RUN", help=RUN_HELP)
 
     cp = sub.add_parser("compare", help="compare runs side by side, with paired tests")
-    cp.add_argument("runs", nargs="+", metavar="RUN")
+    cp.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP + "; two or more, the "
+                    "first is the reference of the paired tests")
     cp.add_argument("-o", "--output", help="HTML file to write (default: compare.html beside "
-                    "the first run)")
+                    "the first run, or compare-2.html, ... if it exists)")
+    cp.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    md = sub.add_parser("models", help="list the model names --model accepts")
+    md.add_argument("--torchvision", action="store_true",
+                    help="list every torchvision classification model by name")
 
     rs = sub.add_parser("runs", help="list runs with their main metrics")
     rs.add_argument("--out", default="runs", help="folder that holds the runs (default: runs)")
@@ -88,7 +96,7 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", choices=["auto", "binary", "multiclass", "regression",
                                            "multilabel"])
     parser.add_argument("--model", help="auto, mlp, cnn, lenet, resnet9, resnet18, a torchvision "
-                        "name, or 'package.module:ClassName'")
+                        "name, or 'package.module:ClassName' (see 'deepfit models')")
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--lr", type=float, help="learning rate")
     parser.add_argument("--batch-size", type=int)
@@ -138,7 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
-                "resume": cmd_resume}[args.command](args)
+                "resume": cmd_resume, "models": cmd_models}[args.command](args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -187,13 +195,14 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from deepfit.cv import cross_validate
-    from deepfit.report.format import LABELS, fmt
+    from deepfit.report.format import LABELS, mean_sd_cell
 
     result = cross_validate(_config(args), folds=args.folds, repeats=args.repeats,
                             groups=args.groups)
-    table = Table("metric", "mean ± sd", "folds", title="Cross-validation (test folds)")
+    total = len(result["per_fold"])
+    table = Table("metric", f"mean ± sd over {total} folds", title="Cross-validation (test folds)")
     for key, s in result["summary"].items():
-        table.add_row(LABELS.get(key, key), f"{fmt(s['mean'])} ± {fmt(s['sd'])}", str(s["folds"]))
+        table.add_row(LABELS.get(key, key), mean_sd_cell(s, total))
     Console(width=100).print(table)
     print(f"\nfolds:  {result['path']}\nreport: {result['path']}/cv.html")
     return 0
@@ -203,13 +212,24 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from deepfit.result import load
 
     run = load(args.run)
-    if args.data:
-        metrics = {"test": run.evaluate(args.data)}
-        print(f"evaluated {run.path} on {args.data}")
-    else:
-        metrics = {"val": run.metrics.get("val"), "test": run.metrics.get("test")}
+    if not args.data:
         print(f"metrics of {run.path} (validation and its own test split)")
-    _print_metrics(metrics, run.task)
+        _print_metrics(run.metrics, run.task)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.report.format import value_rows
+
+    values = run.evaluate(args.data)
+    table = Table("metric", f"new data ({values.get('n', '?')} rows)",
+                  title=f"Results on {Path(args.data).name}")
+    print(f"evaluated {run.path} on {args.data}")
+    for row in value_rows(run.task, values):
+        table.add_row(*row)
+    Console(width=110).print(table)
+    if run.task == "binary":
+        print(f"decision threshold {run.threshold:.4g} (the run's)")
     return 0
 
 
@@ -230,38 +250,55 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from deepfit.report import write_report
-    from deepfit.run import resolve_run
+    from deepfit.run import require_finished, resolve_run
 
-    print(f"report: {write_report(resolve_run(args.run).path)}")
+    print(f"report: {write_report(require_finished(resolve_run(args.run)).path)}")
     return 0
+
+
+# The test metrics 'deepfit runs' shows per task, as the results table names them.
+RUNS_METRICS = {"binary": ("accuracy", "f1", "roc_auc"),
+                "multiclass": ("accuracy", "f1_macro", "roc_auc"),
+                "regression": ("rmse", "r2"),
+                "multilabel": ("roc_auc_macro", "f1_macro", "subset_accuracy")}
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from deepfit.report.format import LABELS, fmt
+    from deepfit.run import RunDir, unfinished
+
     folder = Path(args.out)
-    if not folder.is_dir():
+    paths = sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()) \
+        if folder.is_dir() else []
+    if not paths:
         print(f"no runs yet in '{folder}'")
         return 0
-    table = Table("run", "data", "task", "epochs", "test metric", "created")
-    count = 0
-    for path in sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()):
-        count += 1
+    table = Table("run", "data", "task", "epochs", "test metrics (as in the results table)",
+                  "created")
+    for path in paths:
+        state = unfinished(RunDir(path), where=False)
         try:
             s = json.loads((path / "summary.json").read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
-            table.add_row(path.name, "", "", "", "incomplete", "")
+            table.add_row(path.name, "", "", "", (state or "summary.json is damaged").split(";")[0],
+                          "")
             continue
-        task, test = s["data"]["task"], s["metrics"]["test"]
-        metric = (f"rmse {test['rmse']:.4g}  r2 {_num(test.get('r2'))}" if task == "regression"
-                  else f"acc {test['accuracy']:.4f}  f1m {_num(test.get('f1_macro'))}")
+        task, test = s["data"]["task"], s["metrics"].get("test") or {}
+        metric = ", ".join(f"{LABELS.get(k, k)} {fmt(test.get(k))}"
+                           for k in RUNS_METRICS.get(task, ()) if k in test)
         table.add_row(path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
                       metric, s["created"])
-    if not count:
-        print(f"no runs yet in '{folder}'")
-        return 0
-    Console(width=140).print(table)
+    Console(width=160).print(table)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from deepfit.models.catalog import describe_models, torchvision_names
+
+    print("\n".join(torchvision_names()) if args.torchvision else describe_models())
     return 0
 
 
@@ -287,13 +324,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.compare import compare_runs, write_comparison
+    from deepfit.compare import compare_runs, default_output, write_comparison
     from deepfit.evaluate.paired import format_p
     from deepfit.report.compare import metric_cell
     from deepfit.report.format import LABELS
     from deepfit.evaluate.metrics import HEADLINE
 
     result = compare_runs(args.runs)
+    out = Path(args.output) if args.output else default_output(result)
+    if out.exists() and not args.force:  # before the tables: nothing printed for nothing
+        raise DeepfitError(f"'{out}' already exists; choose another -o or pass --force")
     table = Table("test metric", *(r["name"] for r in result["runs"]))
     for key in HEADLINE[result["task"]]:
         table.add_row(LABELS.get(key, key), *(metric_cell(r["metrics"], key) for r in result["runs"]))
@@ -309,8 +349,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         if "mcnemar" in pair:
             line += f", McNemar p = {pair['mcnemar']['p_value']:.3g}"
         print(line)
-    out = Path(args.output) if args.output else result["runs"][0]["path"].parent / "compare.html"
-    print(f"comparison: {write_comparison(result, out)}")
+    print(f"comparison: {write_comparison(result, out, force=args.force)}")
     return 0
 
 
@@ -321,26 +360,19 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _print_metrics(metrics: dict[str, Any], task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.report.format import metric_rows, test_header
+    from deepfit.report.format import metric_rows, test_header, threshold_sentence
 
     table = Table("metric", "validation", test_header(metrics), title="Results (best epoch)")
     for row in metric_rows(task, metrics):
         table.add_row(*row)
     Console(width=110).print(table)
-    threshold = metrics.get("threshold", 0.5)
-    tuning = metrics.get("tuning") or {}
-    if tuning.get("threshold") is not None:
-        print(f"decision threshold {threshold:.4f}; tuned on validation for "
-              f"{tuning['objective']}: {tuning['threshold']:.4f}"
-              + ("" if tuning.get("applied") else " (not applied; eval.apply_threshold=true)"))
+    sentence = threshold_sentence(metrics)
+    if sentence:
+        print(sentence)
 
 
 if __name__ == "__main__":  # pragma: no cover

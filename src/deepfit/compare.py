@@ -13,11 +13,11 @@ import pandas as pd
 
 from deepfit.errors import RunError
 from deepfit.evaluate.paired import mcnemar, paired_bootstrap
-from deepfit.run import RunDir, resolve_run
+from deepfit.run import RunDir, require_finished, resolve_run
 
 
 def _load(path: str | Path) -> dict[str, Any]:
-    rd = resolve_run(path)
+    rd = require_finished(resolve_run(path))
     summary = rd.read_json(rd.summary)
     if not rd.predictions.is_file():
         raise RunError(f"'{rd.path}' has no predictions.csv; it did not finish")
@@ -85,11 +85,25 @@ def _text(values: pd.Series) -> np.ndarray:
     return values.fillna("").astype(str).to_numpy()
 
 
-def write_comparison(result: dict[str, Any], out: Path) -> Path:
-    """Write compare.html (self-contained) with the overlaid curves."""
+def default_output(result: dict[str, Any]) -> Path:
+    """compare.html beside the first run, or compare-2.html, ... : never an existing file."""
+    folder = result["runs"][0]["path"].parent
+    for i in range(1, 10_000):
+        out = folder / ("compare.html" if i == 1 else f"compare-{i}.html")
+        if not out.exists():
+            return out
+    raise RunError(f"too many comparisons in '{folder}'")  # pragma: no cover
+
+
+def write_comparison(result: dict[str, Any], out: Path | None = None,
+                     force: bool = False) -> Path:
+    """Write compare.html (self-contained) with the overlaid curves. An existing ``out`` is
+    overwritten only with ``force``; without ``out``, :func:`default_output`."""
     from deepfit.report.compare import render_comparison
 
-    out = Path(out)
+    out = default_output(result) if out is None else Path(out)
+    if out.exists() and not force:
+        raise RunError(f"'{out}' already exists; choose another -o or pass --force")
     out.parent.mkdir(parents=True, exist_ok=True)
     RunDir(out.parent).write_text(out, render_comparison(result))
     return out

@@ -6,11 +6,15 @@ metrics are summarised as mean ± standard deviation.
       fold1-1/ ... fold1-K/    one ordinary run directory per fold (repeat r: fold<r>-<k>)
       cv.json                  per-fold test metrics and the summary
       cv.html                  the summary table and the folds' curves overlaid
+
+The folds are checked before the folder is made. If a fold fails, the folder is removed when
+no fold finished, else the finished folds stay with FAILED.txt saying what stopped it.
 """
 
 from __future__ import annotations
 
 import math
+import shutil
 from typing import Any, Optional
 
 import numpy as np
@@ -19,7 +23,7 @@ from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, Str
 
 from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import load_table
-from deepfit.errors import DataError, did_you_mean
+from deepfit.errors import DataError, DeepfitError, did_you_mean
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.pipeline import resolve_config, train
 from deepfit.report.cv import render_cv
@@ -92,13 +96,21 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
     labels = None
     if task in ("binary", "multiclass"):
         labels = table.frame[probe.schema.target.column].astype(str).to_numpy()
+    check_folds(folds, labels, group_values, groups, len(table.frame))
+    # Every split is made, and checked, before any folder is created.
+    splits = fold_splits(len(table.frame), labels, group_values, folds, repeats, seed)
     rd = RunDir.create(cfg.out, cfg.name, default_run_name(probe.info["name"], "cv"))
     runs = []
-    for name, split in fold_splits(len(table.frame), labels, group_values, folds, repeats, seed):
-        run = train(cfg.override({"out": str(rd.path), "name": name}), data=data, split=split)
+    for name, split in splits:
+        try:
+            run = train(cfg.override({"out": str(rd.path), "name": name}), data=data,
+                        split=split)
+        except DeepfitError as exc:
+            _give_up(rd, name, runs, exc)
+            raise
         runs.append({"fold": name, "path": str(run.path), "metrics": run.metrics["test"],
                      "history": run.history.rows})
-    keys = [k for k in HEADLINE[task] if any(r["metrics"].get(k) is not None for r in runs)]
+    keys = [k for k in HEADLINE[task] if any(k in r["metrics"] for r in runs)]
     summary = {k: _mean_sd([r["metrics"].get(k) for r in runs]) for k in keys}
     result = {"task": task, "folds": folds, "repeats": repeats, "groups": groups,
               "data": probe.info["description"], "path": str(rd.path), "summary": summary,
@@ -110,9 +122,42 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
     return result
 
 
+def check_folds(folds: int, labels: Optional[np.ndarray], groups: Optional[np.ndarray],
+                group_column: Optional[str], rows: int) -> None:
+    """One line when the data cannot fill ``folds`` test folds: every fold needs a row, a
+    group of its own and, stratified, a row of every class."""
+    if groups is not None:
+        n_groups = len(np.unique(groups))
+        if folds > n_groups:
+            raise DataError(f"--folds {folds} is more than the {n_groups} groups in "
+                            f"'{group_column}' (each group stays in one fold); use at most "
+                            f"{n_groups}")
+    if labels is not None:
+        names, counts = np.unique(labels, return_counts=True)
+        smallest = int(counts.min())
+        if folds > smallest:
+            raise DataError(f"--folds {folds} is more than the {smallest} rows of the smallest "
+                            f"class '{names[counts.argmin()]}' (every test fold needs one of "
+                            f"each class); use at most {smallest}")
+    if folds > rows:
+        raise DataError(f"--folds {folds} is more than the {rows} rows; use at most {rows}")
+
+
+def _give_up(rd: RunDir, fold: str, runs: list, exc: Exception) -> None:
+    """A fold failed: remove the cross-validation folder if no fold finished (nothing in it
+    is useful), else leave the finished folds and a FAILED.txt that says what happened."""
+    if not runs:
+        shutil.rmtree(rd.path, ignore_errors=True)
+        return
+    rd.write_text(rd.path / "FAILED.txt",
+                  f"cross-validation stopped in {fold}: {exc}\nfinished folds: "
+                  f"{', '.join(r['fold'] for r in runs)} (each a complete run); no summary.\n")
+
+
 def _mean_sd(values: list) -> dict[str, Any]:
+    """Mean and sample sd over the folds where the value is defined (sd undefined for one)."""
     ok = [v for v in values if v is not None and math.isfinite(v)]
     if not ok:
         return {"mean": None, "sd": None, "folds": 0}
-    return {"mean": float(np.mean(ok)), "sd": float(np.std(ok, ddof=1)) if len(ok) > 1 else 0.0,
+    return {"mean": float(np.mean(ok)), "sd": float(np.std(ok, ddof=1)) if len(ok) > 1 else None,
             "folds": len(ok)}

@@ -204,6 +204,10 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                                   f"{trainer.epoch} after step {trainer.steps_done_in_epoch} "
                                   f"of {trainer.steps_per_epoch}; all of it is saved: continue "
                                   f"with 'deepfit resume {rd.path}'") from None
+    except Exception as exc:  # a NaN loss, out of memory, ...: removed if empty, else marked
+        from deepfit.run import record_failure
+        record_failure(rd, exc, new=state is None)
+        raise
     seconds = time.perf_counter() - started
     history.to_csv(rd.history)
     save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,

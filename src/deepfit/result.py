@@ -21,7 +21,7 @@ from deepfit.data.sources.tabular import read_frame
 from deepfit.errors import DataError, DeepfitError, RunError
 from deepfit.evaluate.predict import Predictions, predict
 from deepfit.models import build_model
-from deepfit.run import RunDir, resolve_run
+from deepfit.run import RunDir, require_finished, resolve_run
 from deepfit.task import TaskHead
 from deepfit.train.checkpoint import load_checkpoint
 from deepfit.train.history import History
@@ -156,7 +156,7 @@ def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
         model: an instance of the network, needed only when the run was trained on a model
             object that cannot be rebuilt from its import path.
     """
-    rd = resolve_run(run_dir)
+    rd = require_finished(resolve_run(run_dir))
     config = RunConfig.load(rd.config)
     schema = Schema.from_dict(rd.read_json(rd.schema))
     if model is None:

@@ -17,14 +17,15 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from deepfit.errors import RunError
-from deepfit.train.checkpoint import atomic_write_bytes
+from deepfit.errors import DeepfitError, RunError
+from deepfit.train.checkpoint import atomic_write_bytes, load_latest
 
 
 class RunDir:
@@ -102,6 +103,55 @@ def default_run_name(data_name: str, model_name: str) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{data_name}-{model}")
     return f"{safe}-{stamp}"
+
+
+FAILED = "FAILED.txt"  # in a run stopped by an error; its first line is the error
+
+
+def unfinished(rd: RunDir, where: bool = True) -> str | None:
+    """None for a finished run, else what happened to it and what to do, in words:
+    ``did not finish (interrupted in epoch 3); continue it with 'deepfit resume RUN'``.
+    ``where``: read the checkpoint for the epoch it stopped in."""
+    if rd.summary.is_file():
+        return None
+    if (rd.path / FAILED).is_file():
+        lines = (rd.path / FAILED).read_text(encoding="utf-8").strip().splitlines()
+        return (f"failed ({lines[0] if lines else 'no reason recorded'}); it has no results: "
+                f"fix the cause and start again with 'deepfit train {rd.config}'")
+    if rd.checkpoints.is_dir() and any(rd.checkpoints.glob("*last*")):
+        stopped = f" ({_stopped_at(rd)})" if where else ""
+        return f"did not finish{stopped}; continue it with 'deepfit resume {rd.path}'"
+    return f"did not finish and has no checkpoint; start it again with 'deepfit train {rd.config}'"
+
+
+def require_finished(rd: RunDir) -> RunDir:
+    """``rd`` if the run finished; else a RunError saying what happened and what to do."""
+    state = unfinished(rd)
+    if state is not None:
+        raise RunError(f"run '{rd.path}' {state}")
+    return rd
+
+
+def record_failure(rd: RunDir, error: BaseException, new: bool) -> None:
+    """A run stopped by an error (not an interruption). A new run without a checkpoint holds
+    nothing useful and is removed; otherwise FAILED.txt records the error, and 'deepfit runs',
+    'evaluate', 'report', 'predict' and 'compare' say the run failed."""
+    if new and not any(rd.checkpoints.glob("*.pt")):
+        shutil.rmtree(rd.path, ignore_errors=True)
+    else:
+        text = str(error) if isinstance(error, DeepfitError) else (
+            f"internal error {type(error).__name__}: {error}")
+        rd.write_text(rd.path / FAILED, text.replace("\n", " ") + "\n")
+
+
+def _stopped_at(rd: RunDir) -> str:
+    try:
+        state, _ = load_latest(rd.last)
+    except RunError:
+        return "its checkpoint is damaged"
+    mid = state.get("mid_epoch")
+    return (f"interrupted in epoch {mid['epoch']}" if mid
+            else f"interrupted after epoch {state.get('epoch', '?')}")
 
 
 def _jsonable(value: Any) -> Any:

@@ -41,8 +41,13 @@ def _ref_binary(y, s, threshold=0.5):
             "recall": skm.recall_score(y, p, zero_division=NAN),
             "specificity": skm.recall_score(y, p, pos_label=0, zero_division=NAN),
             "f1": skm.f1_score(y, p, zero_division=NAN),
-            "mcc": skm.matthews_corrcoef(y, p),
+            "mcc": _ref_mcc(y, p),
             "roc_auc": skm.roc_auc_score(y, s) if both else NAN}
+
+
+def _ref_mcc(y, p):
+    """scikit-learn's MCC, NaN where it is 0 / 0 (one true or one predicted class)."""
+    return skm.matthews_corrcoef(y, p) if min(len(np.unique(y)), len(np.unique(p))) > 1 else NAN
 
 
 def _ref_multiclass(y, scores, k):
@@ -54,7 +59,7 @@ def _ref_multiclass(y, scores, k):
                 "balanced_accuracy": skm.balanced_accuracy_score(y, p),
                 "precision_macro": skm.precision_score(y, p, **kw),
                 "recall_macro": skm.recall_score(y, p, **kw),
-                "f1_macro": skm.f1_score(y, p, **kw), "mcc": skm.matthews_corrcoef(y, p)}
+                "f1_macro": skm.f1_score(y, p, **kw), "mcc": _ref_mcc(y, p)}
 
 
 def _ref_regression(y, pred):

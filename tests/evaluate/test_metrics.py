@@ -5,6 +5,7 @@ import pytest
 from sklearn import metrics as skm
 
 from deepfit.evaluate import plots
+from deepfit.evaluate.bootstrap import bootstrap_ci
 from deepfit.evaluate.metrics import classification_metrics, regression_metrics
 from deepfit.evaluate.predict import Predictions
 
@@ -104,3 +105,15 @@ def test_plots_are_written_for_each_task(tmp_path, binary):
     reg_rows = [{**r, "train_r2": 0.5, "val_r2": 0.4} for r in rows]
     out = plots.plot_run(reg_rows, "r2", 2, "regression", y.astype(float), s, {}, [], tmp_path / "r")
     assert list(out) == ["Learning curves", "Predicted vs true", "Residuals"]
+
+
+def test_mcc_of_a_constant_prediction_is_undefined_not_zero():
+    # scikit-learn's matthews_corrcoef says 0 here; the correlation is 0 / 0.
+    y = np.array([0, 1, 0, 1, 1])
+    m = classification_metrics(y, np.full(5, 0.9), ["n", "p"])
+    assert skm.matthews_corrcoef(y, np.ones(5, int)) == 0.0
+    assert m["mcc"] is None and "every prediction is class 'p'" in m["undefined"]["mcc"]
+    m = classification_metrics(np.zeros(4, int), np.array([0.2, 0.7, 0.1, 0.9]), ["n", "p"])
+    assert m["mcc"] is None and "every true label is class 'n'" in m["undefined"]["mcc"]
+    ci = bootstrap_ci(y, np.full(5, 0.9), ["mcc"], n_resamples=20)
+    assert ci["mcc"]["value"] is None and ci["mcc"]["low"] is None

@@ -60,18 +60,45 @@ def _brute_cached(kind, name):
     return _brute(y, s, BRUTE[name])
 
 
+def _check_choice(result, y, s, best_mask):
+    """The threshold predicts as an optimal candidate does; it is 0.5 (flagged undetermined)
+    when 0.5 predicts as an optimal candidate, else halfway between the two scores around it,
+    and no optimal threshold lies nearer 0.5."""
+    cands = _candidates(s)
+    at = lambda t: cands[min(np.searchsorted(cands, t), len(cands) - 1)]  # noqa: E731
+    t = result["threshold"]
+    assert at(t) in cands[best_mask]
+    optimal_at_half = at(0.5) in cands[best_mask]
+    assert result["undetermined"] is optimal_at_half
+    if optimal_at_half:
+        assert t == 0.5 and "cannot choose" in result["reason"]
+        return
+    below, above = s[s < t], s[s >= t]
+    lo = below.max() if len(below) else 0.0
+    hi = above.min() if len(above) else 1.0
+    assert t == pytest.approx((lo + hi) / 2) and lo < t <= hi
+    assert result["interval"][0] <= lo and result["interval"][1] >= (
+        hi if len(above) else cands[-1])
+    # No optimal candidate interval is nearer 0.5 than the chosen one.
+    lows = np.r_[0.0, cands[:-1]]
+    gaps = np.minimum(np.abs(lows - 0.5), np.abs(cands - 0.5))[best_mask]
+    chosen_gap = min(abs(result["interval"][0] - 0.5), abs(result["interval"][1] - 0.5))
+    assert chosen_gap <= gaps.min() + 1e-12
+
+
 @pytest.mark.parametrize("kind", ["continuous", "ties", "small"])
 @pytest.mark.parametrize("objective", ["f1", "fbeta", "youden"])
 def test_maximising_objectives_match_brute_force(kind, objective):
     y, s = _data(kind)
     result = tune_threshold(y, s, objective, beta=2.0)
     values = _brute_cached(kind, objective)
-    cands = _candidates(s)
-    tied = cands[values >= values.max() - 1e-12]
-    gap = np.abs(tied - 0.5)
-    expected = tied[gap <= gap.min() + 1e-12].min()
-    assert result["threshold"] == expected
+    _check_choice(result, y, s, values >= values.max() - 1e-12)
     assert result["value"] == pytest.approx(values.max())
+    assert result["value"] == pytest.approx(
+        BRUTE[objective](y, (s >= result["threshold"]).astype(int)))
+    cands = _candidates(s)
+    at_half = cands[min(np.searchsorted(cands, 0.5), len(cands) - 1)]
+    assert result["value_at_default"] == pytest.approx(values[cands == at_half][0])
     assert result["objective"] == objective
 
 
@@ -82,10 +109,9 @@ def test_sensitivity_target_is_met_at_the_highest_threshold(kind, target):
     result = tune_threshold(y, s, "sensitivity", target=target)
     sens = _brute_cached(kind, "sensitivity")
     cands = _candidates(s)
-    assert result["threshold"] == cands[sens >= target].max()
+    _check_choice(result, y, s, cands == cands[sens >= target].max())
     assert result["value"] == pytest.approx(_sens(y, (s >= result["threshold"]).astype(int)))
     assert result["value"] >= target
-    assert np.all(sens[cands > result["threshold"]] < target)
     # Of all thresholds meeting the target, it has the best specificity.
     assert result["metrics"]["specificity"] == pytest.approx(
         _brute_cached(kind, "specificity")[sens >= target].max())
@@ -98,10 +124,9 @@ def test_specificity_target_is_met_at_the_lowest_threshold(kind, target):
     result = tune_threshold(y, s, "specificity", target=target)
     spec = _brute_cached(kind, "specificity")
     cands = _candidates(s)
-    assert result["threshold"] == cands[spec >= target].min()
+    _check_choice(result, y, s, cands == cands[spec >= target].min())
     assert result["value"] == pytest.approx(_spec(y, (s >= result["threshold"]).astype(int)))
     assert result["value"] >= target
-    assert np.all(spec[cands < result["threshold"]] < target)
     assert result["metrics"]["recall"] == pytest.approx(
         _brute_cached(kind, "sensitivity")[spec >= target].max())
 
@@ -110,17 +135,44 @@ def test_specificity_one_when_a_negative_has_the_top_score():
     y, s = np.array([1, 0, 1, 0]), np.array([0.2, 0.4, 0.6, 0.9])
     result = tune_threshold(y, s, "specificity", target=1.0)
     assert result["threshold"] > 0.9  # above every score: nothing is predicted positive
+    assert result["threshold"] == pytest.approx(0.95)  # halfway between 0.9 and 1
     assert result["metrics"]["recall"] == 0.0 and result["value"] == 1.0
 
 
-def test_ties_go_to_the_threshold_nearest_one_half():
+def test_perfectly_separated_validation_keeps_one_half_and_says_it_cannot_choose():
+    # breast_cancer's case: every threshold from the top negative (0.12) to the lowest
+    # positive (0.93) is perfect; the closest score to 0.5 (0.93) is no better than 0.5.
+    y = np.array([0, 0, 0, 1, 1, 1])
+    s = np.array([0.01, 0.05, 0.12, 0.93, 0.97, 0.99])
+    for objective in ("f1", "youden"):
+        result = tune_threshold(y, s, objective)
+        assert result["threshold"] == 0.5 and result["undetermined"] is True
+        assert result["interval"] == [0.12, 0.93] and result["value"] == 1.0
+        assert "separates the classes perfectly" in result["reason"]
+        assert "[0.12, 0.93]" in result["reason"]
+
+
+def test_perfect_separation_away_from_one_half_takes_the_middle_of_the_gap():
+    y = np.array([0, 0, 1, 1])
+    result = tune_threshold(y, np.array([0.1, 0.2, 0.3, 0.4]), "f1")
+    assert result["threshold"] == pytest.approx(0.25) and result["undetermined"] is False
+    assert result["interval"] == [0.2, 0.3] and "reason" not in result
+    assert result["value"] == 1.0 and result["value_at_default"] == 0.0
+
+
+def test_ties_go_to_the_interval_nearest_one_half():
     y = np.array([0, 1, 0, 1])
-    # Youden's J is 0.5 at both 0.3 and 0.9: 0.3 is nearer 0.5.
-    assert tune_threshold(y, np.array([0.1, 0.3, 0.7, 0.9]), "youden")["threshold"] == 0.3
-    # ... at 0.1 and 0.6 (nearer) here.
-    assert tune_threshold(y, np.array([0.05, 0.1, 0.35, 0.6]), "youden")["threshold"] == 0.6
-    # At 0.3 and 0.7, equally near (though not in floating point): the lower one.
-    assert tune_threshold(y, np.array([0.1, 0.3, 0.5, 0.7]), "youden")["threshold"] == 0.3
+    # Youden's J is 0.5 on (0.1, 0.3] and on (0.7, 0.9], both 0.2 from 0.5 (though not in
+    # floating point): the lower one, halfway between its scores.
+    assert tune_threshold(y, np.array([0.1, 0.3, 0.7, 0.9]), "youden")["threshold"] == \
+        pytest.approx(0.2)
+    # ... on (0.05, 0.1] and (0.35, 0.6], which holds 0.5: undetermined.
+    r = tune_threshold(y, np.array([0.05, 0.1, 0.35, 0.6]), "youden")
+    assert r["threshold"] == 0.5 and r["undetermined"] and r["interval"] == [0.35, 0.6]
+    assert "same validation predictions" in r["reason"]
+    # On (0.1, 0.3] and (0.5, 0.7]: the second starts just above 0.5, so it is the nearer.
+    assert tune_threshold(y, np.array([0.1, 0.3, 0.5, 0.7]), "youden")["threshold"] == \
+        pytest.approx(0.6)
 
 
 def test_curve_is_subsampled_sorted_and_holds_the_choice():
@@ -134,7 +186,7 @@ def test_curve_is_subsampled_sorted_and_holds_the_choice():
     assert all(len(v) == len(curve["threshold"]) for v in curve.values())
     assert 150 <= len(curve["threshold"]) <= thresholds.CURVE_POINTS
     assert np.all(np.diff(curve["threshold"]) > 0)
-    assert result["threshold"] in curve["threshold"]
+    assert result["interval"][1] in curve["threshold"]
     i = len(curve["threshold"]) // 3
     pred = (s >= curve["threshold"][i]).astype(int)
     assert curve["precision"][i] == pytest.approx(skm.precision_score(y, pred))

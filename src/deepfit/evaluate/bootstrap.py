@@ -31,7 +31,8 @@ MAX_DROPPED = 0.10  # above this share of undefined resamples, an interval would
 _BLOCK = 2 ** 18
 _WHY = {"balanced_accuracy": "one class only", "roc_auc": "one class only", "r2": "constant y",
         "recall": "no positives", "sensitivity": "no positives", "specificity": "no negatives",
-        "precision": "no predicted positive", "f1": "no true or predicted positive"}
+        "precision": "no predicted positive", "f1": "no true or predicted positive",
+        "mcc": "one class only, or one predicted class"}
 
 
 def bootstrap_ci(y_true: np.ndarray, y_pred_or_scores: np.ndarray,
@@ -55,7 +56,7 @@ def bootstrap_ci(y_true: np.ndarray, y_pred_or_scores: np.ndarray,
         ``{name: {"value", "low", "high", "dropped", "reason"}}``: the metric on all rows
         (None if undefined), the interval, and how many resamples were left out as undefined
         (e.g. recall with no positives); over 10%, the interval is None and ``reason`` says
-        why. MCC is 0 where its denominator is, as in scikit-learn.
+        why. MCC is undefined where its denominator is 0 (scikit-learn: 0).
 
     Raises:
         ConfigError: unknown task or metric, ``level`` outside (0, 1), ``n_resamples`` < 1.
@@ -242,8 +243,9 @@ def _multiclass(cm: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def _mcc(cm: np.ndarray) -> np.ndarray:
-    """Multi-class MCC as scikit-learn computes it, 0 where the denominator is 0."""
+    """Multi-class MCC as scikit-learn computes it; NaN (undefined) where the denominator is 0
+    (scikit-learn: 0), as ``metrics.py`` reports it."""
     actual, predicted, total = cm.sum(axis=2), cm.sum(axis=1), cm.sum(axis=(1, 2))
     cov_tp = np.trace(cm, axis1=1, axis2=2) * total - (actual * predicted).sum(axis=1)
     denom = (total ** 2 - (predicted ** 2).sum(axis=1)) * (total ** 2 - (actual ** 2).sum(axis=1))
-    return np.divide(cov_tp, np.sqrt(denom), out=np.zeros_like(cov_tp), where=denom > 0)
+    return _div(cov_tp, np.sqrt(denom))

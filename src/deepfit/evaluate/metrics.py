@@ -45,7 +45,7 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, class_names: 
                              ("f1", skm.f1_score)):
                 out[f"{name}_{avg}"] = _prf(fn, y_true, y_pred, f"{name}_{avg}", undefined,
                                             average=avg, labels=labels)
-        out["mcc"] = float(skm.matthews_corrcoef(y_true, y_pred))
+        out["mcc"] = _mcc(y_true, y_pred, class_names, undefined)
         present = np.unique(y_true)
         if len(present) < 2:
             reason = f"only class '{class_names[present[0]]}' is present"
@@ -68,6 +68,19 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, class_names: 
     out["per_class"] = _per_class(cm, class_names)
     out["undefined"] = undefined
     return out
+
+
+def _mcc(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
+         undefined: dict) -> float | None:
+    """scikit-learn's MCC, or None where it is 0 / 0 (scikit-learn reports 0 there): all
+    true labels, or all predictions, in one class."""
+    for what, values in (("true label", y_true), ("prediction", y_pred)):
+        present = np.unique(values)
+        if len(present) < 2:
+            undefined["mcc"] = (f"MCC undefined: every {what} is class "
+                                f"'{names[present[0]] if len(present) else '-'}' (0 / 0)")
+            return None
+    return float(skm.matthews_corrcoef(y_true, y_pred))
 
 
 def _prf(fn: Any, y_true: np.ndarray, y_pred: np.ndarray, name: str, undefined: dict,

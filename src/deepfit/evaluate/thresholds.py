@@ -40,9 +40,15 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, objective: str = "f1"
         ``"specificity"``: the lowest threshold whose specificity (TNR) is >= ``target``,
         i.e. the best sensitivity that still reaches that specificity.
 
-    Ties: when several thresholds reach the best value of ``"f1"``, ``"fbeta"`` or
-    ``"youden"``, the one closest to 0.5 is returned (and the lower of two equally close),
-    so that tuning moves the threshold away from the usual default only when it pays off.
+    Which threshold: every threshold between two neighbouring scores predicts the same rows
+    positive, so the best value is reached on a whole interval of thresholds (for
+    ``"f1"``, ``"fbeta"`` and ``"youden"`` possibly on several). If 0.5 lies in such an
+    interval, these data cannot tell 0.5 from the alternatives: 0.5 itself is returned, with
+    ``"undetermined": True`` and a ``"reason"`` (e.g. a validation split that the model
+    separates perfectly between 0.12 and 0.93). Otherwise the middle of the optimal interval
+    nearest 0.5 (the lower of two equally near) is returned, halfway between the
+    neighbouring scores, not a score itself: a threshold equal to a validation score sits on
+    the edge where the slightest shift of new scores changes predictions.
 
     Args:
         y_true: Labels, 0 (negative) or 1 (positive), shape (N,).
@@ -53,14 +59,18 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, objective: str = "f1"
             None for the other objectives.
 
     Returns:
-        ``{"threshold": float, "objective": str, "value": float, "metrics": {...},
-        "curve": {...}}``. ``value`` is the objective on these data at the chosen threshold
-        (for ``"sensitivity"``/``"specificity"`` the rate actually reached, >= target).
-        ``metrics`` holds precision, recall, specificity, f1 and youden at that threshold.
-        ``curve`` holds lists ``threshold`` (ascending), ``f1``, ``precision``, ``recall``,
+        ``{"threshold": float, "objective": str, "value": float, "interval": [low, high],
+        "undetermined": bool, "value_at_default": float, "metrics": {...}, "curve": {...}}``
+        (plus ``"reason"`` when undetermined). ``value`` is the objective on these data at
+        the chosen threshold (for ``"sensitivity"``/``"specificity"`` the rate actually
+        reached, >= target); ``value_at_default`` the same at 0.5. Every threshold in
+        ``(low, high]`` gives the predictions of the chosen one. ``metrics`` holds precision,
+        recall, specificity, f1 and youden at that threshold. ``curve`` holds lists
+        ``threshold`` (ascending candidates), ``f1``, ``precision``, ``recall``,
         ``specificity``, ``youden`` (and ``fbeta`` for that objective), at most
-        ``CURVE_POINTS`` points, always including the chosen threshold. Precision is 0 where
-        nothing is predicted positive, as scikit-learn's ``precision_score`` reports it.
+        ``CURVE_POINTS`` points, always including the candidate with the chosen predictions
+        (``high``). Precision is 0 where nothing is predicted positive, as scikit-learn's
+        ``precision_score`` reports it.
 
     Raises:
         ConfigError: unknown objective, bad ``beta`` or ``target``, or one class only.
@@ -69,10 +79,11 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, objective: str = "f1"
         >>> y = np.array([0, 0, 1, 1, 0, 1])
         >>> s = np.array([0.1, 0.3, 0.35, 0.8, 0.4, 0.7])
         >>> r = tune_threshold(y, s, "f1")
-        >>> r["threshold"], round(r["value"], 3)
-        (0.35, 0.857)
-        >>> tune_threshold(y, s, "specificity", target=1.0)["threshold"]
-        0.7
+        >>> round(r["threshold"], 4), round(r["value"], 3), r["interval"]  # in (0.3, 0.35]
+        (0.325, 0.857, [0.3, 0.35])
+        >>> r = tune_threshold(y, s, "specificity", target=1.0)  # any of (0.4, 0.7]
+        >>> r["threshold"], r["undetermined"], r["interval"]
+        (0.5, True, [0.4, 0.7])
     """
     _check_options(objective, beta, target)
     y, s = _check_arrays(y_true, scores)
@@ -101,32 +112,81 @@ def tune_threshold(y_true: np.ndarray, scores: np.ndarray, objective: str = "f1"
 
     if objective in ("f1", "fbeta", "youden"):
         values = curves[objective]
-        tied = np.flatnonzero(values >= values.max() - _TIE_TOL)
-        gap = np.abs(thr[tied] - 0.5)
-        # Distances equal on paper can differ in the last bit (|0.3 - 0.5| > |0.7 - 0.5| in
-        # floats), hence the tolerance; thr is ascending, so [0] is the lower threshold.
-        best = int(tied[np.flatnonzero(gap <= gap.min() + _TIE_TOL)[0]])
-        value = float(values[best])
+        optimal = values >= values.max() - _TIE_TOL
     elif objective == "sensitivity":
-        # Recall only falls as the threshold rises: take the last candidate still on target.
-        # The lowest candidate predicts every row positive (recall 1), so one always exists.
-        best = int(np.flatnonzero(recall >= target - _TIE_TOL)[-1])
-        value = float(recall[best])
+        # Recall only falls as the threshold rises: take the last candidate still on target
+        # (the best specificity). The lowest candidate predicts every row positive (recall 1),
+        # so one always exists.
+        values = recall
+        optimal = np.zeros(len(thr), dtype=bool)
+        optimal[np.flatnonzero(recall >= target - _TIE_TOL)[-1]] = True
     else:
         # Specificity only rises with the threshold; the candidate above the top score has
         # specificity 1, so a candidate on target always exists.
-        best = int(np.flatnonzero(specificity >= target - _TIE_TOL)[0])
-        value = float(specificity[best])
+        values = specificity
+        optimal = np.zeros(len(thr), dtype=bool)
+        optimal[np.flatnonzero(specificity >= target - _TIE_TOL)[0]] = True
 
+    low, high, best = _optimal_interval(thr, optimal)
+    undetermined = low < 0.5 <= high
+    at_default = _candidate_at(thr, 0.5)
     keep = _subsample(len(thr), best)
-    return {
-        "threshold": float(thr[best]),
+    out = {
+        "threshold": 0.5 if undetermined else _middle(low, high),
         "objective": objective,
-        "value": value,
+        "value": float(values[best]),
+        "interval": [float(low), float(high)],
+        "undetermined": bool(undetermined),
+        "value_at_default": float(values[at_default]),
         "metrics": {name: float(curve[best]) for name, curve in curves.items()},
         "curve": {"threshold": thr[keep].tolist(),
                   **{name: curve[keep].tolist() for name, curve in curves.items()}},
     }
+    if undetermined:
+        perfect = recall[best] == 1.0 and specificity[best] == 1.0
+        out["reason"] = ((f"the validation split separates the classes perfectly at every "
+                          f"threshold in [{low:.4g}, {high:.4g}]" if perfect else
+                          f"every threshold in [{low:.4g}, {high:.4g}] gives the same "
+                          f"validation predictions and {objective} {out['value']:.4g}")
+                         + ", 0.5 among them: it cannot choose one; 0.5 kept")
+    return out
+
+
+def _optimal_interval(thr: np.ndarray, optimal: np.ndarray) -> tuple[float, float, int]:
+    """The interval of thresholds, (low, high], that reaches the optimum and lies nearest 0.5
+    (the lower of two equally near), and the candidate whose predictions it gives.
+
+    A candidate ``thr[k]`` stands for every threshold in ``(thr[k - 1], thr[k]]``: they all
+    predict the same rows positive. Runs of consecutive optimal candidates join into one
+    interval. The first candidate's interval starts at 0 (at ``thr[0]`` if that is lower) and
+    the last one (above the top score) reaches 1, the range of a probability.
+    """
+    lows = np.r_[min(0.0, thr[0]), thr[:-1]]
+    highs = thr.copy()
+    highs[-1] = max(1.0, thr[-1])
+    idx = np.flatnonzero(optimal)
+    runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
+    best_gap, best = np.inf, None
+    for run in runs:
+        lo, hi = lows[run[0]], highs[run[-1]]
+        gap = 0.0 if lo < 0.5 <= hi else min(abs(lo - 0.5), abs(hi - 0.5))
+        # Distances equal on paper can differ in the last bit, hence the tolerance; runs come
+        # in ascending order, so the first of two equally near ones is the lower.
+        if gap < best_gap - _TIE_TOL:
+            best_gap, best = gap, (float(lo), float(hi), int(run[-1]))
+    return best
+
+
+def _middle(low: float, high: float) -> float:
+    """The middle of (low, high]: as far as possible from the scores on either side, so that
+    a small shift of the scores on new data does not move rows across it."""
+    mid = (low + high) / 2
+    return float(mid if low < mid <= high else high)
+
+
+def _candidate_at(thr: np.ndarray, t: float) -> int:
+    """The candidate that predicts as threshold ``t`` does: the lowest one >= t."""
+    return int(min(np.searchsorted(thr, t, side="left"), len(thr) - 1))
 
 
 def _check_options(objective: str, beta: float, target: float | None) -> None:

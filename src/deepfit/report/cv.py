@@ -6,15 +6,15 @@ import io
 from typing import Any
 
 from deepfit.evaluate.plots import overlaid_curves
-from deepfit.report.format import LABELS, fmt
+from deepfit.report.format import LABELS, fmt, mean_sd_cell
 from deepfit.report.page import escape, page, png, table
 
 
 def render_cv(result: dict[str, Any], histories: dict[str, list[dict]]) -> str:
     """cv.html: the summary (mean ± sd), the per-fold table and the folds' curves."""
     keys = list(result["summary"])
-    rows = [(LABELS.get(k, k), f"{fmt(s['mean'])} ± {fmt(s['sd'])}", str(s["folds"]))
-            for k, s in result["summary"].items()]
+    total = len(result["per_fold"])
+    rows = [(LABELS.get(k, k), mean_sd_cell(s, total)) for k, s in result["summary"].items()]
     folds = [(f["fold"], *(fmt(f.get(k)) for k in keys)) for f in result["per_fold"]]
     main = "r2" if result["task"] == "regression" else "accuracy"
     buffer = io.BytesIO()
@@ -28,7 +28,7 @@ def render_cv(result: dict[str, Any], histories: dict[str, list[dict]]) -> str:
             "<p>Each fold is a full run: preprocessing fitted on its training part, early "
             "stopping on a validation part carved from it, evaluated once on the held-out "
             "fold.</p><h2>Summary (test folds)</h2>"
-            + table(["metric", "mean ± sd", "folds"], rows)
+            + table(["metric", f"mean ± sd over {total} folds"], rows)
             + "<h2>Per fold</h2>" + table(["fold", *(LABELS.get(k, k) for k in keys)], folds)
             + "<h2>Learning curves</h2>" + png(buffer.getvalue(), "Validation curves of the folds"))
     return page("deepfit cross-validation", body)

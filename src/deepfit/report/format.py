@@ -82,26 +82,68 @@ def rate_rows(metrics: dict[str, Any], task: str) -> tuple[list[str], list[tuple
     return ["rate (test)", *names, "macro", "weighted"], rows
 
 
-def threshold_rows(metrics: dict[str, Any]) -> tuple[str, list[tuple]]:
-    """A sentence on the decision threshold and a table of test metrics at both thresholds."""
+OBJECTIVE_LABELS = {"f1": "F1", "fbeta": "F-beta", "youden": "Youden's J",
+                    "sensitivity": "sensitivity", "specificity": "specificity"}
+
+
+def threshold_sentence(metrics: dict[str, Any]) -> str:
+    """What decides a binary prediction: the threshold in use and what tuning on the
+    validation split found, in words ("" when no tuning was asked for). The console line
+    and the report both use it."""
     tuning = metrics.get("tuning")
     if not tuning:
-        return "", []
+        return ""
+    used = metrics.get("threshold", 0.5)
+    name = OBJECTIVE_LABELS.get(tuning["objective"], tuning["objective"])
     if tuning.get("threshold") is None:
-        return f"No threshold was tuned: {tuning['reason']}.", []
-    chosen, other = metrics["threshold"], metrics.get("test_at_other_threshold") or {}
-    sentence = (f"Tuned on the validation split to maximise {tuning['objective']}: threshold "
-                f"{tuning['threshold']:.4f} (validation {tuning['objective']} "
-                f"{tuning['value']:.4f}). " + ("It is applied: predictions use it." if
-                tuning.get("applied") else "Not applied: predictions use 0.5 "
-                "(eval.apply_threshold=true to use it)."))
+        return (f"Decision threshold {used:.4g} (default); no threshold was tuned: "
+                f"{tuning['reason']}.")
+    if tuning.get("undetermined"):
+        return (f"Decision threshold {used:.4g} (default). Tuning on validation for {name}: "
+                f"{tuning['reason']}.")
+    found = f"validation {name} {tuning['value']:.4f}"
+    if tuning.get("value_at_default") is not None:
+        found += f" vs {tuning['value_at_default']:.4f} at 0.5"
+    if tuning.get("applied"):
+        return (f"Decision threshold {used:.4g}, tuned on validation for {name} ({found}); "
+                "applied (eval.apply_threshold=true).")
+    return (f"Decision threshold {used:.4g} (default). Tuning on validation for {name} suggests "
+            f"{tuning['threshold']:.4g} ({found}); to use it, rerun with "
+            "eval.apply_threshold=true.")
+
+
+def threshold_rows(metrics: dict[str, Any]) -> tuple[str, list[tuple]]:
+    """A sentence on the decision threshold and a table of test metrics at both thresholds
+    (no table when tuning could not choose: both would be 0.5)."""
+    sentence = threshold_sentence(metrics)
+    tuning = metrics.get("tuning") or {}
+    other = metrics.get("test_at_other_threshold")
+    if tuning.get("threshold") is None or tuning.get("undetermined") or not other:
+        return sentence, []
+    chosen = metrics["threshold"]
     test = metrics["test"]
     spec = (test.get("rates") or {}).get("binary", {}).get("tnr")
     rows = [(LABELS.get(k, k), fmt(test.get(k)), fmt(other.get(k)))
             for k in ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "mcc")]
     rows.append(("Specificity (TNR)", fmt(spec), fmt(other.get("specificity"))))
-    header = (f"test at {chosen:.4f} (in use)", f"test at {other.get('threshold', 0.5):.4f}")
+    header = (f"test at {chosen:.4g} (in use)", f"test at {other.get('threshold', 0.5):.4g}")
     return sentence, [("metric", *header)] + rows
+
+
+def value_rows(task: str, values: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, value) of the headline metrics of one set of metrics (e.g. new data)."""
+    return [(LABELS.get(k, k), fmt(values.get(k))) for k in HEADLINE[task] if k in values]
+
+
+def mean_sd_cell(entry: dict[str, Any], total: int) -> str:
+    """A metric's mean ± sd over ``total`` folds, saying in how many it was undefined:
+    ``0.8100 ± 0.0200 (4 of 5 folds; undefined in 1)``."""
+    if entry.get("mean") is None:
+        return f"undefined (in all {total} folds)"
+    text = f"{fmt(entry['mean'])} ± {fmt(entry['sd'])}"
+    if entry["folds"] < total:
+        text += f" ({entry['folds']} of {total} folds; undefined in {total - entry['folds']})"
+    return text
 
 
 def per_class_rows(test: dict[str, Any]) -> tuple[list[str], list[tuple]]:
