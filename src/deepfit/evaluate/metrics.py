@@ -77,8 +77,9 @@ def _mcc(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
     for what, values in (("true label", y_true), ("prediction", y_pred)):
         present = np.unique(values)
         if len(present) < 2:
-            undefined["mcc"] = (f"MCC undefined: every {what} is class "
-                                f"'{names[present[0]] if len(present) else '-'}' (0 / 0)")
+            undefined["mcc"] = (f"every {what} is class "
+                                f"'{names[present[0]] if len(present) else '-'}', so the "
+                                "correlation is 0 / 0 (scikit-learn reports 0)")
             return None
     return float(skm.matthews_corrcoef(y_true, y_pred))
 
