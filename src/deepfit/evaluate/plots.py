@@ -15,6 +15,24 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from deepfit.files import atomic_write  # noqa: E402
 
 DPI = 110
+FEW_ROWS = 5  # a calibration bin holding fewer rows is drawn hollow and grey: too few to judge
+
+
+def _epoch_style(count: int) -> dict[str, Any]:
+    """Line and markers for per-epoch curves: every epoch is a visible point, so one epoch
+    (a line needs two points) still shows, and many epochs do not turn into blots."""
+    size = 5 if count <= 20 else 3 if count <= 60 else 1.5
+    return {"marker": "o", "markersize": size}
+
+
+def _epoch_axis(ax: Any, epochs: list[int]) -> None:
+    """Whole epochs on the x axis; a single epoch centred, not on a 0.96..1.04 scale."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    if epochs and len(epochs) <= 12:
+        ax.set_xticks(sorted(set(epochs)))
+    if len(set(epochs)) == 1:
+        ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
 
 
 def _save(fig: Any, path: Any) -> Any:
@@ -30,21 +48,27 @@ def _save(fig: Any, path: Any) -> Any:
 
 def learning_curves(rows: list[dict], main: str, best_epoch: Optional[int], path: Path) -> Path:
     """Loss and the main metric per epoch, train and validation, best epoch marked."""
+    return _save(learning_figure(rows, main, best_epoch), path)
+
+
+def learning_figure(rows: list[dict], main: str, best_epoch: Optional[int]) -> Any:
+    """The figure of ``learning_curves``: a marker at every epoch, a line between them."""
     epochs = [r["epoch"] for r in rows]
     pretty = {"r2": "R²", "accuracy": "Accuracy"}.get(main, main.replace("_", " ").capitalize())
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    style = _epoch_style(len(epochs))
     for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], main, pretty)):
-        ax.plot(epochs, [r[f"train_{key}"] for r in rows], label="train")
-        ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation")
+        ax.plot(epochs, [r[f"train_{key}"] for r in rows], label="train", **style)
+        ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation", **style)
         if best_epoch:
             ax.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best (epoch {best_epoch})")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax, epochs)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
     axes[0].set_title("Loss")
     axes[1].set_title(pretty)
-    return _save(fig, path)
+    return fig
 
 
 def overlaid_curves(named_rows: dict[str, list[dict]], main: str, path: Any) -> Any:
@@ -52,38 +76,50 @@ def overlaid_curves(named_rows: dict[str, list[dict]], main: str, path: Any) -> 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for name, rows in named_rows.items():
         epochs = [r["epoch"] for r in rows]
-        axes[0].plot(epochs, [r["val_loss"] for r in rows], label=name)
-        axes[1].plot(epochs, [r[f"val_{main}"] for r in rows], label=name)
+        style = _epoch_style(len(epochs))
+        axes[0].plot(epochs, [r["val_loss"] for r in rows], label=name, **style)
+        axes[1].plot(epochs, [r[f"val_{main}"] for r in rows], label=name, **style)
     for ax, title in ((axes[0], "Validation loss"), (axes[1], f"Validation {main}")):
         ax.set_title(title)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax, sorted({r["epoch"] for rows in named_rows.values() for r in rows}))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     return _save(fig, path)
 
 
 def confusion_matrix(cm: list[list[int]], class_names: list[str], path: Path) -> Path:
-    """Counts and row-normalised (recall per true class), side by side."""
+    """Counts and row-normalised (recall per true class): side by side for a few classes,
+    one above the other for more, so that each matrix keeps the page's width and its labels
+    stay readable; the figure grows with the classes (numbers in the cells up to 20)."""
     cm = np.asarray(cm)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = np.nan_to_num(cm / cm.sum(axis=1, keepdims=True))
     k = len(class_names)
-    size = min(4 + 0.45 * k, 12)
-    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    size = min(3.5 + 0.38 * k, 14)
+    if k <= 5:
+        fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    else:
+        fig, axes = plt.subplots(2, 1, figsize=(size + 1, 2 * size))
+    ticks = 9 if k <= 20 else 8
     for ax, data, title, fmt in ((axes[0], cm, "Counts", "d"),
                                  (axes[1], norm, "Normalised by true class", ".2f")):
         ax.imshow(data, cmap="Blues", vmin=0)
         ax.set_title(title)
-        ax.set_xticks(range(k), class_names, rotation=45 if k > 3 else 0, ha="right" if k > 3 else "center")
-        ax.set_yticks(range(k), class_names)
+        longest = max((len(str(n)) for n in class_names), default=1)
+        turn = 0 if k <= 3 or longest <= 3 else 45 if k <= 12 else 90
+        ax.set_xticks(range(k), class_names, rotation=turn, fontsize=ticks,
+                      ha="right" if turn == 45 else "center")
+        ax.set_yticks(range(k), class_names, fontsize=ticks)
         ax.set_xlabel("predicted")
         ax.set_ylabel("true")
         if k <= 20:
             hi = data.max() / 2 if data.max() else 0.5
             for i in range(k):
                 for j in range(k):
-                    ax.text(j, i, format(data[i, j], fmt), ha="center", va="center",
-                            color="white" if data[i, j] > hi else "black", fontsize=9)
+                    text = format(data[i, j], fmt) if data[i, j] else "0"  # less noise
+                    ax.text(j, i, text, ha="center", va="center",
+                            color="white" if data[i, j] > hi else "black",
+                            fontsize=9 if k <= 10 else 7)
     return _save(fig, path)
 
 
@@ -135,8 +171,15 @@ def precision_recall(y: np.ndarray, scores: np.ndarray, names: list[str], path: 
 
 
 def reliability(calibration: dict, path: Path) -> Path:
+    """The reliability diagram (``reliability_figure``) as a PNG."""
+    return _save(reliability_figure(calibration), path)
+
+
+def reliability_figure(calibration: dict) -> Any:
     """Reliability diagram: observed frequency against mean predicted probability per bin,
-    with the number of examples per bin underneath."""
+    marker area by the bin's rows, bins of fewer than ``FEW_ROWS`` rows hollow and grey, and
+    the rows per bin as a histogram underneath (counts written on the bars). Only draws:
+    the ECE and the bins come from the evaluation unchanged."""
     fig, (ax, hist) = plt.subplots(2, 1, figsize=(5, 5.5), height_ratios=[3, 1], sharex=True)
     points = [(m, o, c) for m, o, c in zip(calibration["mean_predicted"],
                                            calibration["observed_frequency"],
@@ -144,21 +187,37 @@ def reliability(calibration: dict, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], ls=":", color="grey", label="perfectly calibrated")
     if points:
         m, o, c = map(np.asarray, zip(*points))
-        ax.plot(m, o, "-", lw=1, color="tab:blue", alpha=0.5)
         # Marker area follows the bin's size: a bin of two examples should not look certain.
-        ax.scatter(m, o, s=15 + 250 * c / c.max(), color="tab:blue", alpha=0.8, zorder=3,
-                   label="model (marker size = examples in bin)")
+        area = 15 + 250 * c / c.max()
+        full, few = c >= FEW_ROWS, c < FEW_ROWS
+        ax.plot(m[full], o[full], "-", lw=1, color="tab:blue", alpha=0.5)  # not via few-row bins
+        if full.any():
+            ax.scatter(m[full], o[full], s=area[full], color="tab:blue", alpha=0.8, zorder=3,
+                       label="model (marker size = rows in bin)")
+        if few.any():
+            ax.scatter(m[few], o[few], s=np.maximum(area[few], 40), facecolors="none",
+                       edgecolors="grey",
+                       linewidths=1.2, zorder=3,
+                       label=f"bin of fewer than {FEW_ROWS} rows (too few to judge)")
     top = calibration["kind"] == "top_class"
     ax.set_ylabel("observed accuracy" if top else "observed frequency of the positive class")
     ax.set_title("Calibration (reliability diagram)")
+    ax.set_ylim(-0.04, 1.04)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     edges = np.asarray(calibration["bin_edges"])
-    hist.bar(edges[:-1], calibration["count"], width=np.diff(edges), align="edge", alpha=0.7)
+    counts = np.asarray(calibration["count"])
+    colours = ["tab:blue" if n >= FEW_ROWS else "darkgrey" for n in counts]
+    bars = hist.bar(edges[:-1], counts, width=np.diff(edges), align="edge", alpha=0.7,
+                    color=colours, edgecolor="white")
+    if len(counts) <= 20:
+        hist.bar_label(bars, labels=[str(n) if n else "" for n in counts], fontsize=7,
+                       padding=1)
+        hist.set_ylim(0, max(1, counts.max()) * 1.3)
     hist.set_xlabel("predicted confidence of the top class" if top else "predicted probability")
-    hist.set_ylabel("examples")
+    hist.set_ylabel("rows")
     hist.set_xlim(0, 1)
-    return _save(fig, path)
+    return fig
 
 
 def threshold_curve(curve: dict, chosen: float, objective: str, path: Path) -> Path:

@@ -11,7 +11,15 @@ from deepfit.report.format import (balance_rows, describe_inputs, describe_split
 from deepfit.report.page import escape, page, png, table
 
 def _dl(pairs: list[tuple[str, Any]]) -> str:
-    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in pairs) + "</dl>"
+    """A definition list; a value given as a list becomes a bulleted list (one step a line)."""
+    def value(v: Any) -> str:
+        if isinstance(v, list):
+            return "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in v) + "</ul>"
+        return escape(v)
+    return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{value(v)}</dd>" for k, v in pairs) + "</dl>"
+
+
+LONG_TABLE = 12  # rows above which a reference table (the layers) starts folded
 
 
 def _img(path: Path, alt: str) -> str:
@@ -34,7 +42,8 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
     parts.append("<h2>1. Data</h2>")
     pairs = [("Source", data["description"]), ("Target", data["target"]), ("Task", task),
              ("Rows and split", describe_split(data)), ("Inputs", describe_inputs(data)),
-             ("Preprocessing (fitted on train only)", data["preprocessing"])]
+             ("Preprocessing (fitted on train only)",
+              data.get("preprocessing_steps") or data["preprocessing"])]
     if data.get("positive_class"):
         pairs.append(("Positive class", data["positive_class"]))
     parts.append(_dl(pairs))
@@ -50,8 +59,10 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
                       ("Batch size", training["batch_size"]), ("Seed", training["seed"])]))
     if model.get("layers"):
         rows = [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}") for r in model["layers"]]
-        parts.append("<h3>Layers</h3>" + table(["layer", "type", "output shape", "parameters"],
-                                                rows, numeric_from=3))
+        layers = table(["layer", "type", "output shape", "parameters"], rows, numeric_from=3)
+        if len(rows) > LONG_TABLE:
+            layers = f"<details><summary>{len(rows)} layers (show)</summary>{layers}</details>"
+        parts.append("<h3>Layers</h3>" + layers)
 
     parts.append("<h2>3. Training</h2>")
     parts.append(_dl([("Epochs run", f"{training['epochs_run']} of at most {training['max_epochs']}"),

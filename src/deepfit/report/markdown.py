@@ -9,10 +9,19 @@ from deepfit.report.format import (balance_rows, describe_inputs, describe_split
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 
 
+# Value columns per Markdown table: a wider table (the rates of many classes) is split into
+# several, each repeating the first column, so that it fits a page or a terminal.
+MAX_COLUMNS = 7
+
+
 def _table(header: list[str], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
+    chunks = []
+    for start in range(1, max(2, len(header)), MAX_COLUMNS):
+        cols = [0, *range(start, min(start + MAX_COLUMNS, len(header)))]
+        lines = ["| " + " | ".join(str(header[i]) for i in cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(str(row[i]) for i in cols) + " |" for row in rows]
+        chunks.append("\n".join(lines))
+    return "\n\n".join(chunks)
 
 
 def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str) -> str:
@@ -23,7 +32,9 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
            f"deepfit {summary['versions']['deepfit']}", "", "## 1. Data", "",
            f"- Target: `{data['target']}` ({task})", f"- Rows and split: {describe_split(data)}",
            f"- Inputs: {describe_inputs(data)}",
-           f"- Preprocessing (fitted on train only): {data['preprocessing']}"]
+           "- Preprocessing (fitted on train only): " + (
+               "".join(f"\n  - {step}" for step in data["preprocessing_steps"])
+               if data.get("preprocessing_steps") else data["preprocessing"])]
     if data.get("positive_class"):
         out.append(f"- Positive class: {data['positive_class']}")
     header, rows = balance_rows(data)

@@ -16,9 +16,12 @@ border-bottom:2px solid #e6e9ef}h3{font-size:16px;margin:22px 0 8px}
 .sub{color:#5b6475;margin:0 0 18px}.cards{display:flex;gap:12px;flex-wrap:wrap;margin:16px 0}
 .card{border:1px solid #e1e5ec;border-radius:8px;padding:10px 16px;min-width:150px}
 .card b{display:block;font-size:22px}.card span{color:#5b6475;font-size:13px}
-table{border-collapse:collapse;margin:8px 0 16px;font-size:14px}
-th,td{border-bottom:1px solid #e6e9ef;padding:5px 12px;text-align:left}
-th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.wide{overflow-x:auto;max-width:100%;margin:8px 0 16px}
+table{border-collapse:collapse;font-size:14px}
+th,td{border-bottom:1px solid #e6e9ef;padding:5px 10px;text-align:left;background:#fff}
+th{background:#f5f7fa;font-weight:600}td.num{text-align:right;font-variant-numeric:tabular-nums;
+white-space:nowrap}.wide tr>:first-child{position:sticky;left:0;z-index:1;white-space:nowrap;
+box-shadow:1px 0 0 #e6e9ef}dd ul{margin:0;padding-left:18px}summary{cursor:pointer;color:#5b6475}
 img{max-width:100%;border:1px solid #eef0f4;border-radius:6px;margin:6px 0 14px}
 .note{background:#fff8e6;border-left:4px solid #f0b429;padding:8px 12px;margin:6px 0}
 pre{background:#f5f7fa;padding:12px;border-radius:6px;overflow-x:auto;font-size:12.5px}
@@ -32,12 +35,15 @@ def escape(value: Any) -> str:
 
 
 def table(header: list[str], rows: list[tuple], numeric_from: int = 1) -> str:
-    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers."""
+    """An HTML table; columns from ``numeric_from`` on are right-aligned numbers.
+
+    Inside a container that scrolls sideways when the table is wider than the page (e.g.
+    the confusion-matrix rates of 10 or more classes), its first column staying in view."""
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(
         f"<td class='num'>{escape(c)}</td>" if i >= numeric_from else f"<td>{escape(c)}</td>"
         for i, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    return f"<div class='wide'><table><tr>{head}</tr>{body}</table></div>"
 
 
 def png(data: bytes, alt: str) -> str:

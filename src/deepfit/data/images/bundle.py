@@ -176,11 +176,12 @@ def _stretch_note(spec: ImageSpec, aspects: Optional[Aspects]) -> list[str]:
     if not spec.resized or spec.resize != "stretch" or aspects is None or aspects.change <= 1.05:
         return []
     h, w = spec.size
+    factor = f"{aspects.change:.2f}".rstrip("0").rstrip(".")
     return [f"data.image_size stretched {aspects.other:,} of {aspects.images:,}"
             f"{' sampled' if aspects.sampled else ''} images to {h}×{w}, changing their aspect "
-            f"ratio by up to {aspects.change - 1:.0%} (a circle becomes an ellipse; new images "
-            "are stretched the same way at prediction); data.resize=pad keeps the aspect ratio "
-            "and pads the rest with black (letterboxing)"]
+            f"ratio by a factor of up to {factor} (a circle becomes an ellipse; new images are "
+            "stretched the same way at prediction); data.resize=pad keeps the aspect ratio and "
+            "pads the rest with black (letterboxing)"]
 
 
 def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
@@ -196,6 +197,7 @@ def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
         "kind": "image", "rows": sum(sizes.values()), "columns": 1,
         "inputs": f"{c}×{h}×{w} images", "image_shape": [c, h, w], "split_sizes": sizes,
         "preprocessing": "; ".join(spec.describe(data.aspects)),
+        "preprocessing_steps": spec.describe(data.aspects),
         "notes": notes + _stretch_note(spec, data.aspects),
         "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
                    "streamed": isinstance(data.images, ImageFiles), "resize": spec.resize,
