@@ -115,6 +115,15 @@ def class_missing_from_train(tmp):
         "class 'c' appears in the test split but not in training"
 
 
+def label_spellings(tmp):
+    f = _frame()
+    f.loc[:4, "label"] = ["Yes ", "YES", "Yes ", "YES", "Yes "]  # hand-typed
+    return _data(_csv(tmp, f)), ("target 'label' has classes that look like one class "
+                                 "written differently: 'yes' (29 rows), 'Yes' (3), 'YES' (2)",
+                                 # quoted: YAML would read Yes and YES as true
+                                 """merge them with 'data.label_map={"Yes": "yes", "YES": "yes"}'""")
+
+
 def npz_wrong_names(tmp):
     p = tmp / "arrays.npz"
     np.savez(p, arr_0=np.zeros((20, 3)), arr_1=np.zeros(20))
@@ -332,6 +341,12 @@ def image_label_map_unknown_class(tmp):
         "data.label_map names class 'dgo', which pets does not have (did you mean 'dog'?)"
 
 
+def image_class_spellings(tmp):
+    root = _image_folder(tmp, classes=("cat", "Cat", "dog"))
+    return _data(root, None), "pets has classes that look like one class written " \
+        "differently: 'Cat' (4 images), 'cat' (4); merge them with 'data.label_map={cat: Cat}'"
+
+
 CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv_extension,
          nan_in_target, single_class_target, unknown_target, garbage_in_numeric,
          unknown_split_value, class_missing_from_train, npz_wrong_names, npz_length_mismatch,
@@ -344,7 +359,8 @@ CASES = [zero_byte_csv, header_only_csv, ragged_row, latin1_csv, binary_with_csv
          image_decompression_bomb, image_empty_class_folder, image_dicom_folder,
          image_group_column,
          image_sizes_differ,
-         image_medmnist_count_mismatch, image_csv_missing_file, image_label_map_unknown_class]
+         image_medmnist_count_mismatch, image_csv_missing_file, image_label_map_unknown_class,
+         label_spellings, image_class_spellings]
 
 
 @pytest.fixture(autouse=True)

@@ -95,7 +95,8 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
         group_values = None
     labels = None
     if task in ("binary", "multiclass"):
-        labels = table.frame[probe.schema.target.column].astype(str).to_numpy()
+        labels = probe.schema.target.relabel(table.frame[probe.schema.target.column])
+        labels = labels.astype(str).to_numpy()  # stratified by the classes data.label_map made
     check_folds(folds, labels, group_values, groups, len(table.frame))
     # Every split is made, and checked, before any folder is created.
     splits = fold_splits(len(table.frame), labels, group_values, folds, repeats, seed)

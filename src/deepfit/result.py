@@ -113,6 +113,8 @@ class Run:
             if len(gaps):
                 raise DataError(f"{origin}: target '{self.schema.target.column}' is missing at "
                                 f"row {gaps[0]}")
+            if self.task != "multilabel":  # the old spellings of data.label_map, renamed
+                target = self.schema.target.relabel(target)
             y = torch.from_numpy(self.schema.target.encode(target, origin))
         return predict(self.model, self.head, self.schema, X, ids, y,
                        self.config.eval.batch_size or 4096, threshold=self.threshold,

@@ -17,6 +17,7 @@ from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, ra
 from deepfit.data.table import Table
 from deepfit.data.images.imageset import ImageFiles, ImageSet
 from deepfit.data.images.inputs import ImageSpec
+from deepfit.data.labels import check_lookalikes, class_counts, map_target, renamed_class
 from deepfit.data.target import TargetSpec, infer_task
 from deepfit.data.transforms import TabularPreprocessor, numeric_or_error
 from deepfit.errors import DataError, did_you_mean
@@ -164,12 +165,18 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         raise DataError(f"{what} {len(gaps)} missing value(s), first at row "
                         f"{frame.index[gaps[0]]}; fill or remove those rows")
     if multilabel:
-        task = "multilabel"
+        task, mapping, label_notes = "multilabel", {}, []
+        if cfg.label_map:
+            raise DataError("data.label_map renames or merges the classes of one target; "
+                            f"data.targets names {len(target_cols)} label columns, a "
+                            "multi-label task: rename the columns instead")
         if cfg.task not in ("auto", "multilabel"):
             raise DataError(f"data.targets names {len(target_cols)} columns, a multi-label task; "
                             f"data.task={cfg.task} needs a single data.target")
     else:
-        task = cfg.task if cfg.task != "auto" else (table.task_hint or infer_task(y_raw, target))
+        y_raw, mapping, label_notes = _relabel(cfg, table, y_raw, target)
+        hint = None if mapping else table.task_hint  # merged classes may be two now
+        task = cfg.task if cfg.task != "auto" else (hint or infer_task(y_raw, target))
         if task == "multilabel":
             raise DataError("data.task=multilabel needs several 0/1 columns in data.targets")
         if task != "regression" and y_raw.nunique() < 2:
@@ -181,7 +188,9 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         coarse = TargetSpec.multilabel(y_raw)
     else:
         coarse = TargetSpec.fit(y_raw, target, task, names=table.class_names,
-                                positive=cfg.positive_class or table.positive_class)
+                                positive=cfg.positive_class or renamed_class(
+                                    table.positive_class, mapping, table.class_names))
+        coarse.label_map = mapping
     # Classification is split stratified by class; multi-label and regression at random.
     stratify = task in ("binary", "multiclass")
     labels = coarse.encode(y_raw).astype(np.int64) if stratify else None
@@ -197,6 +206,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
             raise DataError(f"{exc}; or, if '{target}' is a quantity (a count, a score), set "
                             "data.task=regression") from None
         raise
+    notes += label_notes
     if counted:
         notes.append(f"The target '{target}' holds {y_raw.nunique()} different whole numbers, "
                      "read as that many classes; if it is a quantity (a count, a score, an "
@@ -239,6 +249,26 @@ def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
                                 f"{table.name}{did_you_mean(col, table.frame.columns)}")
         return columns  # one listed column is simply the target
     return [_resolve_target(cfg, table)]
+
+
+def _relabel(cfg: DataConfig, table: Table, y: pd.Series, target: str
+             ) -> tuple[pd.Series, dict, list[str]]:
+    """``data.label_map`` applied to a class target (before its task and split), and the
+    stop for text classes that look like one class written differently."""
+    mapping: dict = {}
+    if cfg.label_map:
+        if cfg.task == "regression" or (cfg.task == "auto" and (
+                table.task_hint or infer_task(y, target)) == "regression"):
+            raise DataError(f"data.label_map renames or merges classes, but target '{target}' is "
+                            "a regression target (numbers); remove data.label_map, or set "
+                            "data.task=multiclass if its values are classes")
+        y, mapping = map_target(y, cfg.label_map, f"target column '{target}'",
+                                table.class_names)
+    text = not (pd.api.types.is_numeric_dtype(y) or pd.api.types.is_bool_dtype(y))
+    if not text or cfg.task == "regression":
+        return y, mapping, []
+    return y, mapping, check_lookalikes(class_counts(y), f"target '{target}'", "rows",
+                                        cfg.label_map)
 
 
 def _groups(frame: pd.DataFrame, column: Optional[str]) -> Optional[np.ndarray]:

@@ -8,6 +8,7 @@ from typing import Any, Optional
 import numpy as np
 import pandas as pd
 
+from deepfit.data.labels import class_key, relabel
 from deepfit.errors import DataError, did_you_mean
 
 # An integer-valued target with at most this many distinct values is read as classes.
@@ -43,6 +44,7 @@ class TargetSpec:
     class_names: list = field(default_factory=list)   # display names, in code order
     mean: float = 0.0
     std: float = 1.0
+    label_map: dict = field(default_factory=dict)     # data.label_map: {class_key(old): new}
 
     @classmethod
     def multilabel(cls, y: pd.DataFrame) -> TargetSpec:
@@ -88,14 +90,19 @@ class TargetSpec:
             return _encode_multilabel(y, origin)
         if self.task == "regression":
             return ((pd.to_numeric(y).to_numpy(float) - self.mean) / self.std).astype(np.float32)
-        lookup = {_key(c): i for i, c in enumerate(self.classes)}
-        codes = np.array([lookup.get(_key(v), -1) for v in y], dtype=np.int64)
+        lookup = {class_key(c): i for i, c in enumerate(self.classes)}
+        codes = np.array([lookup.get(class_key(v), -1) for v in y], dtype=np.int64)
         unknown = np.flatnonzero(codes < 0)
         if len(unknown):
             raise DataError(f"{origin}: target '{self.column}' has value {y.tolist()[unknown[0]]!r} at "
                             f"row {y.index[unknown[0]]} that is not a known class "
                             f"{self.class_names}")
         return codes.astype(np.float32) if self.task == "binary" else codes
+
+    def relabel(self, y: pd.Series) -> pd.Series:
+        """Raw target values renamed and merged by the run's ``data.label_map``, as in
+        training (new labelled data may use the old spellings)."""
+        return relabel(y, self.label_map)
 
     def decode_regression(self, values: np.ndarray) -> np.ndarray:
         return values * self.std + self.mean
@@ -120,15 +127,6 @@ def _encode_multilabel(y: pd.DataFrame, origin: str) -> np.ndarray:
 
 def _sort_key(value: Any) -> tuple:
     return (0, float(value), "") if isinstance(value, (int, float, np.number)) else (1, 0.0, str(value))
-
-
-def _key(value: Any) -> Any:
-    """Match 1, 1.0 and '1' read back from JSON or a CSV as the same class."""
-    if isinstance(value, (bool, np.bool_)):
-        return str(bool(value))
-    if isinstance(value, (int, float, np.number)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
 
 
 def _plain(value: Any) -> Any:

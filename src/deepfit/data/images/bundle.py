@@ -18,10 +18,11 @@ from deepfit.data.images.augment import resolve_augment
 from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, take_rows
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
+from deepfit.data.labels import check_lookalikes, renamed
 from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
                                 whole_groups)
 from deepfit.data.target import TargetSpec
-from deepfit.errors import ConfigError, DataError, did_you_mean
+from deepfit.errors import ConfigError, DataError
 
 
 def cache_dir() -> Path:
@@ -68,12 +69,16 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     stratify = task in ("binary", "multiclass")
     codes = labels if stratify else None
     notes: list[str] = []
+    if stratify:  # class folders 'Cat' and 'cat' are one class written differently
+        counts = np.bincount(labels, minlength=len(names)).tolist()
+        notes = check_lookalikes(dict(zip(names, counts)), data.name, "images", cfg.label_map)
     if data.split is not None:
-        parts, notes = column_split(pd.Series(data.split), "official split", codes,
-                                    cfg.val_size, cfg.test_size, seed, "the source's split",
-                                    groups=data.groups)
+        parts, carved = column_split(pd.Series(data.split), "official split", codes,
+                                     cfg.val_size, cfg.test_size, seed, "the source's split",
+                                     groups=data.groups)
+        notes += carved
         method = "by the source's own split" + (" (validation carved from training)"
-                                                if notes else "")
+                                                if carved else "")
     else:
         parts = random_split(len(data), codes, cfg.val_size, cfg.test_size, seed,
                              names if stratify else None, groups=data.groups)
@@ -121,14 +126,9 @@ def _merge_classes(data: ImageSet, label_map: dict) -> tuple[np.ndarray, list[st
     if data.task_hint == "multilabel":
         raise DataError("data.label_map works on single-label classes; this dataset is "
                         "multi-label")
-    mapping = {str(k): str(v) for k, v in label_map.items()}
-    for old in mapping:
-        if old not in names:
-            raise DataError(f"data.label_map names class '{old}', which {data.name} does not "
-                            f"have{did_you_mean(old, names)}; classes are {names}")
-    renamed = [mapping.get(name, name) for name in names]
-    merged = sorted(set(renamed), key=renamed.index)  # first-seen order of the new names
-    code_of = np.array([merged.index(r) for r in renamed], dtype=np.int64)
+    new = [str(name) for name in renamed(names, label_map, data.name)]
+    merged = sorted(set(new), key=new.index)  # first-seen order of the new names
+    code_of = np.array([merged.index(r) for r in new], dtype=np.int64)
     return code_of[labels], merged
 
 

@@ -14,6 +14,7 @@ from deepfit.data.images.decode import arrays_to_tensor, is_image_name
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.inputs import ImageSpec
 from deepfit.data.images.load import ImageOptions, load_images
+from deepfit.data.labels import renamed
 from deepfit.errors import DataError
 
 
@@ -90,7 +91,7 @@ def _codes(images: ImageSet, class_names: list[str], label_map: dict, origin: st
             raise DataError(f"{origin}: the labels {missing} of the model are not in the data")
         order = [images.class_names.index(c) for c in class_names]
         return np.asarray(images.labels)[:, order].astype(np.float32)
-    mapped = [str(label_map.get(name, name)) for name in images.class_names]
+    mapped = [str(name) for name in renamed(images.class_names, label_map)]
     lookup = np.full(len(mapped), -1, dtype=np.int64)
     for i, name in enumerate(mapped):
         if name in class_names:
