@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import deepfit
-from deepfit.errors import ConfigError, DataError, RunError
+from deepfit.errors import ConfigError, DataError, DataWarning, RunError
 
 
 def test_linear_regression_neuron_recovers_slope_and_intercept(tmp_path, quick):
@@ -124,7 +124,9 @@ def test_prediction_input_is_checked(tmp_path, tabular_csv, quick):
     with pytest.raises(DataError, match="not a known class"):
         run.evaluate(frame.assign(diagnosis="unknown"))
     unseen = frame.assign(colour="purple").drop(columns=["diagnosis"])
-    assert len(run.predict(unseen)) == len(frame)  # unseen category -> all-zero one-hot
+    with pytest.warns(DataWarning, match=r"column 'colour': 120 row\(s\) hold a category not "
+                                         r"seen in training \('purple'\), encoded as 'no known"):
+        assert len(run.predict(unseen)) == len(frame)  # unseen category -> all-zero one-hot
 
 
 class LectureNet(nn.Module):

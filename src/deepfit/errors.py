@@ -1,6 +1,7 @@
 """User-facing errors: one line that names the culprit and the fix.
 
-Every error a user can cause (bad data, bad config, bad model) is a ``DeepfitError``.
+Every error a user can cause (bad data, bad config, bad model) is a ``DeepfitError``;
+what is suspicious but still usable is a ``DeepfitWarning`` (``warnings.warn``).
 The CLI prints ``error: <message>`` and exits non-zero, without a traceback unless
 ``--debug`` is given. Anything else escaping is a bug in deepfit.
 """
@@ -29,6 +30,15 @@ class ModelError(DeepfitError):
 
 class RunError(DeepfitError):
     """A run directory is missing, incomplete or inconsistent."""
+
+
+class DeepfitWarning(UserWarning):
+    """Base class of deepfit's warnings: something suspicious that did not stop the work."""
+
+
+class DataWarning(DeepfitWarning):
+    """New data hold what training never saw (an unknown category, a gap in a column that
+    had none); the message names the column, the count of rows and what was done."""
 
 
 class TrainingInterrupted(DeepfitError):

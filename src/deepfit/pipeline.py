@@ -29,6 +29,7 @@ from deepfit.data.images.imageset import take_rows
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.models import build_model, count_parameters
+from deepfit.models.outputs_check import check_outputs
 from deepfit.models.registry import resolve_model_name, torchvision_name
 from deepfit.models.summary import layer_table
 from deepfit.report import write_report
@@ -169,6 +170,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     if cfg.train.class_weights == "balanced" and task in ("binary", "multiclass"):
         weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
     head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
+    check_outputs(model, bundle.train.X, task, cfg.model.outputs, cfg.model.name, device, inputs)
 
     if rd is None:
         rd = RunDir.create(cfg.out, cfg.name,

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,9 +20,10 @@ from deepfit.data.bundle import Schema
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.data.images.new_images import images_for_model
 from deepfit.data.sources.tabular import read_frame
-from deepfit.errors import DataError, DeepfitError, RunError
+from deepfit.errors import DataError, DataWarning, DeepfitError, RunError
 from deepfit.evaluate.predict import Predictions, predict
 from deepfit.models import build_model
+from deepfit.report.notes import collapse_warning
 from deepfit.run import RunDir, require_finished, resolve_run
 from deepfit.task import TaskHead
 from deepfit.train.checkpoint import load_checkpoint
@@ -43,6 +46,13 @@ class Run:
     def threshold(self) -> float:
         """The decision threshold of a binary task (0.5, or the tuned one if applied)."""
         return float(self.metrics.get("threshold", 0.5))
+
+    @property
+    def warnings(self) -> list[str]:
+        """What the console should say after training: a model that predicts one class for
+        every test row (the report's notes hold this and the rest)."""
+        collapsed = collapse_warning(self.task, self.metrics.get("test"))
+        return [collapsed] if collapsed else []
 
     @property
     def report_path(self) -> Optional[Path]:
@@ -103,6 +113,7 @@ class Run:
             return self._image_predictions(data, origin)
         frame = self._checked(self._frame(data, origin), origin)
         X = self.schema.transform(frame, origin)
+        unfamiliar = [f"{origin}: {line}" for line in self.schema.preprocessor.unfamiliar(frame)]
         has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
         ids = frame[self.schema.id_column].to_numpy() if has_ids else np.arange(len(frame))
         y = None
@@ -116,9 +127,12 @@ class Run:
             if self.task != "multilabel":  # the old spellings of data.label_map, renamed
                 target = self.schema.target.relabel(target)
             y = torch.from_numpy(self.schema.target.encode(target, origin))
-        return predict(self.model, self.head, self.schema, X, ids, y,
-                       self.config.eval.batch_size or 4096, threshold=self.threshold,
-                       id_name=self.schema.id_column if has_ids else "row")
+        p = predict(self.model, self.head, self.schema, X, ids, y,
+                    self.config.eval.batch_size or 4096, threshold=self.threshold,
+                    id_name=self.schema.id_column if has_ids else "row")
+        p.warnings = unfamiliar
+        _warn(unfamiliar)
+        return p
 
     def predict(self, data: Any) -> np.ndarray:
         """Class names (classification), values (regression), or a 0/1 matrix (rows, labels)
@@ -148,6 +162,15 @@ class Run:
             raise DataError(f"the data has no target column(s) '{self.schema.target.column}' "
                             "to evaluate against")
         return p.metrics()
+
+
+def _warn(lines: list[str]) -> None:
+    """Each line as a ``DataWarning``, attributed to the first caller outside this module."""
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        level, frame = level + 1, frame.f_back
+    for line in lines:
+        warnings.warn(line, DataWarning, stacklevel=level)
 
 
 def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:

@@ -307,3 +307,36 @@ def test_strict_refuses_a_gap_at_prediction_in_any_column():
     pre = TabularPreprocessor(missing="strict").fit(train)
     with pytest.raises(DataError, match="new rows: column 'c' has 1 missing value"):
         pre.transform(pd.DataFrame({"a": [1.0, 2.0], "c": ["x", None]}), origin="new rows")
+
+
+# -- what new data hold that training never saw -----------------------------------------------
+def test_unfamiliar_counts_unseen_categories_with_examples():
+    pre = TabularPreprocessor().fit(_train_frame())
+    new = pd.DataFrame({"num": [1.0] * 6, "gap": [1.0] * 6, "const": [7.0] * 6,
+                        "colour": ["purple", "pink", "purple", "teal", "red", "navy"]})
+    (line,) = pre.unfamiliar(new)
+    assert line == ("column 'colour': 5 row(s) hold a category not seen in training ('purple', "
+                    "'pink', 'teal', ...), encoded as 'no known category' (all zeros in its "
+                    "one-hot inputs)")
+    assert pre.unfamiliar(_train_frame()) == []  # known values and known gaps: nothing to say
+
+
+def test_unfamiliar_names_gaps_in_columns_that_had_none_in_training():
+    pre = TabularPreprocessor().fit(_train_frame())
+    new = pd.DataFrame({"num": [np.nan, np.nan, 3.0], "gap": [np.nan] * 3, "const": [7.0] * 3,
+                        "colour": [None, "red", "blue"]})
+    lines = pre.unfamiliar(new)
+    assert lines == [
+        "column 'colour': 1 row(s) hold a category not seen in training (a missing value), "
+        "encoded as 'no known category' (all zeros in its one-hot inputs)",
+        "column 'num': 2 row(s) are missing a value, which training never had in this column; "
+        "filled with the training median"]  # 'gap' had gaps in training: its indicator says it
+
+
+def test_text_in_a_numeric_column_of_new_data_is_refused_not_counted():
+    pre = TabularPreprocessor().fit(_train_frame())
+    new = _train_frame().astype({"num": object})
+    new.loc[2, "num"] = "n/a"
+    with pytest.raises(DataError, match=r"new.csv: column 'num' has non-numeric value 'n/a' at "
+                                        r"row 2; fix or blank it"):
+        pre.transform(new, "new.csv")

@@ -229,6 +229,8 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
     for split in SPLITS:
         rows = parts[split]
         X = pre.transform(features.iloc[rows], origin=f"{split} split")
+        if split != "train":  # e.g. a category only the test rows hold: said in the report
+            notes += [f"The {split} split, {x}." for x in pre.unfamiliar(features.iloc[rows])]
         y = spec.encode(y_raw.iloc[rows], origin=f"{split} split")
         splits[split] = Split(torch.from_numpy(X), torch.from_numpy(y), ids[rows])
     info = _describe(table, target, task, schema, splits, notes)

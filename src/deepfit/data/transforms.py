@@ -93,7 +93,7 @@ class TabularPreprocessor:
         self.indicators_ = [c for c, gap in zip(self.numeric_, gaps.any(axis=0)) if gap]
 
     def _fit_categorical(self, col: str, series: pd.Series) -> None:
-        values = series.astype("string").fillna(MISSING_CATEGORY)
+        values = _categories_of(series)
         cats = sorted(values.unique().tolist())
         if len(cats) > self.max_categories:
             raise DataError(f"column '{col}' has {len(cats)} distinct text values (limit "
@@ -111,8 +111,9 @@ class TabularPreprocessor:
             j = int(np.argmax(negative.any(axis=0)))  # the first such column, as listed
             i = int(np.argmax(negative[:, j]))
             raise DataError(f"{origin}: column '{self.numeric_[j]}' has negative value "
-                            f"{float(values[i, j])} at row {frame.index[i]}; log2(x+1) needs "
-                            "values >= 0")
+                            f"{float(values[i, j])} at row {frame.index[i]}; log2(x+1) "
+                            "(data.feature_transform=log2p1) needs values >= 0: drop the "
+                            "column (data.drop_columns) or set data.feature_transform=none")
         return np.log2(values + 1.0)
 
     def _output_names(self) -> list[str]:
@@ -141,11 +142,40 @@ class TabularPreprocessor:
         if self.indicators_:
             out[:, k:j] = frame[self.indicators_].isna().to_numpy(dtype=np.float32)
         for col in self.categorical_:
-            values = frame[col].astype("string").fillna(MISSING_CATEGORY).to_numpy()
+            values = _categories_of(frame[col]).to_numpy()
             for cat in self.categories_[col]:  # unseen categories: all zeros
                 out[:, j] = values == cat
                 j += 1
         return out
+
+    def unfamiliar(self, frame: pd.DataFrame) -> list[str]:
+        """One line per column of new data (prediction, evaluation, a validation or test
+        split) that holds what training never saw: a category outside the training ones,
+        or a gap in a column that had none. ``transform`` encodes a categorical one as 'no
+        known category' (all zeros in the column's one-hot inputs) and fills a numeric gap
+        with the training median; this says so, with the count of rows and examples.
+        Text in a numeric column is refused by ``transform`` itself."""
+        lines = []
+        for col in self.categorical_:
+            values = _categories_of(frame[col])
+            new = values[~values.isin(self.categories_[col])]
+            if not len(new):
+                continue
+            examples = new.value_counts().index[:3].tolist()
+            shown = ", ".join("a missing value" if v == MISSING_CATEGORY else repr(v)
+                              for v in examples)
+            lines.append(f"column '{col}': {len(new)} row(s) hold a category not seen in "
+                         f"training ({shown}{', ...' if new.nunique() > 3 else ''}), encoded "
+                         "as 'no known category' (all zeros in its one-hot inputs)")
+        indicated = set(self.indicators_)
+        plain = [c for c in self.numeric_ if c not in indicated]
+        if plain:
+            gaps = frame[plain].isna().sum()
+            for col, count in gaps[gaps > 0].items():
+                lines.append(f"column '{col}': {int(count)} row(s) are missing a value, which "
+                             "training never had in this column; filled with the training "
+                             "median")
+        return lines
 
     # -- persistence ---------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -171,11 +201,16 @@ class TabularPreprocessor:
             parts.append("standardised with training mean and s.d.")
         if self.categorical_:
             parts.append(f"{len(self.categorical_)} categorical column(s) one-hot encoded "
-                         "(unseen categories -> all zeros)")
+                         "(unseen categories -> 'no known category': all zeros)")
         if self.indicators_:
             parts.append(f"missing values in {len(self.indicators_)} column(s) imputed with the "
                          "training median plus a missing-indicator column")
         return "; ".join(parts) + f"; {len(self.output_names_)} model inputs"
+
+
+def _categories_of(series: pd.Series) -> pd.Series:
+    """A categorical column as the text its categories are named by; a gap is a category."""
+    return series.astype("string").fillna(MISSING_CATEGORY)
 
 
 def _is_numeric_dtype(dtype: Any) -> bool:

@@ -24,6 +24,7 @@ from deepfit.config import ModelConfig, RunConfig
 from deepfit.errors import ConfigError, ModelError
 from deepfit.models import build_model
 from deepfit.models.inference import predict_outputs
+from deepfit.models.outputs_check import check_outputs
 from deepfit.train.builtin import BestModel, EarlyStopping, Progress
 from deepfit.task import TaskHead
 from deepfit.train.device import resolve_device
@@ -43,6 +44,14 @@ _PARAM_OF = {"train.epochs": "epochs", "train.batch_size": "batch_size",
              "model.dropout": "dropout", "model.norm": "norm", "model.outputs": "outputs",
              "data.val_size": "validation_fraction"}
 _CONFIG_KEY = re.compile(r"'((?:train|model|data)\.\w+)(\[\d+\])?'")
+
+
+def _model_name(module: Any) -> str:
+    """The name ``check_outputs`` sees: the built-in MLP, or the user's ``module``."""
+    if module is None:
+        return "mlp"
+    cls = module if isinstance(module, type) else type(module)
+    return f"{cls.__module__}:{getattr(cls, '__qualname__', cls.__name__)}"
 
 
 def plain(value: Any) -> Any:
@@ -160,6 +169,10 @@ class NeuralEstimator(BaseEstimator):
                 callbacks.append(Progress(MAIN_METRIC[self._task], tcfg.epochs))
             trainer = Trainer(module, head, tcfg, task=self._task, n_outputs=n_out,
                               device=device, callbacks=callbacks)
+            if fresh:  # the user's module, run once on the first rows (no RNG drawn)
+                check_outputs(trainer.model, torch.from_numpy(X_tr), self._task,
+                              cfg.model.outputs, _model_name(self.module), device,
+                              key="outputs")
             self._restore_optimizer(trainer, tcfg)
             history = trainer.fit(torch.from_numpy(X_tr), torch.from_numpy(y_tr),
                                   torch.from_numpy(X_va), torch.from_numpy(y_va))

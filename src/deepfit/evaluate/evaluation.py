@@ -34,6 +34,8 @@ def check_eval_config(cfg: EvalConfig) -> None:
 def full_metrics(p: Predictions, cfg: EvalConfig) -> dict[str, Any]:
     """scikit-learn-named metrics, score metrics and every confusion-matrix rate."""
     m = p.metrics()
+    if p.task != "regression":  # a model that predicts one class for every row shows here
+        m["predicted_counts"] = predicted_counts(p)
     if p.task == "multilabel":
         return m
     if p.task == "regression":
@@ -48,6 +50,14 @@ def full_metrics(p: Predictions, cfg: EvalConfig) -> dict[str, Any]:
     m.update({k: v for k, v in extra.items() if k not in m})
     m["undefined"] = undefined
     return m
+
+
+def predicted_counts(p: Predictions) -> dict[str, int]:
+    """Rows predicted as each class (multi-label: rows predicted to carry each label)."""
+    pred = p.y_pred
+    counts = (pred.sum(axis=0) if p.task == "multilabel"
+              else np.bincount(pred.astype(int), minlength=len(p.class_names)))
+    return {name: int(c) for name, c in zip(p.class_names, counts)}
 
 
 def evaluate(val: Predictions, test: Predictions, cfg: EvalConfig, seed: int = 0) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -21,7 +21,8 @@ from deepfit.task import TaskHead
 class Predictions:
     """Scores for one set of rows. ``scores``: P(positive) (N,), class probabilities (N, K),
     label probabilities (N, L) for multi-label, or regression values in the target's units
-    (N,). ``y_true`` is None for unlabelled rows."""
+    (N,). ``y_true`` is None for unlabelled rows. ``warnings``: one line per column of the
+    input that held what training never saw (see ``TabularPreprocessor.unfamiliar``)."""
 
     ids: np.ndarray
     scores: np.ndarray
@@ -30,6 +31,7 @@ class Predictions:
     y_true: Optional[np.ndarray] = None
     threshold: float = 0.5
     id_name: str = "id"
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def y_pred(self) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 
 def wilson_interval(successes: int, n: int, level_z: float = 1.959964) -> tuple[float, float]:
@@ -15,9 +15,44 @@ def wilson_interval(successes: int, n: int, level_z: float = 1.959964) -> tuple[
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
+def collapse_warning(task: str, test: Optional[dict[str, Any]]) -> Optional[str]:
+    """The note for a model that predicts one class for every test row (multi-label: every
+    label the same way for every row), or None. It needs ``predicted_counts`` in the test
+    metrics, and a test split whose true classes vary (else one class is not a sign)."""
+    test = test or {}
+    counts, n = test.get("predicted_counts"), test.get("n") or 0
+    if not counts or n < 2 or task == "regression":
+        return None
+    causes = ("a mismatch between the loss and what the model returns (a forward that ends "
+              "in a sigmoid or softmax needs model.outputs=probabilities), a learning rate "
+              "too high (lower train.lr)")
+    if task == "multilabel":
+        support = [row.get("support", 0) for row in (test.get("per_class") or {}).values()]
+        if any(0 < c < n for c in counts.values()) or not any(0 < s < n for s in support):
+            return None
+        always = [k for k, c in counts.items() if c == n]
+        how = (f"labels {always} on every row, the others on none" if always
+               else "no label on any row")
+        return (f"The model has collapsed: it predicts {how} of the {n} test rows, so it "
+                f"ignores the inputs. Likely causes: {causes}, or labels too rare to learn "
+                "(more data or epochs).")
+    cm = test.get("confusion_matrix") or []
+    true_classes = sum(1 for row in cm if sum(row))
+    used = [k for k, c in counts.items() if c]
+    if len(used) != 1 or true_classes < 2:
+        return None
+    return (f"The model has collapsed: it predicts class '{used[0]}' for every one of the {n} "
+            f"test rows, although the test split holds {true_classes} classes, so it ignores "
+            f"the inputs. Likely causes: {causes}, or class imbalance (try "
+            "train.class_weights=balanced).")
+
+
 def warnings_for(summary: dict[str, Any]) -> list[str]:
     notes: list[str] = list(summary["data"].get("notes", []))
     data, metrics = summary["data"], summary.get("metrics", {})
+    collapsed = collapse_warning(data["task"], metrics.get("test"))
+    if collapsed:
+        notes.insert(0, collapsed)
     n_test = data["split_sizes"]["test"]
     if data["task"] != "regression" and n_test and 100.0 / n_test > 1.0:
         notes.append(f"The test set has {n_test} rows: one example moves accuracy by "
