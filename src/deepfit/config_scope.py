@@ -205,8 +205,9 @@ RULES: dict[str, Rule] = {
     "eval.target": _BINARY,
     "eval.betas": _CLASSES,
     "eval.calibration_bins": _CLASSES,
-    "eval.bootstrap": _tasks("binary", "multiclass", "regression",
-                             what="single-label tasks (multi-label runs have no intervals yet)"),
+    "eval.bootstrap": lambda cfg, f: None if not cfg.eval.bootstrap else _tasks(
+        "binary", "multiclass", "regression",
+        what="single-label tasks (multi-label runs have no intervals yet)")(cfg, f),
     "eval.ci_level": lambda cfg, _: None if cfg.eval.bootstrap else (
         "it is the level of the bootstrap intervals, and eval.bootstrap is 0"),
 }
@@ -228,18 +229,23 @@ def not_applying(cfg: Any, facts: RunFacts) -> dict[str, str]:
     return {key: reason for key, rule in RULES.items() if (reason := rule(cfg, facts))}
 
 
-def check_applies(cfg: Any, facts: RunFacts, accepted: Optional[dict[str, Any]] = None) -> None:
-    """Refuse, in one line, every key set to a non-default value that does not apply.
+def check_applies(cfg: Any, facts: RunFacts, resolved: Any = None,
+                  accepted: Optional[dict[str, Any]] = None) -> None:
+    """Refuse, in one line, every key of ``cfg`` (as the user gave it) set to a non-default
+    value that does not apply.
 
-    ``accepted``: values that count as not set although they differ from the default (the
-    value deepfit itself resolves an ``auto`` to, as an older run's config.yaml holds it).
+    ``resolved``: the same config with its ``auto`` values decided (``train.schedule=auto``
+    is plateau for a table), which the rules read. ``accepted``: ``{"section.key": value}``
+    that count as not set although they differ from the default (what deepfit resolves an
+    ``auto`` to, as an older run's config.yaml holds it).
     """
     defaults = _defaults(type(cfg))
     accepted = accepted or {}
     wrong = []
-    for key, reason in not_applying(cfg, facts).items():
+    for key, reason in not_applying(resolved if resolved is not None else cfg, facts).items():
         value = _get(cfg, key)
-        if value == defaults[key] or (key in accepted and value == accepted[key]):
+        section, name = key.split(".")
+        if value == defaults[key] or value == accepted.get(section, {}).get(name, defaults[key]):
             continue
         wrong.append(f"{key}={_show(value)} ({reason})")
     if wrong:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import platform
 import sys
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -17,23 +15,29 @@ import pandas as pd
 import torch
 from torch import nn
 
+import yaml
+
 from deepfit.config import RunConfig
-from deepfit.data.bundle import DataBundle, build_bundle
+from deepfit.config_scope import (IMAGE_SOURCES, RunFacts, applying_dict, check_applies,
+                                  model_family)
+from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import PYTHON_SOURCE
-from deepfit.errors import ConfigError, RunError, TrainingInterrupted, did_you_mean
+from deepfit.config_rules import suggest_key
+from deepfit.errors import ConfigError, RunError, TrainingInterrupted
 from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
 from deepfit.data.batches import eval_batches
-from deepfit.data.images.imageset import take_rows
+from deepfit.data.images.imageset import ImageFiles, take_rows
+from deepfit.data.source_kind import source_kind
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
-from deepfit.models import build_model, count_parameters
+from deepfit.models import build_model
 from deepfit.models.outputs_check import check_outputs
-from deepfit.models.registry import resolve_model_name, torchvision_name
-from deepfit.models.summary import layer_table
+from deepfit.models.registry import check_model_name, resolve_model_name, torchvision_name
 from deepfit.report import write_report
 from deepfit.result import Run
+from deepfit.summary import build_summary, versions
 from deepfit.run import RunDir, default_run_name, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
@@ -75,12 +79,14 @@ def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
 
 
 def _section_of(key: str) -> str:
+    """``lr`` -> ``train.lr``; aliases too (``learning_rate`` -> ``train.lr``)."""
     for section in _SECTIONS:
         fields = {f.name for f in dataclasses.fields(getattr(RunConfig(), section))}
         if key in fields:
             return f"{section}.{key}"
-    every = [f.name for s in _SECTIONS for f in dataclasses.fields(getattr(RunConfig(), s))]
-    raise ConfigError(f"unknown option '{key}'{did_you_mean(key, every)}")
+        if key in RunConfig.ALIASES.get(section, {}):
+            return f"{section}.{RunConfig.ALIASES[section][key]}"
+    raise ConfigError(f"unknown option '{key}'{suggest_key(key, RunConfig, bare=True)}")
 
 
 def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | str] = None,
@@ -150,6 +156,12 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
     device = resolve_device(cfg.train.device)
+    given = cfg  # the options as the user set them, checked against what the run is
+    facts = _scope_facts(cfg, data)
+    shape = (1, 1, 1) if facts.kind == "image" else (1,)
+    accepted = _resolve_auto(RunConfig(), facts.kind, shape, device).to_dict()
+    view = _resolve_auto(cfg, facts.kind, shape, device)
+    check_applies(given, facts, view, accepted)  # before loading: no time lost on a typo
     if tuple(cfg.data.augment) == ("auto",) and cfg.model.name == "mlp":
         # An MLP flattens the image: shifted or flipped copies are new patterns to it, not
         # the same object, so automatic augmentation is off for it.
@@ -157,6 +169,10 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     bundle = build_bundle(cfg.data, data, seed=data_seed, split=split,
                           norm_stats=_pretrained_stats(cfg))
     task, schema = bundle.schema.task, bundle.schema
+    facts = dataclasses.replace(facts, task=task, streamed=isinstance(bundle.train.X, ImageFiles),
+                                fixed_splits=frozenset({"val", "test"}
+                                                       - set(bundle.info["drawn_splits"])))
+    check_applies(given, facts, view, accepted)
     check_monitor(cfg.train.monitor, task)
     check_eval_config(cfg.eval)
     cfg = _resolve_auto(cfg, schema.kind, schema.input_shape, device)
@@ -175,7 +191,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     if rd is None:
         rd = RunDir.create(cfg.out, cfg.name,
                            default_run_name(bundle.info["name"], cfg.model.name))
-        rd.write_text(rd.config, cfg.to_yaml())
+        rd.write_text(rd.config, config_yaml(cfg, facts))
         rd.write_json(rd.schema, schema.to_dict())
     elif rd.read_json(rd.schema) != json.loads(json.dumps(schema.to_dict())):
         raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
@@ -186,7 +202,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     if cfg.train.early_stopping:
         builtin.append(EarlyStopping(best, cfg.train.patience))
     last = LastCheckpoint(rd.last, cfg.train.checkpoint_every,
-                          extra={"config": cfg.to_yaml(), "versions": _versions()})
+                          extra={"config": config_yaml(cfg, facts), "versions": versions()})
     builtin.append(last)
     if cfg.train.progress:
         builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
@@ -231,11 +247,25 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                          target=schema.target.column)
         if schema.image is not None:
             plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
-    summary = _summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
+    summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
     return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+
+
+def _scope_facts(cfg: RunConfig, data: Any) -> RunFacts:
+    """What the run is, before its data are loaded (``deepfit.config_scope``)."""
+    kind = source_kind(cfg.data, data)
+    image = kind in IMAGE_SOURCES
+    name = resolve_model_name(cfg.model.name, (1, 1, 1) if image else (1,))
+    check_model_name(name)
+    return RunFacts(source=kind, model=name, family=model_family(name))
+
+
+def config_yaml(cfg: RunConfig, facts: RunFacts) -> str:
+    """The run's config.yaml: every key that applies to it (a CNN run's has no MLP layers)."""
+    return yaml.safe_dump(applying_dict(cfg, facts), sort_keys=False)
 
 
 def _image_plots(X: Any, test: Any, schema: Any, folder: Path, seed: int) -> dict:
@@ -288,78 +318,3 @@ def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
     return dataclasses.replace(cfg, train=cfg.train.resolved(kind, device.type, bf16),
                                model=dataclasses.replace(cfg.model, name=name),
                                eval=dataclasses.replace(cfg.eval, batch_size=eval_batch))
-
-
-def _describe_model(cfg: RunConfig, task: str) -> str:
-    m = cfg.model
-    if m.name == "mlp":
-        if not m.hidden:
-            return ("a single linear layer: " +
-                    ("linear regression" if task == "regression" else "logistic regression"))
-        return (f"MLP, hidden layers {list(m.hidden)} ({m.activation}, dropout {m.dropout}, "
-                f"norm {m.norm})")
-    described = {"cnn": "small CNN (conv-BN-ReLU blocks, max-pooling, global average pooling"
-                        f", dropout {m.dropout})",
-                 "lenet": "LeNet-5 style CNN (two conv + pool layers, three linear layers)",
-                 "resnet9": "ResNet-9 (residual blocks sized for small images)",
-                 "resnet18": "ResNet-18 (basic residual blocks; small-image stem for ≤ 64 px)"}
-    if m.name in described:
-        text = described[m.name]
-        return text + (f", widths {list(m.channels)}" if m.channels else "")
-    tv_name = torchvision_name(m.name)
-    if tv_name is None:
-        return f"custom model {m.name}"
-    weights = (f"pretrained weights {m.weights or 'from the torch hub cache'}" if m.pretrained
-               else f"weights from {m.weights}" if m.weights else "random initialisation")
-    return f"torchvision {tv_name} ({weights}; new output layer)"
-
-
-def _versions() -> dict[str, str]:
-    # str(): torch's TorchVersion object would not load back with weights_only=True.
-    return {"deepfit": __version__, "torch": str(torch.__version__),
-            "python": platform.python_version()}
-
-
-def _summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestModel,
-             head: TaskHead, metrics: dict, plots: dict, rd: RunDir, seconds: float) -> dict:
-    task, tc = bundle.schema.task, cfg.train
-    main = MAIN_METRIC[task]
-    rows = {r["epoch"]: r for r in trainer.history.rows}
-    at_best = rows.get(best.best_epoch, {})
-    gap = None
-    if at_best.get(f"train_{main}") is not None and at_best.get(f"val_{main}") is not None:
-        gap = at_best[f"train_{main}"] - at_best[f"val_{main}"]
-    model_desc = _describe_model(cfg, task)
-    optimizer = f"{tc.optimizer}, lr {tc.lr:g}"
-    if tc.optimizer in ("sgd", "rmsprop"):
-        optimizer += f", momentum {tc.momentum:g}" + (", Nesterov" if tc.nesterov else "")
-    schedule = tc.schedule + (f" with {tc.warmup_epochs} warm-up epoch(s)" if tc.warmup_epochs else "")
-    regular = [f"weight decay {tc.weight_decay:g} (not on biases or norm layers)",
-               f"dropout {cfg.model.dropout:g}" if cfg.model.name in ("mlp", "cnn") else None,
-               "data augmentation (see preprocessing)" if bundle.schema.image is not None
-               and bundle.schema.image.augment else None,
-               f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
-               else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
-    return {
-        "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
-        "versions": _versions(),
-        "data": bundle.info,
-        "model": {"description": model_desc, "parameters": count_parameters(trainer.model),
-                  "loss": head.describe(), "outputs": cfg.model.outputs,
-                  "layers": layer_table(trainer.model, bundle.schema.input_shape)},
-        "training": {"device": str(trainer.device), "epochs_run": trainer.epoch,
-                     "max_epochs": tc.epochs, "best_epoch": best.best_epoch,
-                     "monitor": tc.monitor, "best_value": best.best_value
-                     if best.best_epoch else None, "early_stopping": tc.early_stopping,
-                     "stop_reason": trainer.stop_reason or "reached the last epoch",
-                     "seconds": seconds, "optimizer": optimizer, "schedule": schedule,
-                     "regularisation": "; ".join(r for r in regular if r),
-                     "batch_size": tc.batch_size, "seed": tc.seed, "main_metric": main,
-                     "precision": tc.precision, "channels_last": tc.channels_last,
-                     "compiled": tc.compile, "cuda_graphs": trainer.cuda_graphs,
-                     "micro_batches": trainer.micro_batches,
-                     "oom_events": trainer.oom_events, "skipped_steps": trainer.skipped_steps,
-                     "train_val_gap": gap},
-        "metrics": metrics,
-        "plots": {title: str(path.relative_to(rd.path)) for title, path in plots.items()},
-    }

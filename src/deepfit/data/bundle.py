@@ -12,7 +12,8 @@ import torch
 
 from deepfit.config import DataConfig
 from deepfit.data.sources import load_table
-from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
+from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, drawn_splits,
+                                random_split,
                                 whole_groups)
 from deepfit.data.table import Table
 from deepfit.data.images.imageset import ImageFiles, ImageSet
@@ -235,6 +236,7 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         splits[split] = Split(torch.from_numpy(X), torch.from_numpy(y), ids[rows])
     info = _describe(table, target, task, schema, splits, notes)
     info["split_method"] = method
+    info["drawn_splits"] = drawn_splits(split_values)
     return DataBundle(splits["train"], splits["val"], splits["test"], schema, info)
 
 

@@ -3,6 +3,7 @@ config's scope rules (``deepfit.config_scope``) refuse options that do not apply
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from deepfit.config import DataConfig
@@ -17,7 +18,9 @@ def source_kind(cfg: DataConfig, data: Any = None) -> str:
     """One of ``deepfit.config_scope.TABLE_SOURCES`` or ``IMAGE_SOURCES``."""
     if data is not None:
         return "image-object" if isinstance(data, ImageSet) else "object"
-    kind = image_source_kind(cfg.source, image_options(cfg))
+    # Recognising a source needs none of the resize settings: not validated here, so that
+    # an image-only value on a table is refused as not applying, not as a bad image setting.
+    kind = image_source_kind(cfg.source, image_options(dataclasses.replace(cfg, resize="stretch")))
     if kind is not None:
         return kind
     key = str(cfg.source).lower().replace("-", "_")

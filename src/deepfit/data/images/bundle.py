@@ -19,7 +19,8 @@ from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, take_row
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
 from deepfit.data.labels import check_lookalikes, renamed
-from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, random_split,
+from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, drawn_splits,
+                                random_split,
                                 whole_groups)
 from deepfit.data.target import TargetSpec
 from deepfit.errors import ConfigError, DataError
@@ -115,6 +116,7 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
                       np.asarray(data.ids)[parts[split]]) for split in SPLITS}
     info = _describe(data, task, target, spec, splits, notes)
     info["split_method"] = method
+    info["drawn_splits"] = drawn_splits(None if data.split is None else pd.Series(data.split))
     return {"task": task, "target": target, "spec": spec, "splits": splits, "info": info}
 
 

@@ -143,7 +143,7 @@ def _find_image_column(frame: "pd.DataFrame | dict[str, list[str]]") -> Optional
 def _image_column(frame: pd.DataFrame, path: Path, opts: ImageOptions) -> str:
     if opts.image_column:
         if opts.image_column not in frame.columns:
-            raise DataError(f"'{path}' has no column '{opts.image_column}'"
+            raise DataError(f"'{path}' has no column '{opts.image_column}' (data.image_column)"
                             f"{did_you_mean(opts.image_column, frame.columns)}; columns are "
                             f"{list(frame.columns)}")
         return opts.image_column
