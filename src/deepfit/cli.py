@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -142,6 +143,9 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse(argv)
+    # deepfit's warnings (new data with unseen categories, ...) as one line each, not
+    # Python's "file:line: Category:" format with the source line under it.
+    warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
@@ -186,6 +190,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 def _show_run(run: Any) -> int:
     _print_metrics(run.metrics, run.task)
+    for line in run.warnings:  # e.g. a model that predicts one class for every row
+        print(f"warning: {line}", file=sys.stderr)
     print(f"\nrun:    {run.path}\nreport: {run.report_path}")
     return 0
 
@@ -234,6 +240,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from deepfit.files import atomic_write
     from deepfit.result import load
 
     out = Path(args.output)
@@ -242,8 +249,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     run = load(args.run)
     preds = run.predictions(args.input, origin=str(args.input))
     frame = preds.to_frame()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    text = frame.to_csv(index=False).encode("utf-8")
+    atomic_write(out, lambda fh: fh.write(text))  # a crash never leaves half a file
     print(f"wrote {len(frame)} predictions to {out}")
     return 0
 

@@ -41,8 +41,8 @@ class RunFacts:
     Attributes:
         source: one of ``TABLE_SOURCES`` or ``IMAGE_SOURCES``.
         model: the resolved model name (``mlp``, ``cnn``, ``tv:NAME``, ``pkg.mod:Class``).
-        family: ``mlp``, ``image-net`` (deepfit's CNNs / ResNets), ``torchvision`` or
-            ``custom``.
+        family: ``mlp``, ``image-net`` (deepfit's CNNs / ResNets), ``torchvision``,
+            ``custom`` (the user's nn.Module) or ``registered`` (``register_model``).
         task: ``binary``, ``multiclass``, ``regression``, ``multilabel``; None until known.
         streamed: images decoded from disk batch by batch; None until known.
         fixed_splits: the splits that came complete from the source (e.g. ``{"val",
@@ -80,7 +80,10 @@ def _sources(*sources: str, what: str) -> Rule:
 
 def _families(*families: str, what: str) -> Rule:
     def rule(_: Any, f: RunFacts) -> Optional[str]:
-        return None if f.family in families else f"it applies to {what}, not to {_model(f)}"
+        # A factory added with register_model gets the whole model section: any key may apply.
+        if f.family in families or f.family == "registered":
+            return None
+        return f"it applies to {what}, not to {_model(f)}"
     return rule
 
 
@@ -213,8 +216,11 @@ RULES: dict[str, Rule] = {
 }
 
 
-def model_family(name: str) -> str:
-    """``mlp``, ``image-net``, ``torchvision`` or ``custom`` for a resolved model name."""
+def model_family(name: str, registered: tuple = ()) -> str:
+    """``mlp``, ``image-net``, ``torchvision``, ``custom`` or ``registered`` (a factory added
+    with ``register_model``, one of ``registered``) for a resolved model name."""
+    if name in registered and name != "mlp" and name not in IMAGE_NETS:
+        return "registered"
     if name == "mlp":
         return "mlp"
     if name in IMAGE_NETS:

@@ -32,7 +32,7 @@ from deepfit.data.images.imageset import ImageFiles, take_rows
 from deepfit.data.source_kind import source_kind
 from deepfit.data.images.inputs import ImageInputs
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
-from deepfit.models import build_model
+from deepfit.models import build_model, model_names
 from deepfit.models.outputs_check import check_outputs
 from deepfit.models.registry import check_model_name, resolve_model_name, torchvision_name
 from deepfit.report import write_report
@@ -260,7 +260,7 @@ def _scope_facts(cfg: RunConfig, data: Any) -> RunFacts:
     image = kind in IMAGE_SOURCES
     name = resolve_model_name(cfg.model.name, (1, 1, 1) if image else (1,))
     check_model_name(name)
-    return RunFacts(source=kind, model=name, family=model_family(name))
+    return RunFacts(source=kind, model=name, family=model_family(name, tuple(model_names())))
 
 
 def config_yaml(cfg: RunConfig, facts: RunFacts) -> str:

@@ -220,16 +220,27 @@ def reliability_figure(calibration: dict) -> Any:
     return fig
 
 
-def threshold_curve(curve: dict, chosen: float, objective: str, path: Path) -> Path:
-    """Validation metrics against the decision threshold; the tuned threshold is marked."""
+def threshold_curve(curve: dict, chosen: float, objective: str, path: Path,
+                    interval: Optional[list] = None, undetermined: bool = False) -> Path:
+    """Validation metrics against the decision threshold; the tuned threshold is marked, and
+    the interval of equally good thresholds shaded (``undetermined``: 0.5 lies in it, so
+    validation cannot choose and 0.5 is kept)."""
     fig, ax = plt.subplots(figsize=(6, 4))
     x = curve["threshold"]
     for key, label in (("f1", "F1"), ("precision", "precision"), ("recall", "recall (sensitivity)"),
                        ("specificity", "specificity"), ("youden", "Youden's J")):
-        if key in curve:
-            ax.plot(x, [np.nan if v is None else v for v in curve[key]], label=label)
-    ax.axvline(chosen, color="black", ls="--", lw=1, label=f"tuned ({objective}): {chosen:.3f}")
-    ax.axvline(0.5, color="grey", ls=":", lw=1, label="0.5")
+        if key in curve:  # a step function: the value at a score holds down to the one below
+            ax.step(x, [np.nan if v is None else v for v in curve[key]], where="pre",
+                    label=label)
+    if interval and interval[0] is not None and interval[1] is not None:
+        ax.axvspan(interval[0], interval[1], color="grey", alpha=0.15,
+                   label=f"equally good for {objective}")
+    if undetermined:
+        ax.axvline(0.5, color="black", ls="--", lw=1, label=f"0.5 kept: {objective} cannot choose")
+    else:
+        ax.axvline(chosen, color="black", ls="--", lw=1,
+                   label=f"suggested ({objective}): {chosen:.3f}")
+        ax.axvline(0.5, color="grey", ls=":", lw=1, label="0.5")
     ax.set_xlabel("decision threshold on P(positive)")
     ax.set_ylabel("value on the validation split")
     ax.set_title("Threshold tuning (validation)")
@@ -298,6 +309,7 @@ def plot_run(rows: list[dict], main: str, best_epoch: Optional[int], task: str,
         out["Calibration"] = reliability(metrics["calibration"], folder / "calibration.png")
     tuning = metrics.get("tuning") or {}
     if tuning.get("curve"):
-        out["Threshold tuning"] = threshold_curve(tuning["curve"], tuning["threshold"],
-                                                  tuning["objective"], folder / "threshold.png")
+        out["Threshold tuning"] = threshold_curve(
+            tuning["curve"], tuning["threshold"], tuning["objective"], folder / "threshold.png",
+            tuning.get("interval"), bool(tuning.get("undetermined")))
     return out
