@@ -151,7 +151,7 @@ def npy_one_dimensional(tmp):
 def empty_folder_as_data(tmp):
     d = tmp / "folder"
     d.mkdir()
-    return _data(d), "folder' has no images"
+    return _data(d, None), "folder' has no images"
 
 
 def unsupported_extension(tmp):
@@ -307,7 +307,8 @@ def image_dicom_folder(tmp):
 
 def image_group_column(tmp):
     return _data(_image_folder(tmp), None) + ["data.group_column=patient"], \
-        "data.group_column=patient needs a column of an image CSV"
+        ("data.group_column=patient", "does not apply", "image CSVs",
+         "keep each group together with train/ val/ test/ folders")
 
 
 def image_sizes_differ(tmp):

@@ -301,3 +301,26 @@ def test_progress_in_a_terminal_shows_epochs_and_the_steps_of_long_epochs():
     text = screen.getvalue()
     assert "epoch" in text and "2/2" in text and "val_accuracy" in text
     assert "step" in text and f"{STEP_BAR_MIN_STEPS * 4 // 4}" in text
+
+
+def test_a_misspelt_hook_or_a_non_callback_is_refused(tmp_path):
+    """A hook the trainer never calls would be silently dead code."""
+    import deepfit
+    from deepfit.errors import ConfigError
+
+    class Late(deepfit.Callback):
+        def on_epoch_ended(self, trainer, epoch, logs, **kw):  # the hook is on_epoch_end
+            raise AssertionError("never called")
+
+    with pytest.raises(ConfigError, match=r"callback Late defines on_epoch_ended, which the "
+                                          r"trainer never calls \(did you mean 'on_epoch_end'"):
+        deepfit.train(data="iris", epochs=1, progress=False, out=str(tmp_path),
+                      callbacks=[Late()])
+
+    class Duck:
+        def on_epoch_end(self, trainer, epoch, logs, **kw):
+            pass
+
+    with pytest.raises(ConfigError, match="callback Duck is not a deepfit.Callback"):
+        deepfit.train(data="iris", epochs=1, progress=False, out=str(tmp_path),
+                      callbacks=[Duck()])

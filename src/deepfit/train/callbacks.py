@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from deepfit.errors import ConfigError, did_you_mean
+
 HOOKS = ("on_train_begin", "on_epoch_begin", "on_batch_begin", "on_batch_end", "on_epoch_end",
          "on_train_end")
 
@@ -42,6 +44,8 @@ class CallbackList:
 
     def __init__(self, callbacks: list[Callback]) -> None:
         self.callbacks = list(callbacks)
+        for cb in self.callbacks:
+            check_callback(cb)
 
     def fire(self, hook: str, trainer: Any, **kwargs: Any) -> None:
         if hook not in HOOKS:
@@ -60,6 +64,19 @@ class CallbackList:
             for method in methods:
                 method(trainer, **kwargs)
         return call
+
+
+def check_callback(cb: Any) -> None:
+    """A callback is a ``Callback``, and every ``on_*`` method it defines is a hook the
+    trainer calls: a misspelt hook (``on_epoch_ended``) would otherwise never run."""
+    name = type(cb).__name__
+    if not isinstance(cb, Callback):
+        raise ConfigError(f"callback {name} is not a deepfit.Callback; subclass "
+                          "deepfit.Callback and override the hooks you need")
+    for attr in dir(type(cb)):
+        if attr.startswith("on_") and attr not in HOOKS and callable(getattr(cb, attr)):
+            raise ConfigError(f"callback {name} defines {attr}, which the trainer never calls"
+                              f"{did_you_mean(attr, HOOKS)}; hooks are {', '.join(HOOKS)}")
 
 
 def describe_loop() -> str:
