@@ -22,6 +22,8 @@ from deepfit.sklearn import EXPECTED_FAILED_CHECKS, NeuralClassifier, NeuralRegr
 
 # Small and quick: the defaults (200 epochs, (128, 64)) are for real use, not for tests.
 FAST = {"hidden": (16,), "epochs": 20, "lr": 1e-2, "device": "cpu"}
+# With the user's module=: the MLP's hidden layers would be refused, not ignored.
+FAST_MODULE = {k: v for k, v in FAST.items() if k != "hidden"}
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +158,7 @@ def test_binary_proba_matches_predict(cancer):
 
 def test_probability_outputs_of_a_users_net(iris):
     X, y = iris
-    clf = NeuralClassifier(**FAST, module=SoftmaxNet, outputs="probabilities").fit(X, y)
+    clf = NeuralClassifier(**FAST_MODULE, module=SoftmaxNet, outputs="probabilities").fit(X, y)
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-6)
     assert (clf.classes_[proba.argmax(axis=1)] == clf.predict(X)).all()
@@ -275,7 +277,7 @@ def test_partial_fit_runs_one_epoch_per_call(iris):
 
 def test_users_module_class_and_factory(iris):
     X, y = iris
-    clf = NeuralClassifier(**FAST, module=TinyNet, module_kwargs={"width": 12}).fit(X, y)
+    clf = NeuralClassifier(**FAST_MODULE, module=TinyNet, module_kwargs={"width": 12}).fit(X, y)
     assert isinstance(clf.module_, TinyNet) and clf.module_.width == 12
     assert clf.score(X, y) > 0.85
     factory = clone(clf).set_params(module=lambda n_in, n_out: nn.Linear(n_in, n_out),
@@ -291,7 +293,7 @@ def test_users_module_class_and_factory(iris):
     trained = clone(factory).set_params(module=instance).fit(X, y).module_
     assert trained is not instance and torch.equal(instance.weight, before)  # a copy trains
     with pytest.raises(deepfit.ModelError, match="shape"):
-        NeuralClassifier(**FAST, module=lambda i, o: nn.Linear(i, 5)).fit(X, y)
+        NeuralClassifier(**FAST_MODULE, module=lambda i, o: nn.Linear(i, 5)).fit(X, y)
 
 
 def test_regressor_learns_a_linear_problem_and_unscales():
@@ -339,7 +341,7 @@ def test_cross_val_score_is_sensible(iris):
 
 def test_clone_keeps_params_and_drops_fitted_state(iris):
     X, y = iris
-    clf = NeuralClassifier(**FAST, module=TinyNet, module_kwargs={"width": 4}).fit(X, y)
+    clf = NeuralClassifier(**FAST_MODULE, module=TinyNet, module_kwargs={"width": 4}).fit(X, y)
     copy = clone(clf)
     assert copy.get_params() == clf.get_params()
     assert not [k for k in vars(copy) if k.endswith("_")]
@@ -358,3 +360,12 @@ def test_calibration_and_threshold_tuning(cancer):
         pytest.skip("TunedThresholdClassifierCV needs scikit-learn >= 1.5")
     tuned = tuned_cls(NeuralClassifier(**FAST), scoring="balanced_accuracy", cv=3).fit(X, y)
     assert 0.0 < tuned.best_threshold_ < 1.0 and tuned.score(X, y) > 0.9
+
+
+def test_mlp_parameters_with_a_module_are_refused_not_ignored(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match=r"hidden, dropout shape the built-in MLP and would be "
+                                         r"ignored with module="):
+        NeuralClassifier(epochs=1, module=TinyNet, hidden=(8,), dropout=0.1).fit(X, y)
+    with pytest.raises(ValueError, match="module_kwargs are for your own module="):
+        NeuralClassifier(epochs=1, module_kwargs={"width": 3}).fit(X, y)

@@ -73,6 +73,7 @@ class NeuralEstimator(BaseEstimator):
     # -- configuration ---------------------------------------------------------------------
     def _config(self) -> RunConfig:
         """The parameters as a validated deepfit config (errors name the parameter)."""
+        self._check_module_params()
         raw = {"model": {"hidden": plain(self.hidden), "activation": self.activation,
                          "dropout": plain(self.dropout), "norm": self.norm,
                          "outputs": getattr(self, "outputs", "logits")},
@@ -88,6 +89,23 @@ class NeuralEstimator(BaseEstimator):
         except ConfigError as exc:
             raise ValueError(_CONFIG_KEY.sub(lambda m: f"'{_PARAM_OF.get(m[1], m[1])}'",
                                              str(exc))) from None
+
+    def _check_module_params(self) -> None:
+        """The MLP's parameters do nothing to the user's ``module``, and ``module_kwargs``
+        nothing without one: set, they are refused rather than silently ignored."""
+        defaults = {name: p.default for name, p in
+                    inspect.signature(type(self).__init__).parameters.items()}
+        if self.module is None:
+            if self.module_kwargs:
+                raise ValueError("module_kwargs are for your own module=; the built-in MLP "
+                                 "takes hidden, activation, dropout and norm")
+            return
+        mlp_only = [name for name in ("hidden", "activation", "dropout", "norm")
+                    if name in defaults and plain(getattr(self, name)) != plain(defaults[name])]
+        if mlp_only:
+            raise ValueError(f"{', '.join(mlp_only)} shape{'s' if len(mlp_only) == 1 else ''} "
+                             "the built-in MLP and would be ignored with module=; set them "
+                             "in your module (or pass them with module_kwargs)")
 
     def _build_module(self, cfg: ModelConfig, n_in: int, n_out: int) -> nn.Module:
         """The built-in MLP, or the user's ``module`` (class, factory or instance)."""
