@@ -190,3 +190,27 @@ def test_a_pad_run_records_its_mode_and_predicts_new_images_the_same_way(tmp_pat
     del old["resize"]  # a run saved before data.resize existed stretched its images
     X, _, _ = images_for_model(str(new), ImageSpec.from_dict(old), ["large", "small"])
     assert_ellipse(X[0, 0].numpy().T)
+
+
+def test_prediction_says_when_new_images_are_stretched_out_of_shape(tmp_path):
+    from deepfit.errors import DataWarning
+    spec = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
+                     channel_mode="gray", resized=True)
+    new = tmp_path / "new"
+    new.mkdir()
+    Image.fromarray(circle(90, 30, 12)).save(new / "tall.png")
+    Image.fromarray(circle(40, 40, 12)).save(new / "square.png")
+    with pytest.warns(DataWarning, match=r"1 of 2 image\(s\) have another shape than the "
+                                         r"run's 32×32 and were stretched to it, changing their "
+                                         r"aspect ratio by up to ×3; .*data.resize=pad"):
+        images_for_model(str(new), spec, ["large", "small"])
+    with pytest.warns(DataWarning, match="stretched"):  # arrays too
+        images_for_model(np.zeros((2, 64, 32), np.uint8), spec, ["large", "small"])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the same shape, only smaller: nothing to say
+        images_for_model(np.zeros((2, 64, 64), np.uint8), spec, ["large", "small"])
+        images_for_model(str(new / "square.png"), spec, ["large", "small"])
+        pad = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
+                        channel_mode="gray", resized=True, resize="pad")
+        images_for_model(str(new), pad, ["large", "small"])

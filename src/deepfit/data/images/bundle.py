@@ -15,7 +15,8 @@ import torch
 from deepfit.config import DataConfig
 from deepfit.data.batches import eval_batches
 from deepfit.data.images.augment import resolve_augment
-from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, take_rows
+from deepfit.data.images.imageset import (STRETCH_NOTE_FACTOR, Aspects, ImageFiles, ImageSet,
+                                          take_rows)
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
 from deepfit.data.labels import check_lookalikes, renamed
@@ -175,7 +176,8 @@ def _sample(images: torch.Tensor | ImageFiles, parts: dict) -> Optional[Any]:
 def _stretch_note(spec: ImageSpec, aspects: Optional[Aspects]) -> list[str]:
     """A note when stretching to data.image_size changed some image's aspect ratio by more
     than 5 %: circles became ellipses, and data.resize=pad would keep the shapes."""
-    if not spec.resized or spec.resize != "stretch" or aspects is None or aspects.change <= 1.05:
+    if (not spec.resized or spec.resize != "stretch" or aspects is None
+            or aspects.change <= STRETCH_NOTE_FACTOR):
         return []
     h, w = spec.size
     factor = f"{aspects.change:.2f}".rstrip("0").rstrip(".")

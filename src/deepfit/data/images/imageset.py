@@ -57,6 +57,11 @@ class ImageSet:
 _SAME_SHAPE = 1.01
 
 
+# Stretching that changes an image's aspect ratio by more than this factor is said (report
+# note at training, a warning at prediction): a circle visibly becomes an ellipse.
+STRETCH_NOTE_FACTOR = 1.05
+
+
 @dataclass
 class Aspects:
     """How the stored images' aspect ratios (width / height, as displayed) relate to the

@@ -3,6 +3,7 @@ any) matched to its classes by name."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,11 +12,12 @@ import torch
 
 from deepfit.data.images.batch import ImageList, decode_list
 from deepfit.data.images.decode import arrays_to_tensor, is_image_name
-from deepfit.data.images.imageset import ImageSet
+from deepfit.data.images.imageset import (STRETCH_NOTE_FACTOR, Aspects, ImageSet,
+                                          measure_aspects)
 from deepfit.data.images.inputs import ImageSpec
 from deepfit.data.images.load import ImageOptions, load_images
 from deepfit.data.labels import renamed
-from deepfit.errors import DataError
+from deepfit.errors import DataError, DataWarning
 
 
 def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
@@ -42,9 +44,11 @@ def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
             items = ImageList(names=loose, ids=[str(Path(p).relative_to(path)) if path.is_dir()
                                                 else Path(p).name for p in loose], paths=loose)
             decoded = decode_list(items, opts)
+            warn_if_reshaped(decoded.aspects, spec, origin)
             return decoded.images, np.asarray(items.ids, dtype=str)[decoded.kept], None
         images = load_images(str(data), opts)
     X = images.images
+    warn_if_reshaped(images.aspects, spec, origin)
     if not isinstance(X, torch.Tensor):
         raise DataError(f"{origin}: too many images to predict at once; give them in parts")
     if tuple(X.shape[1:]) != (spec.channels, *spec.size):
@@ -52,6 +56,20 @@ def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
                              "gray" if spec.channels == 1 else "rgb", origin, spec.resize)
     return X, np.asarray(images.ids), _codes(images, class_names, label_map or {}, origin,
                                              multilabel)
+
+
+def warn_if_reshaped(aspects: Optional[Aspects], spec: ImageSpec, origin: str) -> None:
+    """Say when new images are stretched out of shape to the run's size (a
+    ``DataWarning``): the model sees them distorted, as it saw its training images only if
+    they were distorted the same way."""
+    if aspects is None or spec.resize != "stretch" or aspects.change <= STRETCH_NOTE_FACTOR:
+        return
+    h, w = spec.size
+    factor = f"{aspects.change:.2f}".rstrip("0").rstrip(".")
+    warnings.warn(f"{origin}: {aspects.other:,} of {aspects.images:,} image(s) have another "
+                  f"shape than the run's {h}×{w} and were stretched to it, changing their "
+                  f"aspect ratio by up to ×{factor}; crop them to its shape, or train with "
+                  "data.resize=pad", DataWarning, stacklevel=3)
 
 
 def _from_array(data: Any, spec: ImageSpec, opts: ImageOptions, origin: str) -> torch.Tensor:
@@ -66,6 +84,8 @@ def _from_array(data: Any, spec: ImageSpec, opts: ImageOptions, origin: str) -> 
     else:
         raise DataError(f"{origin}: got an array of shape {arr.shape}; give images as "
                         "(N, H, W), (N, H, W, C) or (N, C, H, W)")
+    h_axis = 2 if layout == "NCHW" else 1
+    warn_if_reshaped(measure_aspects([arr.shape[h_axis:h_axis + 2]], spec.size), spec, origin)
     return arrays_to_tensor(arr, layout, spec.size, opts.channels, origin, spec.resize)
 
 
