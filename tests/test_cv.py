@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch import nn
 
 import deepfit
 from deepfit.cli import main
@@ -40,18 +42,18 @@ def test_groups_never_straddle_folds():
 
 def test_cross_validate_runs_each_fold_with_its_own_preprocessing(tmp_path):
     result = deepfit.cross_validate(data="wine", folds=3, out=tmp_path, epochs=10, **QUICK)
-    assert len(result["per_fold"]) == 3
-    accs = [f["accuracy"] for f in result["per_fold"]]
-    assert result["summary"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
-    assert result["summary"]["accuracy"]["sd"] == pytest.approx(np.std(accs, ddof=1))
+    assert len(result.per_fold) == 3
+    accs = [f["accuracy"] for f in result.per_fold]
+    assert result.summary["accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    assert result.summary["accuracy"]["sd"] == pytest.approx(np.std(accs, ddof=1))
     centres = [json.loads((tmp_path.glob("wine-cv-*").__next__() / f["fold"] / "schema.json")
                           .read_text())["preprocessor"]["center_"]["alcohol"]
-               for f in result["per_fold"]]
+               for f in result.per_fold]
     assert len(set(centres)) == 3  # standardisation fitted on each fold's own training rows
-    folder = tmp_path / result["path"].split("/")[-1]
+    folder = tmp_path / result.path.name
     assert (folder / "cv.html").is_file() and (folder / "cv.json").is_file()
     n_test = sum(json.loads((folder / f["fold"] / "metrics.json").read_text())["test"]["n"]
-                 for f in result["per_fold"])
+                 for f in result.per_fold)
     assert n_test == 178
 
 
@@ -61,7 +63,7 @@ def test_grouped_cv_drops_the_group_column_from_the_features(tmp_path):
     frame["y"] = (frame["x"] > 0).astype(int)
     result = deepfit.cross_validate(data=frame, folds=4, groups="patient", out=tmp_path,
                                     epochs=5, **QUICK)
-    schema = json.loads((tmp_path / result["path"].split("/")[-1] / "fold1-1" / "schema.json")
+    schema = json.loads((result.path / "fold1-1" / "schema.json")
                         .read_text())
     assert schema["preprocessor"]["columns_"] == ["x"]
     with pytest.raises(DataError, match="group column 'patiant' is not in the data"):
@@ -95,7 +97,7 @@ def test_cross_val_score_agrees_with_deepfit_cv_on_the_same_folds(tmp_path):
         fold_of[s.to_numpy() == "test"] = k
     sk = cross_val_score(NeuralClassifier(epochs=40, random_state=0), X, y,
                          cv=PredefinedSplit(fold_of))
-    ours = [f["accuracy"] for f in result["per_fold"]]
+    ours = [f["accuracy"] for f in result.per_fold]
     assert np.mean(sk) == pytest.approx(np.mean(ours), abs=0.04), (sk, ours)
 
 
@@ -134,3 +136,83 @@ def test_mean_over_folds_says_where_it_is_undefined():
     assert mean_sd_cell(_mean_sd([0.8] * 5), 5) == "0.8000 ± 0.0000"
     assert mean_sd_cell(_mean_sd([None, 0.7]), 2) == "0.7000 ± undefined (1 of 2 folds; undefined in 1)"
     assert mean_sd_cell(_mean_sd([None, None]), 2) == "undefined (in all 2 folds)"
+
+
+# -- cross_validate takes train's arguments and returns a CVResult ---------------------------
+
+class TinyNet(nn.Module):
+    """Two features in, one logit out."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = nn.Linear(2, 1)
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class CountStarts(deepfit.Callback):
+    def __init__(self):
+        self.starts = 0
+
+    def on_train_begin(self, trainer):
+        self.starts += 1
+
+
+def _two_feature_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})
+    frame["y"] = np.where(frame["a"] > 0, "yes", "no")
+    path = tmp_path / "two.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_cross_validate_takes_a_path_and_a_model_name_and_returns_a_cv_result(tmp_path):
+    from deepfit.cv import CVResult
+    from deepfit.report.cv import render_cv
+
+    cv = deepfit.cross_validate(data=_two_feature_csv(tmp_path), model="mlp", folds=2,
+                                epochs=2, out=tmp_path / "runs", lr=0.01, **QUICK)
+    assert isinstance(cv, CVResult)
+    assert (cv.task, cv.folds, cv.repeats, cv.groups) == ("binary", 2, 1, None)
+    assert cv.path.is_dir() and cv.path.parent == tmp_path / "runs"
+    assert [f["fold"] for f in cv.per_fold] == ["fold1-1", "fold1-2"]
+    assert cv.fold_paths == [r.path for r in cv.runs] == [cv.path / "fold1-1", cv.path / "fold1-2"]
+    assert set(cv.summary) >= {"accuracy"} and cv.summary["accuracy"]["folds"] == 2
+    for run in cv.runs:  # the path, the model name and the bare lr reached every fold
+        assert run.config.data.source == str(tmp_path / "two.csv")
+        assert run.config.model.name == "mlp" and run.config.train.lr == 0.01
+    assert cv.report_path == cv.path / "cv.html" and cv.report_path.is_file()
+    # cv.json keeps the keys of the first cv folders, and such a folder renders from it.
+    saved = json.loads((cv.path / "cv.json").read_text())
+    assert list(saved) == ["task", "folds", "repeats", "groups", "data", "path", "summary",
+                           "per_fold"]
+    assert saved == json.loads(json.dumps(cv.to_dict()))
+    assert "Cross-validation" in render_cv(saved, {f["fold"]: [] for f in saved["per_fold"]})
+
+
+def test_cross_validate_trains_a_fresh_copy_of_a_module_in_every_fold(tmp_path):
+    torch.manual_seed(0)
+    net = TinyNet()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    counter = CountStarts()
+    cv = deepfit.cross_validate(data=_two_feature_csv(tmp_path), model=net, folds=3,
+                                callbacks=[counter], epochs=3, out=tmp_path, **QUICK)
+    models = [run.model for run in cv.runs]
+    assert all(m is not net for m in models) and len({id(m) for m in models}) == 3
+    pointers = [{p.data_ptr() for p in m.parameters()} for m in [net, *models]]
+    assert all(not (a & b) for i, a in enumerate(pointers) for b in pointers[i + 1:])
+    # Your instance is untouched, and the folds, trained on different rows, differ.
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    weights = [m.layer.weight.detach().cpu() for m in models]
+    assert not torch.equal(weights[0], weights[1]) and not torch.equal(weights[1], weights[2])
+    assert counter.starts == 3  # the same callbacks are called in every fold
+    assert all(r.config.model.name.endswith("test_cv:TinyNet") for r in cv.runs)
+
+
+def test_cross_validate_refuses_a_split_of_its_own(tmp_path):
+    with pytest.raises(deepfit.ConfigError, match="makes each fold's split itself"):
+        deepfit.cross_validate(data="iris", split=pd.Series(["train"] * 150), out=tmp_path,
+                               **QUICK)
+    assert not any(tmp_path.iterdir())

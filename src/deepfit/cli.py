@@ -17,14 +17,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import traceback
 import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from deepfit.errors import DeepfitError, TrainingInterrupted
+from deepfit.errors import DeepfitError, RunError, TrainingInterrupted
 from deepfit.version import __version__
 
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
@@ -203,14 +202,14 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from deepfit.cv import cross_validate
     from deepfit.report.format import LABELS, mean_sd_cell
 
-    result = cross_validate(_config(args), folds=args.folds, repeats=args.repeats,
-                            groups=args.groups)
-    total = len(result["per_fold"])
+    cv = cross_validate(_config(args), folds=args.folds, repeats=args.repeats,
+                        groups=args.groups)
+    total = len(cv.per_fold)
     table = Table("metric", f"mean ± sd over {total} folds", title="Cross-validation (test folds)")
-    for key, s in result["summary"].items():
+    for key, s in cv.summary.items():
         table.add_row(LABELS.get(key, key), mean_sd_cell(s, total))
     Console(width=100).print(table)
-    print(f"\nfolds:  {result['path']}\nreport: {result['path']}/cv.html")
+    print(f"\nfolds:  {cv.path}\nreport: {cv.report_path}")
     return 0
 
 
@@ -275,28 +274,27 @@ def cmd_runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from deepfit.report.format import LABELS, fmt
-    from deepfit.run import RunDir, unfinished
+    from deepfit.run import runs_in, unfinished
 
     folder = Path(args.out)
-    paths = sorted(p for p in folder.iterdir() if (p / "config.yaml").is_file()) \
-        if folder.is_dir() else []
-    if not paths:
+    runs = runs_in(folder)
+    if not runs:
         print(f"no runs yet in '{folder}'")
         return 0
     table = Table("run", "data", "task", "epochs", "test metrics (as in the results table)",
                   "created")
-    for path in paths:
-        state = unfinished(RunDir(path), where=False)
+    for rd in runs:
+        state = unfinished(rd, where=False)
         try:
-            s = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            table.add_row(path.name, "", "", "", (state or "summary.json is damaged").split(";")[0],
-                          "")
+            s = rd.read_summary()
+        except (OSError, RunError):
+            reason = state or f"{rd.summary.name} is damaged"
+            table.add_row(rd.path.name, "", "", "", reason.split(";")[0], "")
             continue
         task, test = s["data"]["task"], s["metrics"].get("test") or {}
         metric = ", ".join(f"{LABELS.get(k, k)} {fmt(test.get(k))}"
                            for k in RUNS_METRICS.get(task, ()) if k in test)
-        table.add_row(path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
+        table.add_row(rd.path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
                       metric, s["created"])
     Console(width=160).print(table)
     return 0

@@ -13,17 +13,17 @@ import pandas as pd
 
 from deepfit.errors import RunError
 from deepfit.evaluate.paired import mcnemar, paired_bootstrap
-from deepfit.run import RunDir, require_finished, resolve_run
+from deepfit.run import comparison_path, require_finished, resolve_run, write_text
 
 
 def _load(path: str | Path) -> dict[str, Any]:
     rd = require_finished(resolve_run(path))
-    summary = rd.read_json(rd.summary)
+    summary = rd.read_summary()
     if not rd.predictions.is_file():
-        raise RunError(f"'{rd.path}' has no predictions.csv; it did not finish")
+        raise RunError(f"'{rd.path}' has no {rd.predictions.name}; it did not finish")
     history = pd.read_csv(rd.history) if rd.history.is_file() else pd.DataFrame()
     return {"name": rd.path.name, "path": rd.path, "summary": summary,
-            "metrics": rd.read_json(rd.metrics), "predictions": pd.read_csv(rd.predictions),
+            "metrics": rd.read_metrics(), "predictions": pd.read_csv(rd.predictions),
             "history": history}
 
 
@@ -89,7 +89,7 @@ def default_output(result: dict[str, Any]) -> Path:
     """compare.html beside the first run, or compare-2.html, ... : never an existing file."""
     folder = result["runs"][0]["path"].parent
     for i in range(1, 10_000):
-        out = folder / ("compare.html" if i == 1 else f"compare-{i}.html")
+        out = comparison_path(folder, i)
         if not out.exists():
             return out
     raise RunError(f"too many comparisons in '{folder}'")  # pragma: no cover
@@ -104,6 +104,5 @@ def write_comparison(result: dict[str, Any], out: Path | None = None,
     out = default_output(result) if out is None else Path(out)
     if out.exists() and not force:
         raise RunError(f"'{out}' already exists; choose another -o or pass --force")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    RunDir(out.parent).write_text(out, render_comparison(result))
+    write_text(out, render_comparison(result))  # atomic; makes the folder
     return out

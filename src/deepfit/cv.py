@@ -13,21 +13,27 @@ no fold finished, else the finished folds stay with FAILED.txt saying what stopp
 
 from __future__ import annotations
 
+import copy
 import math
 import shutil
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+from torch import nn
 
 from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import load_table
-from deepfit.errors import DataError, DeepfitError, did_you_mean
+from deepfit.errors import ConfigError, DataError, DeepfitError, did_you_mean
 from deepfit.evaluate.metrics import HEADLINE
-from deepfit.pipeline import resolve_config, train
+from deepfit.pipeline import train, train_arguments
 from deepfit.report.cv import render_cv
+from deepfit.result import Run
 from deepfit.run import RunDir, default_run_name
+from deepfit.train.callbacks import Callback
 
 
 def fold_splits(n: int, labels: Optional[np.ndarray], groups: Optional[np.ndarray], folds: int,
@@ -57,12 +63,52 @@ def fold_splits(n: int, labels: Optional[np.ndarray], groups: Optional[np.ndarra
     return out
 
 
-def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repeats: int = 1,
-                   groups: Optional[str] = None, **overrides: Any) -> dict[str, Any]:
-    """K-fold cross-validation of one configuration; returns (and writes) the summary.
+@dataclass(frozen=True)
+class CVResult:
+    """A finished cross-validation: the folds' runs and their summary.
+
+    ``summary`` maps each headline metric to ``{"mean", "sd", "folds"}`` (``folds``: how many
+    folds define it; ``sd`` is None with one); ``per_fold`` holds each fold's name, run
+    folder and test metrics, in fold order, as ``runs`` holds the folds' ``Run`` objects.
+    ``to_dict()`` is ``cv.json``.
+    """
+
+    task: str
+    folds: int
+    repeats: int
+    groups: Optional[str]
+    data: str  # the data's description
+    path: Path  # the cross-validation folder
+    summary: dict[str, dict[str, Any]]
+    per_fold: list[dict[str, Any]]
+    runs: list[Run] = field(repr=False)
+
+    @property
+    def fold_paths(self) -> list[Path]:
+        return [Path(f["path"]) for f in self.per_fold]
+
+    @property
+    def report_path(self) -> Path:
+        return RunDir(self.path).cv_report
+
+    def to_dict(self) -> dict[str, Any]:
+        """cv.json: plain values, its keys unchanged since the first cv folders."""
+        return {"task": self.task, "folds": self.folds, "repeats": self.repeats,
+                "groups": self.groups, "data": self.data, "path": str(self.path),
+                "summary": self.summary, "per_fold": self.per_fold}
+
+
+def cross_validate(config: Any = None, *, data: Any = None,
+                   model: Optional[nn.Module | str] = None, callbacks: Sequence[Callback] = (),
+                   folds: int = 5, repeats: int = 1, groups: Optional[str] = None,
+                   **overrides: Any) -> CVResult:
+    """K-fold cross-validation of one configuration; writes cv.json and cv.html.
 
     Args:
-        config, data, **overrides: as for ``deepfit.train``.
+        config, data, model, callbacks, **overrides: as for ``deepfit.train`` (one function
+            reads both: ``pipeline.train_arguments``). A model instance is copied, untrained,
+            for every fold, so no fold starts from another's weights and yours stays as it
+            is; the same callback objects are called in every fold.
         folds: number of folds (>= 2). repeats: repetitions with reshuffled folds.
         groups: a column whose rows must stay together (e.g. patient id); it is dropped from
             the features.
@@ -70,15 +116,16 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
     Example:
         >>> cv = cross_validate(data="iris", folds=3, epochs=5, progress=False,
         ...                     out="/tmp/deepfit-doc")       # doctest: +SKIP
-        >>> cv["summary"]["accuracy"]["mean"]                  # doctest: +SKIP
+        >>> cv.summary["accuracy"]["mean"]                     # doctest: +SKIP
     """
     if folds < 2:
         raise DataError(f"--folds must be at least 2, got {folds}")
     if repeats < 1:
         raise DataError(f"--repeats must be at least 1, got {repeats}")
-    if isinstance(data, str):
-        overrides["data.source"], data = data, None
-    cfg = resolve_config(config, **overrides)
+    if "split" in overrides:
+        raise ConfigError("cross_validate makes each fold's split itself; split= applies to "
+                          "deepfit.train only (use folds=, repeats= and groups=)")
+    cfg, data, model = train_arguments(config, data, model, overrides)
     seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
     probe = build_bundle(cfg.data, data, seed=seed)  # task and target, validated once
     table = load_table(cfg.data, data, seed)
@@ -101,25 +148,27 @@ def cross_validate(config: Any = None, *, data: Any = None, folds: int = 5, repe
     # Every split is made, and checked, before any folder is created.
     splits = fold_splits(len(table.frame), labels, group_values, folds, repeats, seed)
     rd = RunDir.create(cfg.out, cfg.name, default_run_name(probe.info["name"], "cv"))
-    runs = []
+    runs: list[Run] = []
     for name, split in splits:
         try:
-            run = train(cfg.override({"out": str(rd.path), "name": name}), data=data,
-                        split=split)
+            runs.append(train(cfg.override({"out": str(rd.path), "name": name}), data=data,
+                              model=None if model is None else copy.deepcopy(model),
+                              callbacks=callbacks, split=split))
         except DeepfitError as exc:
-            _give_up(rd, name, runs, exc)
+            _give_up(rd, name, [r.path.name for r in runs], exc)
             raise
-        runs.append({"fold": name, "path": str(run.path), "metrics": run.metrics["test"],
-                     "history": run.history.rows})
-    keys = [k for k in HEADLINE[task] if any(k in r["metrics"] for r in runs)]
-    summary = {k: _mean_sd([r["metrics"].get(k) for r in runs]) for k in keys}
-    result = {"task": task, "folds": folds, "repeats": repeats, "groups": groups,
-              "data": probe.info["description"], "path": str(rd.path), "summary": summary,
-              "per_fold": [{"fold": r["fold"], "path": r["path"],
-                            **{k: r["metrics"].get(k) for k in keys}} for r in runs]}
-    rd.write_json(rd.path / "cv.json", result)
-    rd.write_text(rd.path / "cv.html",
-                  render_cv(result, {r["fold"]: r["history"] for r in runs}))
+    tests = [r.metrics["test"] for r in runs]
+    keys = [k for k in HEADLINE[task] if any(k in m for m in tests)]
+    result = CVResult(
+        task=task, folds=folds, repeats=repeats, groups=groups,
+        data=probe.info["description"], path=rd.path,
+        summary={k: _mean_sd([m.get(k) for m in tests]) for k in keys},
+        per_fold=[{"fold": r.path.name, "path": str(r.path), **{k: m.get(k) for k in keys}}
+                  for r, m in zip(runs, tests)],
+        runs=runs)
+    rd.write_json(rd.cv, result.to_dict())
+    rd.write_text(rd.cv_report, render_cv(result.to_dict(),
+                                          {r.path.name: r.history.rows for r in runs}))
     return result
 
 
@@ -144,15 +193,14 @@ def check_folds(folds: int, labels: Optional[np.ndarray], groups: Optional[np.nd
         raise DataError(f"--folds {folds} is more than the {rows} rows; use at most {rows}")
 
 
-def _give_up(rd: RunDir, fold: str, runs: list, exc: Exception) -> None:
+def _give_up(rd: RunDir, fold: str, finished: list[str], exc: Exception) -> None:
     """A fold failed: remove the cross-validation folder if no fold finished (nothing in it
     is useful), else leave the finished folds and a FAILED.txt that says what happened."""
-    if not runs:
+    if not finished:
         shutil.rmtree(rd.path, ignore_errors=True)
         return
-    rd.write_text(rd.path / "FAILED.txt",
-                  f"cross-validation stopped in {fold}: {exc}\nfinished folds: "
-                  f"{', '.join(r['fold'] for r in runs)} (each a complete run); no summary.\n")
+    rd.write_text(rd.failed, f"cross-validation stopped in {fold}: {exc}\nfinished folds: "
+                  f"{', '.join(finished)} (each a complete run); no summary.\n")
 
 
 def _mean_sd(values: list) -> dict[str, Any]:

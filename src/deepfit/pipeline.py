@@ -110,6 +110,15 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | s
         >>> run.task
         'multiclass'
     """
+    cfg, data, model = train_arguments(config, data, model, overrides)
+    return _run(cfg, data, model, callbacks, split)
+
+
+def train_arguments(config: Any, data: Any, model: Optional[nn.Module | str],
+                    overrides: dict[str, Any]) -> tuple[RunConfig, Any, Optional[nn.Module]]:
+    """``train``'s arguments as ``(config, data object or None, model instance or None)``;
+    ``deepfit.cross_validate`` takes the same arguments through this one function."""
+    overrides = dict(overrides)
     if isinstance(model, str):  # a registered name: model="cnn" is model.name="cnn"
         overrides["model.name"], model = model, None
     if isinstance(data, (str, Path)):
@@ -120,7 +129,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | s
     if model is not None:
         cls = type(model)
         cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})
-    return _run(cfg, data, model, callbacks, split)
+    return cfg, data, model
 
 
 def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] = None,

@@ -199,5 +199,5 @@ def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
     model.eval()
     head = TaskHead(schema.task, config.train.loss, config.model.outputs)
     history = History.from_csv(rd.history, schema.task)
-    metrics = rd.read_json(rd.metrics)
+    metrics = rd.read_metrics()
     return Run(config, schema, model, head, history, metrics, rd.path)

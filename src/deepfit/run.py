@@ -1,4 +1,4 @@
-"""The run directory: what is written where, and reading a finished run back.
+"""The run directory: every file of a run is named here, and written and read through here.
 
     runs/<name>/
       config.yaml      resolved config; `deepfit train runs/<name>/config.yaml` re-runs it
@@ -8,8 +8,19 @@
       predictions.csv  one row per test example
       summary.json     everything the report shows, as plain values
       checkpoints/     best.pt (best epoch's weights), last.pt (full training state)
+      model.safetensors  the best weights, exported
       plots/           PNG figures
       report.html, report.md
+      FAILED.txt       only in a run stopped by an error
+
+A cross-validation folder (``deepfit.cv``) is made the same way and holds ``cv.json`` and
+``cv.html`` beside its folds; ``compare.html`` goes beside the first compared run.
+
+The rule (docs/architecture.md, "The run directory"): no module but this one spells a run
+file's name. Text and JSON are written by ``RunDir.write_text`` / ``write_json``; the files
+whose bytes a lower layer makes (history.csv, checkpoints, model.safetensors, plots) are
+written by that layer's own function, to the path ``RunDir`` names (handed down by
+``pipeline``), with the same ``files.atomic_write``. Lower layers never import this module.
 """
 
 from __future__ import annotations
@@ -20,12 +31,14 @@ import re
 import shutil
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from deepfit.errors import DeepfitError, RunError
 from deepfit.train.checkpoint import atomic_write_bytes, load_latest
+
+COMPARISON = "compare.html"  # beside the first compared run; compare-2.html, ... if taken
 
 
 class RunDir:
@@ -45,6 +58,14 @@ class RunDir:
         self.weights = self.path / "model.safetensors"  # the best weights, exported
         self.plots = self.path / "plots"
         self.report = self.path / "report.html"
+        self.report_md = self.path / "report.md"
+        self.failed = self.path / "FAILED.txt"  # in a run stopped by an error: the error
+        self.cv = self.path / "cv.json"  # a cross-validation folder: the summary
+        self.cv_report = self.path / "cv.html"
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a deepfit run (finished or not): it has a config."""
+        return self.config.is_file()
 
     @classmethod
     def create(cls, out: str | Path, name: str | None, default_name: str) -> RunDir:
@@ -74,10 +95,26 @@ class RunDir:
         raise RunError(f"too many runs named '{default_name}' in '{out}'")  # pragma: no cover
 
     def write_text(self, path: Path, text: str) -> None:
-        atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
+        write_text(path, text)
+
+    def write_bytes(self, path: Path, write: Callable[[Any], Any]) -> None:
+        """``write(binary_file)`` into ``path``, atomically (``files.atomic_write``)."""
+        atomic_write_bytes(path, write)
 
     def write_json(self, path: Path, value: Any) -> None:
         self.write_text(path, json.dumps(_jsonable(value), indent=2, allow_nan=False) + "\n")
+
+    def read_summary(self) -> dict[str, Any]:
+        return self.read_json(self.summary)
+
+    def read_metrics(self) -> dict[str, Any]:
+        return self.read_json(self.metrics)
+
+    def read_config_text(self) -> str:
+        """config.yaml as written (the report shows it verbatim)."""
+        if not self.config.is_file():
+            raise RunError(f"'{self.path}' is not a deepfit run: {self.config.name} is missing")
+        return self.config.read_text(encoding="utf-8")
 
     def read_json(self, path: Path) -> Any:
         if not path.is_file():
@@ -92,10 +129,29 @@ def resolve_run(path: str | Path) -> RunDir:
     """A run directory given by path, or by name under ./runs."""
     candidates = [Path(path), Path("runs") / str(path)]
     for candidate in candidates:
-        if (candidate / "config.yaml").is_file():
+        if RunDir(candidate).is_run():
             return RunDir(candidate)
-    raise RunError(f"no deepfit run at '{path}' (looked for config.yaml there and in runs/); "
-                   "list runs with 'deepfit runs'")
+    raise RunError(f"no deepfit run at '{path}' (looked for {RunDir(path).config.name} there "
+                   "and in runs/); list runs with 'deepfit runs'")
+
+
+def runs_in(folder: str | Path) -> list[RunDir]:
+    """The runs directly inside ``folder``, by name (none if it is not a folder)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [RunDir(p) for p in sorted(folder.iterdir()) if RunDir(p).is_run()]
+
+
+def comparison_path(folder: Path, i: int) -> Path:
+    """The ``i``-th name for a comparison page in ``folder``: compare.html, compare-2.html."""
+    stem, suffix = COMPARISON.rsplit(".", 1)
+    return folder / (COMPARISON if i == 1 else f"{stem}-{i}.{suffix}")
+
+
+def write_text(path: Path, text: str) -> None:
+    """UTF-8 ``text`` into ``path``, atomically; a failure is one RunError naming the path."""
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def default_run_name(data_name: str, model_name: str) -> str:
@@ -105,17 +161,14 @@ def default_run_name(data_name: str, model_name: str) -> str:
     return f"{safe}-{stamp}"
 
 
-FAILED = "FAILED.txt"  # in a run stopped by an error; its first line is the error
-
-
 def unfinished(rd: RunDir, where: bool = True) -> str | None:
     """None for a finished run, else what happened to it and what to do, in words:
     ``did not finish (interrupted in epoch 3); continue it with 'deepfit resume RUN'``.
     ``where``: read the checkpoint for the epoch it stopped in."""
     if rd.summary.is_file():
         return None
-    if (rd.path / FAILED).is_file():
-        lines = (rd.path / FAILED).read_text(encoding="utf-8").strip().splitlines()
+    if rd.failed.is_file():
+        lines = rd.failed.read_text(encoding="utf-8").strip().splitlines()
         return (f"failed ({lines[0] if lines else 'no reason recorded'}); it has no results: "
                 f"fix the cause and start again with 'deepfit train {rd.config}'")
     if rd.checkpoints.is_dir() and any(rd.checkpoints.glob("*last*")):
@@ -141,7 +194,7 @@ def record_failure(rd: RunDir, error: BaseException, new: bool) -> None:
     else:
         text = str(error) if isinstance(error, DeepfitError) else (
             f"internal error {type(error).__name__}: {error}")
-        rd.write_text(rd.path / FAILED, text.replace("\n", " ") + "\n")
+        rd.write_text(rd.failed, text.replace("\n", " ") + "\n")
 
 
 def _stopped_at(rd: RunDir) -> str:

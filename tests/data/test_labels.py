@@ -121,7 +121,7 @@ def test_cv_folds_are_stratified_on_the_merged_classes(tmp_path, quick):
                                     target="diagnosis", epochs=1, bootstrap=0,
                                     label_map={"Diabetes": "diabetes", "DIABETES": "diabetes"},
                                     **quick)
-    assert result["task"] == "binary" and len(result["per_fold"]) == 4
+    assert result.task == "binary" and len(result.per_fold) == 4
 
 
 # -- classes that look like one class written differently ---------------------------------

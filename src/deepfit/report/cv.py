@@ -11,7 +11,10 @@ from deepfit.report.page import escape, page, png, table
 
 
 def render_cv(result: dict[str, Any], histories: dict[str, list[dict]]) -> str:
-    """cv.html: the summary (mean ± sd), the per-fold table and the folds' curves."""
+    """cv.html: the summary (mean ± sd), the per-fold table and the folds' curves.
+
+    ``result`` is cv.json's content (``CVResult.to_dict()``), so a cv folder written by any
+    version renders; ``histories`` maps each fold's name to its per-epoch rows."""
     keys = list(result["summary"])
     total = len(result["per_fold"])
     rows = [(LABELS.get(k, k), mean_sd_cell(s, total)) for k, s in result["summary"].items()]

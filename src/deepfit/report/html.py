@@ -9,6 +9,7 @@ from deepfit.report.format import (balance_rows, describe_inputs, describe_split
                                       describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 from deepfit.report.page import escape, page, png, table
+from deepfit.run import RunDir
 
 def _dl(pairs: list[tuple[str, Any]]) -> str:
     """A definition list; a value given as a list becomes a bulleted list (one step a line)."""
@@ -26,7 +27,7 @@ def _img(path: Path, alt: str) -> str:
     return png(path.read_bytes(), alt)
 
 
-def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config_yaml: str) -> str:
+def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_yaml: str) -> str:
     data, model, training = summary["data"], summary["model"], summary["training"]
     metrics, task = summary["metrics"], data["task"]
     test = metrics.get("test") or {}
@@ -72,7 +73,7 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
                       ("Training time", describe_training_time(training))]))
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
-        parts.append(_img(run_dir / plots["Learning curves"], "Learning curves"))
+        parts.append(_img(rd.path / plots["Learning curves"], "Learning curves"))
 
     parts.append("<h2>4. Evaluation</h2>")
     parts.append("<p>The model from the best epoch, evaluated once on the held-out test set. "
@@ -97,13 +98,13 @@ def render_html(summary: dict[str, Any], run_dir: Path, notes: list[str], config
             parts.append("<h3>Every rate of the confusion matrix</h3>" + table(header, rrows))
     for title, rel in plots.items():
         if title != "Learning curves":
-            parts.append(f"<h3>{escape(title)}</h3>" + _img(run_dir / rel, title))
+            parts.append(f"<h3>{escape(title)}</h3>" + _img(rd.path / rel, title))
 
     parts.append("<h2>5. Notes</h2>")
     parts.append("".join(f"<div class='note'>{escape(n)}</div>" for n in notes)
                  or "<p>No warnings.</p>")
     parts.append("<h2>Configuration</h2><p>Re-run this experiment with "
-                 f"<code>deepfit train {escape(run_dir / 'config.yaml')}</code>.</p>"
+                 f"<code>deepfit train {escape(rd.config)}</code>.</p>"
                  f"<pre>{escape(config_yaml)}</pre>")
     parts.append(f"<p class='sub'>torch {escape(summary['versions']['torch'])}, "
                  f"Python {escape(summary['versions']['python'])}</p>")
