@@ -122,8 +122,10 @@ def run_deepfit(X, y, Xv, yv, epochs, bs, seed) -> float:
     model = fresh_model(X.shape[1], seed)
     cfg = TrainConfig(epochs=epochs, batch_size=bs, progress=False, early_stopping=False,
                       schedule="constant", optimizer="adam", lr=LR, weight_decay=0.0,
-                      seed=seed)
-    trainer = Trainer(model, TaskHead("binary"), cfg, task="binary", n_outputs=1)
+                      seed=seed).resolved("table", "cpu")
+    # Like the other arms: no best-epoch selection, the last epoch's weights.
+    trainer = Trainer(model, TaskHead("binary"), cfg, task="binary", n_outputs=1,
+                      select_best=False)
     history = trainer.fit(X, y, Xv, yv)
     return float(history.rows[-1]["val_accuracy"])
 

@@ -40,12 +40,13 @@ from deepfit.result import Run
 from deepfit.summary import build_summary, versions
 from deepfit.run import RunDir, default_run_name, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
-from deepfit.train.builtin import BestModel, EarlyStopping, LastCheckpoint, Progress
+from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
 from deepfit.train.export import save_weights
 from deepfit.train.device import deterministic_algorithms, resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
+from deepfit.train.strategy import SingleDevice
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
@@ -169,8 +170,10 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     facts = _scope_facts(cfg, data)
     shape = (1, 1, 1) if facts.kind == "image" else (1,)
     accepted = _resolve_auto(RunConfig(), facts.kind, shape, device).to_dict()
-    view = _resolve_auto(cfg, facts.kind, shape, device)
-    check_applies(given, facts, view, accepted)  # before loading: no time lost on a typo
+    # Every automatic value is decided here, once, for this kind of data and this device;
+    # the run saves the result, and everything after (the trainer too) takes it as it is.
+    cfg = _resolve_auto(cfg, facts.kind, shape, device)
+    check_applies(given, facts, cfg, accepted)  # before loading: no time lost on a typo
     if tuple(cfg.data.augment) == ("auto",) and cfg.model.name == "mlp":
         # An MLP flattens the image: shifted or flipped copies are new patterns to it, not
         # the same object, so automatic augmentation is off for it.
@@ -181,10 +184,9 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     facts = dataclasses.replace(facts, task=task, streamed=isinstance(bundle.train.X, ImageFiles),
                                 fixed_splits=frozenset({"val", "test"}
                                                        - set(bundle.info["drawn_splits"])))
-    check_applies(given, facts, view, accepted)
+    check_applies(given, facts, cfg, accepted)
     check_monitor(cfg.train.monitor, task)
     check_eval_config(cfg.eval)
-    cfg = _resolve_auto(cfg, schema.kind, schema.input_shape, device)
     if model is None:
         model = build_model(cfg.model, schema.input_shape, schema.n_outputs)
     inputs = None
@@ -206,19 +208,13 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
                        "classes or training statistics differ); a resumed run must see the "
                        "same data")
-    best = BestModel(cfg.train.monitor, cfg.train.min_delta, rd.best)
-    builtin: list[Callback] = [best]
-    if cfg.train.early_stopping:
-        builtin.append(EarlyStopping(best, cfg.train.patience))
-    last = LastCheckpoint(rd.last, cfg.train.checkpoint_every,
-                          extra={"config": config_yaml(cfg, facts), "versions": versions()})
-    builtin.append(last)
-    if cfg.train.progress:
-        builtin.append(Progress(MAIN_METRIC[task], cfg.train.epochs))
+    files = RunFiles(rd.best, rd.last, extra={"config": config_yaml(cfg, facts),
+                                              "versions": versions()})
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
-                      device=device, callbacks=builtin + list(callbacks),
+                      strategy=SingleDevice(device), callbacks=callbacks, files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
                       workers=cfg.data.workers)
+    best, last = trainer.find(BestModel), trainer.find(LastCheckpoint)
     if state is not None:
         trainer.load_state_dict(state)
     started = time.perf_counter()

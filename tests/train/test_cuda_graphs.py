@@ -42,8 +42,9 @@ def _images(n: int = 90, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _trainer(model: nn.Module, device, **cfg) -> Trainer:
     options = {"epochs": 2, "batch_size": 16, "progress": False, "seed": 3, **cfg}
-    return Trainer(model, TaskHead("multiclass"), TrainConfig(**options), task="multiclass",
-                   n_outputs=2, device=device)
+    return Trainer(model, TaskHead("multiclass"), TrainConfig(**options).resolved(
+                   "table", torch.device(device).type), task="multiclass", n_outputs=2,
+                   device=device)
 
 
 def _cnn(seed: int = 0) -> SmallCNN:
@@ -213,7 +214,7 @@ def test_a_graphed_run_with_dropout_resumes_to_the_uninterrupted_weights():
     def trainer(model, callbacks=()):
         return Trainer(model, TaskHead("multiclass"),
                        TrainConfig(epochs=3, batch_size=16, progress=False, seed=3,
-                                   cuda_graphs=True),
+                                   cuda_graphs=True).resolved("table", "cuda"),
                        task="multiclass", n_outputs=2, device=CUDA, callbacks=callbacks)
 
     torch.manual_seed(0)

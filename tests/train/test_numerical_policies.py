@@ -42,9 +42,9 @@ def _data(n: int = 96, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 def _trainer(model: nn.Module, callbacks=(), device="cpu", eval_batch_size=4096,
              **cfg) -> Trainer:
     options = {"epochs": 1, "batch_size": 16, "progress": False, **cfg}
-    return Trainer(model, TaskHead("binary"), TrainConfig(**options), task="binary",
-                   n_outputs=1, device=device, callbacks=callbacks,
-                   eval_batch_size=eval_batch_size)
+    cfg = TrainConfig(**options).resolved("table", torch.device(device).type)
+    return Trainer(model, TaskHead("binary"), cfg, task="binary", n_outputs=1, device=device,
+                   callbacks=callbacks, eval_batch_size=eval_batch_size)
 
 
 def _params(model: nn.Module) -> list[torch.Tensor]:
@@ -179,14 +179,13 @@ def test_an_infinite_gradient_stops_before_the_update_under_stop():
     X, y = _data(96)
     watch = StepWatch()
     model = InfGradSteps({1})
-    t = _trainer(model, [watch], on_nonfinite="stop", grad_clip=1.0)
     after_first = []
 
     class AfterFirst(Callback):
         def on_batch_end(self, trainer, step, loss, **kwargs):
             after_first.append(_params(trainer.model))
 
-    t.user_callbacks.append(AfterFirst())
+    t = _trainer(model, [watch, AfterFirst()], on_nonfinite="stop", grad_clip=1.0)
     with pytest.raises(TrainingDiverged, match=r"the gradient norm became (inf|nan) at step 2 "
                                                r"of epoch 1 \(the loss was [0-9.]+\)"):
         t.fit(X, y, X, y)

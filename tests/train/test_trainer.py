@@ -26,7 +26,8 @@ def _trainer(callbacks=(), hidden=(8,), **cfg):
     torch.manual_seed(0)
     options = {"epochs": 5, "batch_size": 16, "progress": False, **cfg}
     return Trainer(MLP(4, 1, hidden=hidden, dropout=0.0), TaskHead("binary"),
-                   TrainConfig(**options), task="binary", n_outputs=1, callbacks=callbacks)
+                   TrainConfig(**options).resolved(), task="binary", n_outputs=1,
+                   callbacks=callbacks)
 
 
 class Recorder(Callback):
@@ -79,8 +80,8 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     X, y = _data()
     # Validation labels are noise, so val_loss soon stops improving.
     y_val = torch.randint(0, 2, (len(y),), generator=torch.Generator().manual_seed(1)).float()
-    best = BestModel("val_loss")
-    trainer = _trainer([best, EarlyStopping(best, patience=3)], epochs=200, lr=0.05)
+    trainer = _trainer(epochs=200, lr=0.05, patience=3)  # built in: best model, early stop
+    best = trainer.find(BestModel)
     history = trainer.fit(X, y, X, y_val)
     assert len(history) < 200 and trainer.should_stop
     assert len(history) - best.best_epoch == 3
@@ -88,6 +89,34 @@ def test_early_stopping_stops_and_restores_the_best_weights():
     state = trainer.model.state_dict()
     assert all(torch.equal(state[k], best.best_state[k]) for k in state)
     assert best.best_value == min(history.column("val_loss"))
+    assert f"best at epoch {best.best_epoch}" in trainer.stop_reason
+
+
+def test_default_callbacks_are_declared_once_and_their_order_does_not_matter():
+    """Early stopping reads the best epoch from the history by the best model's rule, so
+    reversing the two changes nothing; the checkpoint and progress come after the user's."""
+    X, y = _data()
+    y_val = torch.randint(0, 2, (len(y),), generator=torch.Generator().manual_seed(1)).float()
+
+    class Mine(Callback):
+        pass
+
+    trainer = _trainer([Mine()], epochs=60, lr=0.05, patience=4, min_delta=0.01)
+    names = [type(cb).__name__ for cb in trainer.callbacks.callbacks]
+    assert names == ["LRSchedule", "NanGuard", "BestModel", "EarlyStopping", "Mine"]
+    first = trainer.fit(X, y, X, y_val)
+    swapped = _trainer([Mine()], epochs=60, lr=0.05, patience=4, min_delta=0.01)
+    cbs = swapped.callbacks.callbacks
+    cbs[2], cbs[3] = cbs[3], cbs[2]
+    second = swapped.fit(X, y, X, y_val)
+    assert first.rows[-1]["epoch"] == second.rows[-1]["epoch"] < 60
+    assert trainer.stop_reason == swapped.stop_reason
+
+
+def test_the_trainer_takes_a_resolved_config_only():
+    with pytest.raises(ValueError, match="Trainer takes a resolved TrainConfig; epochs, "
+                                         "batch_size"):
+        Trainer(MLP(4, 1), TaskHead("binary"), TrainConfig(), task="binary", n_outputs=1)
 
 
 def test_checkpoints_are_written_and_load_safely(tmp_path):
@@ -155,14 +184,13 @@ def test_step_schedule_and_warmup_follow_the_config():
     t = _trainer(epochs=4, schedule="step", step_size=2, gamma=0.5, lr=0.1)
     lrs = t.fit(X, y, X, y).column("lr")
     assert lrs == pytest.approx([0.1, 0.1, 0.05, 0.05])  # the rate used in each epoch
-    warm = _trainer(epochs=3, schedule="constant", warmup_epochs=2, lr=0.1)
     seen = []
 
     class Spy(Callback):
         def on_batch_end(self, trainer, step, loss, **kw):
             seen.append(trainer.optimizer.param_groups[0]["lr"])
 
-    warm.user_callbacks.append(Spy())
+    warm = _trainer([Spy()], epochs=3, schedule="constant", warmup_epochs=2, lr=0.1)
     warm.fit(X, y, X, y)
     steps = len(batch_slices(64, 16))
     assert seen[:2 * steps] == sorted(seen[:2 * steps]) and seen[0] < 0.1 / steps * 1.01
@@ -199,8 +227,8 @@ def test_gradient_clipping_bounds_the_update():
 
 def test_model_with_wrong_input_size_fails_before_training():
     X, y = _data()
-    trainer = Trainer(MLP(7, 1), TaskHead("binary"), TrainConfig(progress=False), task="binary",
-                      n_outputs=1)
+    trainer = Trainer(MLP(7, 1), TaskHead("binary"), TrainConfig(progress=False).resolved(),
+                      task="binary", n_outputs=1)
     with pytest.raises(Exception, match=r"input batch of shape \(2, 4\)"):
         trainer.fit(X, y, X, y)
 
@@ -274,7 +302,7 @@ def test_an_infinite_gradient_with_a_finite_loss_stops_before_the_update():
     X, y = _data(32)
     model = SqrtAtZero()
     t = Trainer(model, TaskHead("binary"), TrainConfig(epochs=1, batch_size=32, grad_clip=1.0,
-                                                        progress=False),
+                                                        progress=False).resolved(),
                 task="binary", n_outputs=1)
     with pytest.raises(TrainingDiverged, match=r"gradient norm became (inf|nan) at step 1 of "
                                                r"epoch 1 \(the loss was"):
@@ -295,7 +323,7 @@ def test_progress_in_a_terminal_shows_epochs_and_the_steps_of_long_epochs():
     X = torch.randn(STEP_BAR_MIN_STEPS * 4, 3)
     y = (X[:, 0] > 0).float()
     trainer = Trainer(MLP(3, 1, hidden=(4,)), TaskHead("binary"),
-                      TrainConfig(epochs=2, batch_size=4, progress=False), task="binary",
+                      TrainConfig(epochs=2, batch_size=4, progress=False).resolved(), task="binary",
                       n_outputs=1, callbacks=[Progress("accuracy", 2, stream=screen)])
     trainer.fit(X, y, X, y)
     text = screen.getvalue()

@@ -25,10 +25,8 @@ from deepfit.errors import ConfigError, ModelError
 from deepfit.models import build_model
 from deepfit.models.inference import predict_outputs
 from deepfit.models.outputs_check import check_outputs
-from deepfit.train.builtin import BestModel, EarlyStopping, Progress
 from deepfit.task import TaskHead
 from deepfit.train.device import resolve_device
-from deepfit.train.history import MAIN_METRIC
 from deepfit.train.trainer import Trainer
 
 #: Fewer rows than this: no validation split, no early stopping.
@@ -169,7 +167,8 @@ class NeuralEstimator(BaseEstimator):
         except ConfigError as exc:
             raise ValueError(str(exc).replace("train.device", "device")) from None
         tcfg = dataclasses.replace(cfg.train, seed=seed,
-                                   epochs=1 if incremental else cfg.train.epochs)
+                                   epochs=1 if incremental else cfg.train.epochs
+                                   ).resolved("table", device.type)
         # Seeds inside a forked RNG: equal seeds give equal nets, the caller's state is kept.
         forked = [torch.cuda.current_device() if device.index is None else device.index] \
             if device.type == "cuda" else []
@@ -179,14 +178,10 @@ class NeuralEstimator(BaseEstimator):
                       else self.module_)
             head = TaskHead(self._task, "auto", cfg.model.outputs,
                             self._class_weights(y_tr, device))
-            callbacks: list = []
-            if val is not None:
-                best = BestModel("val_loss")
-                callbacks = [best, EarlyStopping(best, tcfg.patience)]
-            if self.verbose:
-                callbacks.append(Progress(MAIN_METRIC[self._task], tcfg.epochs))
+            # The built-in callbacks: best model and early stopping only with a
+            # validation split, progress with verbose (train.progress).
             trainer = Trainer(module, head, tcfg, task=self._task, n_outputs=n_out,
-                              device=device, callbacks=callbacks)
+                              device=device, select_best=val is not None)
             if fresh:  # the user's module, run once on the first rows (no RNG drawn)
                 check_outputs(trainer.model, torch.from_numpy(X_tr), self._task,
                               cfg.model.outputs, _model_name(self.module), device,

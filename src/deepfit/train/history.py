@@ -46,6 +46,19 @@ def mode_of(name: str) -> str:
     return "min" if any(name.endswith(s) for s in _LOWER_IS_BETTER) else "max"
 
 
+def best_so_far(epochs: list, values: list, monitor: str,
+                min_delta: float = 0.0) -> tuple[int, float]:
+    """``(epoch, value)`` of the best epoch so far (``(0, ±inf)`` before any finite value),
+    by the rule early stopping and the best model share: an epoch is better when it beats
+    the best so far by more than ``min_delta``."""
+    sign = 1.0 if mode_of(monitor) == "min" else -1.0
+    best_epoch, best = 0, sign * math.inf
+    for epoch, value in zip(epochs, values):
+        if value is not None and math.isfinite(value) and sign * value < sign * best - min_delta:
+            best_epoch, best = epoch, value
+    return best_epoch, best
+
+
 class History:
     """A list of epoch rows with fixed columns.
 

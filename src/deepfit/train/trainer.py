@@ -9,6 +9,7 @@ uint8 and become network input batch by batch (``inputs``: scale, augment, norma
 
 from __future__ import annotations
 
+import copy
 import math
 import re
 import time
@@ -18,53 +19,57 @@ import torch
 from torch import nn
 
 from deepfit.config import TrainConfig
-from deepfit.data.batches import eval_batches, epoch_batches, on_device
+from deepfit.data.batches import eval_batches, epoch_batches
 from deepfit.errors import ModelError, RunError, TrainingInterrupted
 from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
 from deepfit.train import rng
-from deepfit.train.builtin.lr_schedule import LRSchedule
-from deepfit.train.builtin.nan_guard import NanGuard, TrainingDiverged, diverged
+from deepfit.train.builtin import RunFiles, default_callbacks
+from deepfit.train.builtin.nan_guard import TrainingDiverged, diverged
 from deepfit.train.callbacks import Callback, CallbackList
-from deepfit.train.cuda_graph import GraphedForward, graph_refusal
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
 from deepfit.train.loop_parts import RunningMetric, batch_slices, stop_signals
 from deepfit.train.optim import Schedule, build_optimizer
+from deepfit.train.state import TrainState, capture, restore_callbacks
+from deepfit.train.strategy import SingleDevice
 
 # After this many non-finite steps in a row, skipping (train.on_nonfinite=skip) gives up.
 MAX_SKIPPED_IN_A_ROW = 25
 
 
 class Trainer:
-    """Fits ``model`` with ``head``'s loss under ``cfg``; callbacks observe and steer.
+    """Fits ``model`` with ``head``'s loss under a resolved ``cfg``; callbacks observe and
+    steer; a strategy (``deepfit.train.strategy``) places data and model on the hardware.
+
+    The built-in callbacks (schedule, NaN guard, best model, early stopping, checkpoints,
+    progress) come from ``deepfit.train.builtin.default_callbacks``; ``callbacks`` are the
+    user's, called between the built-in ones that watch the epoch and the checkpoint that
+    saves it.
 
     Example:
         >>> from deepfit.models import MLP
         >>> X, y = torch.randn(64, 3), torch.randint(0, 2, (64,)).float()
-        >>> t = Trainer(MLP(3, 1, hidden=(8,)), TaskHead("binary"),
-        ...             TrainConfig(epochs=2, progress=False), task="binary", n_outputs=1)
+        >>> cfg = TrainConfig(epochs=2, progress=False).resolved("table", "cpu")
+        >>> t = Trainer(MLP(3, 1, hidden=(8,)), TaskHead("binary"), cfg, task="binary",
+        ...             n_outputs=1)
         >>> len(t.fit(X, y, X, y))
         2
     """
 
     def __init__(self, model: nn.Module, head: TaskHead, cfg: TrainConfig, *, task: str,
                  n_outputs: int, device: torch.device | str = "cpu",
-                 callbacks: Sequence[Callback] = (), eval_batch_size: int = 4096,
+                 strategy: Optional[SingleDevice] = None, callbacks: Sequence[Callback] = (),
+                 files: Optional[RunFiles] = None, select_best: bool = True,
+                 eval_batch_size: int = 4096,
                  inputs: Optional[Callable[..., torch.Tensor]] = None,
                  workers: Optional[int] = None) -> None:
-        self.device = torch.device(device)
-        cfg = cfg.resolved("image" if inputs is not None else "table", self.device.type)
-        self.model = model.to(self.device)
-        if cfg.channels_last and inputs is not None:
-            self.model = self.model.to(memory_format=torch.channels_last)
-        # The compiled module shares the parameters; checkpoints save the plain one.
-        self.forward = torch.compile(self.model) if cfg.compile else self.model
-        # train.cuda_graphs: full training batches replay a captured forward and backward.
-        refusal = graph_refusal(cfg.cuda_graphs, self.device, self.model, cfg.compile)
-        self.graphed = (GraphedForward(self.model, self.device, cfg.precision, cfg.batch_size)
-                        if refusal is None else None)
-        self.graph_refusal = refusal  # why not, for the report (see cuda_graphs)
+        _check_resolved(cfg)
+        self.strategy = strategy or SingleDevice(device)
+        self.device = self.strategy.device
+        prepared = self.strategy.prepare(model, cfg, images=inputs is not None)
+        self.model, self.forward = prepared.model, prepared.forward  # checkpoints save .model
+        self.graphed, self.graph_refusal = prepared.graphed, prepared.graph_refusal
         self.head, self.cfg, self.task, self.n_outputs = head, cfg, task, n_outputs
         self.inputs = inputs  # stored batch -> network input (images); None: as stored
         self.eval_batch_size = eval_batch_size
@@ -76,7 +81,10 @@ class Trainer:
         self.optimizer = build_optimizer(cfg, self.model)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
             cfg.precision == "fp16" and self.device.type == "cuda"))
-        self.user_callbacks = list(callbacks)
+        before, after = default_callbacks(cfg, task, self.device, files=files,
+                                          select_best=select_best)
+        self.callbacks = CallbackList(before + list(callbacks) + after)
+        self.schedule: Optional[Schedule] = None  # built by fit(): it needs the epoch's steps
         self.history = History(task)
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.epoch, self.global_step = 0, 0
@@ -87,25 +95,24 @@ class Trainer:
         # run every step on CPU, and on every device when asked to skip bad steps.
         self._check_grads = cfg.precision != "fp16" and (
             self.device.type == "cpu" or cfg.on_nonfinite == "skip")
-        self._pending: Optional[dict[str, Any]] = None  # resume state applied in fit()
+        self._pending: Optional[TrainState] = None  # resume state applied in fit()
         self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
-        self._partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
+        self.partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
+
+    def find(self, kind: type) -> Optional[Callback]:
+        """The first callback of type ``kind`` (e.g. ``BestModel``), or None."""
+        return next((cb for cb in self.callbacks.callbacks if isinstance(cb, kind)), None)
 
     # -- the loop ------------------------------------------------------------------------
     def fit(self, X: Any, y: torch.Tensor, X_val: Any, y_val: torch.Tensor) -> History:
         """Train on ``(X, y)``, validating on ``(X_val, y_val)`` after every epoch. ``X`` is a
         tensor (moved to the device once) or streamed ``ImageFiles``."""
-        X, y = on_device(X, self.device), y.to(self.device)
-        X_val, y_val = on_device(X_val, self.device), y_val.to(self.device)
+        place = self.strategy.place
+        X, y, X_val, y_val = place(X), y.to(self.device), place(X_val), y_val.to(self.device)
         self._check_model(X)
         cuts = batch_slices(len(X), self.cfg.batch_size)
         self.steps_per_epoch = len(cuts)
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
-        self.callbacks = CallbackList([LRSchedule(self.schedule),
-                                       NanGuard(every_step=self._check_grads,
-                                                skip=self.cfg.on_nonfinite == "skip",
-                                                lagged=self.cfg.precision != "fp16")]
-                                      + self.user_callbacks)
         if self._pending is not None:
             self._apply_pending()
         # The per-step hooks, bound once (CallbackList.fire checks names on every call).
@@ -131,7 +138,7 @@ class Trainer:
             outs: list[torch.Tensor] = []
             order, first = self._epoch_start(len(X), losses, outs)
             ys = y[order]
-            self._partial = {"order": order, "losses": losses, "outs": outs, "step": first}
+            self.partial = {"order": order, "losses": losses, "outs": outs, "step": first}
             batches = epoch_batches(X, order, cuts, first, self.device, self.workers)
             for step, xb in zip(range(first, len(cuts)), batches):
                 yb = ys[cuts[step]]
@@ -140,11 +147,11 @@ class Trainer:
                 self.global_step += 1
                 losses[step] = loss
                 outs.append(out)
-                self._partial["step"] = step + 1
+                self.partial["step"] = step + 1
                 batch_end(self, step=step, loss=losses[step])
                 if interrupted():  # finish the step, then leave; the signal handler only flags
                     raise TrainingInterrupted(epoch - 1)
-            self._partial = None  # the epoch's steps are done: checkpoints are whole epochs
+            self.partial = None  # the epoch's steps are done: checkpoints are whole epochs
             # Epoch statistics in a few tensor ops, not per step (no device sync per step).
             seen = cuts[-1].stop
             sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
@@ -209,6 +216,7 @@ class Trainer:
             self.scaler.scale(loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
             outs.append(out.detach())
+        self.strategy.reduce_gradients(self.model)
         out = torch.cat(outs) if len(outs) > 1 else outs[0]
         norm = None
         if self.cfg.grad_clip is not None:
@@ -262,7 +270,7 @@ class Trainer:
     @property
     def steps_done_in_epoch(self) -> int:
         """Optimiser steps finished in the running epoch (0 between epochs)."""
-        return self._partial["step"] if self._partial else 0
+        return self.partial["step"] if self.partial else 0
 
     def _epoch_start(self, n: int, losses: torch.Tensor,
                      outs: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
@@ -271,7 +279,7 @@ class Trainer:
         mid = self._mid_epoch
         self._mid_epoch = None
         if mid is None:
-            return torch.randperm(n, generator=self.generator).to(self.device), 0
+            return self.strategy.epoch_order(n, self.generator), 0
         done = mid["step"]
         losses[:done] = mid["losses"].to(self.device)
         outs.append(mid["outs"].to(self.device))
@@ -316,60 +324,44 @@ class Trainer:
         self.head.check_output(out, len(probe), self.n_outputs)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue this run exactly from where it is: weights,
-        optimiser, schedule and callbacks, grad scaler, the data-order generator, every RNG,
-        the history, and inside an epoch (``mid_epoch``) the epoch's row order and the
-        finished steps' losses and outputs (see ``LastCheckpoint``)."""
-        partial = self._partial if self._partial and self._partial["step"] else None
-        mid = None
-        if partial is not None:  # inside an epoch: its order and the finished steps' stats
-            done = partial["step"]
-            mid = {"epoch": self.epoch, "step": done, "order": partial["order"].cpu(),
-                   "losses": partial["losses"][:done].cpu(),
-                   "outs": torch.cat(partial["outs"]).cpu()}
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "epoch": self.epoch - 1 if mid else self.epoch, "mid_epoch": mid,
-                "global_step": self.global_step, "generator": self.generator.get_state(),
-                "inputs": self.inputs.state_dict() if hasattr(self.inputs, "state_dict")
-                else None, "micro_batches": self.micro_batches, "oom_events": self.oom_events,
-                "skipped_steps": self.skipped_steps,
-                "rng": rng.capture(), "history": self.history.rows,
-                "callbacks": [[type(cb).__name__, cb.state_dict()]
-                              for cb in self.callbacks.callbacks]}
+        """Everything needed to continue this run exactly from where it is
+        (``deepfit.train.state.TrainState``), as a checkpoint's plain dict."""
+        return capture(self).to_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a ``state_dict``: the next ``fit`` starts at epoch ``epoch + 1``."""
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scaler.load_state_dict(state["scaler"])
-        self.epoch, self.global_step = state["epoch"], state["global_step"]
-        self.generator.set_state(state["generator"])
-        if state.get("inputs") is not None and hasattr(self.inputs, "load_state_dict"):
-            self.inputs.load_state_dict(state["inputs"])
-        self.micro_batches = state.get("micro_batches", 1)
-        self.oom_events = list(state.get("oom_events", []))
-        self.skipped_steps = state.get("skipped_steps", 0)
-        self.history = History(self.task, state["history"])
-        self._mid_epoch = state.get("mid_epoch")
-        self._pending = state  # callbacks and RNGs: once fit() has built the callbacks
+        saved = TrainState.from_dict(state)
+        self.model.load_state_dict(saved.model)
+        # A copy: torch keeps the given moment tensors and updates them in place, which
+        # would change the caller's state (e.g. one dict resumed twice).
+        self.optimizer.load_state_dict(copy.deepcopy(saved.optimizer))
+        self.scaler.load_state_dict(saved.scaler)
+        self.epoch, self.global_step = saved.epoch, saved.global_step
+        self.generator.set_state(saved.generator)
+        if saved.inputs is not None and hasattr(self.inputs, "load_state_dict"):
+            self.inputs.load_state_dict(saved.inputs)
+        self.micro_batches, self.oom_events = saved.micro_batches, list(saved.oom_events)
+        self.skipped_steps = saved.skipped_steps
+        self.history = History(self.task, saved.history)
+        self._mid_epoch = saved.mid_epoch
+        self._pending = saved  # schedule, callbacks and RNGs: once fit() built the schedule
 
     def _apply_pending(self) -> None:
-        """Give each callback its saved state, matched by class name in order. A user's
-        stateless callback may come or go; a saved state with no callback to take it would
-        silently change the run, so that is an error."""
-        saved = [list(item) for item in self._pending["callbacks"]]
-        for cb in self.callbacks.callbacks:
-            match = next((item for item in saved if item[0] == type(cb).__name__), None)
-            if match is not None:
-                cb.load_state_dict(match[1])
-                saved.remove(match)
-        lost = [name for name, state in saved if state]
-        if lost:
-            raise RunError(f"the checkpoint holds the state of callback(s) {lost} that this run "
-                           "does not have; resume with the same callbacks")
-        rng.restore(self._pending["rng"])
-        self._pending = None
+        saved, self._pending = self._pending, None
+        self.schedule.load_state_dict(saved.schedule)
+        restore_callbacks(self.callbacks.callbacks, saved.callbacks)
+        rng.restore(saved.rng)
+
+
+def _check_resolved(cfg: TrainConfig) -> None:
+    """The trainer takes a config whose automatic values are decided (by the run, for its
+    data and device): it never re-decides them."""
+    auto = [name for name in ("epochs", "batch_size", "patience", "channels_last")
+            if getattr(cfg, name) is None]
+    auto += [name for name in ("schedule", "precision") if getattr(cfg, name) == "auto"]
+    if auto:
+        raise ValueError(f"Trainer takes a resolved TrainConfig; {', '.join(auto)} "
+                         "still automatic: pass cfg.resolved(kind, device_type)")
 
 
 def _oom_message(exc: BaseException, batch_size: int, parts: int, what: str = "") -> str:

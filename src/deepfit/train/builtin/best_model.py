@@ -22,6 +22,7 @@ class BestModel(Callback):
         self.best_state: Optional[dict] = None
 
     def improved(self, value: float) -> bool:
+        """The rule of ``deepfit.train.history.best_so_far`` (early stopping's too)."""
         return math.isfinite(value) and self.sign * value < self.sign * self.best_value - self.min_delta
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
@@ -30,7 +31,7 @@ class BestModel(Callback):
             self.best_value, self.best_epoch = value, epoch
             self.best_state = {k: v.detach().cpu().clone()
                                for k, v in trainer.model.state_dict().items()}
-            if self.path is not None:
+            if self.path is not None and trainer.strategy.is_main:
                 save_checkpoint({"model": self.best_state, "epoch": epoch,
                                  "monitor": self.monitor, "value": value}, self.path)
 

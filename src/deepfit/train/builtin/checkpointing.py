@@ -26,4 +26,6 @@ class LastCheckpoint(Callback):
         self.save(trainer)
 
     def save(self, trainer: Any) -> None:
-        save_checkpoint({**trainer.state_dict(), **self.extra}, self.path, keep_previous=True)
+        if trainer.strategy.is_main:  # one process writes; every process holds the same state
+            save_checkpoint({**trainer.state_dict(), **self.extra}, self.path,
+                            keep_previous=True)
