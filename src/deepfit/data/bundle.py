@@ -1,9 +1,9 @@
-"""``DataBundle``: the data stage's output. Splits as tensors plus everything needed to
-reproduce the preprocessing on new rows (``Schema``), as plain values."""
+"""The data stage's entry, ``build_bundle``, and its table half: load a table, choose the
+target and task, split (the step shared with images, ``data/stage.py``) and fit the
+preprocessing on the training rows only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import numpy as np
@@ -11,94 +11,19 @@ import pandas as pd
 import torch
 
 from deepfit.config import DataConfig
-from deepfit.data.sources import load_table
-from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, drawn_splits,
-                                random_split,
-                                whole_groups)
-from deepfit.data.table import Table
-from deepfit.data.images.imageset import ImageFiles, ImageSet
-from deepfit.data.images.inputs import ImageSpec
+from deepfit.data.images.bundle import build_image_bundle, image_options
 from deepfit.data.labels import check_lookalikes, class_counts, map_target, renamed_class
+from deepfit.data.source_kind import resolve_source
+from deepfit.data.sources import load_table
+from deepfit.data.split import SPLITS
+from deepfit.data.stage import (DataBundle, DataDescription, GivenSplit, Schema,
+                                Split, describe, split_rows)
+from deepfit.data.table import Table
 from deepfit.data.target import TargetSpec, infer_task
 from deepfit.data.transforms import TabularPreprocessor, numeric_or_error
 from deepfit.errors import DataError, did_you_mean
 
-
-@dataclass
-class Split:
-    """One split: ``X`` (N, F) float32 (tables) or (N, C, H, W) uint8 / ``ImageFiles``
-    (images), ``y`` (N,) float32 or int64 ((N, L) float32 multi-label), and row ids."""
-
-    X: "torch.Tensor | ImageFiles"
-    y: torch.Tensor
-    ids: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@dataclass
-class Schema:
-    """What a model and a new input must agree on. Saved as JSON in the run directory."""
-
-    task: str
-    target: TargetSpec
-    preprocessor: Optional[TabularPreprocessor]  # tables
-    id_column: Optional[str] = None
-    input_shape: tuple = ()
-    image: Optional[ImageSpec] = None  # images: size, channels, normalisation, augmentation
-
-    @property
-    def kind(self) -> str:
-        """"image" or "table"."""
-        return "image" if self.image is not None else "table"
-
-    @property
-    def class_names(self) -> list[str]:
-        return self.target.class_names
-
-    @property
-    def target_columns(self) -> list[str]:
-        """The column(s) holding the target: one, or the labels of a multi-label task."""
-        return list(self.target.classes) if self.task == "multilabel" else [self.target.column]
-
-    @property
-    def n_outputs(self) -> int:
-        return len(self.target.classes) if self.task in ("multiclass", "multilabel") else 1
-
-    def transform(self, frame: pd.DataFrame, origin: str) -> torch.Tensor:
-        if self.preprocessor is None:
-            raise DataError(f"{origin}: this model takes images, not a table of columns; give "
-                            "an image folder, a CSV of image paths or an image file")
-        return torch.from_numpy(self.preprocessor.transform(frame, origin))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "target": self.target.to_dict(), "id_column": self.id_column,
-                "input_shape": list(self.input_shape),
-                "preprocessor": self.preprocessor.state_dict() if self.preprocessor else None,
-                "image": self.image.to_dict() if self.image else None}
-
-    @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> Schema:
-        pre, image = state.get("preprocessor"), state.get("image")
-        return cls(task=state["task"], target=TargetSpec(**state["target"]),
-                   preprocessor=TabularPreprocessor.from_state(pre) if pre else None,
-                   id_column=state.get("id_column"), input_shape=tuple(state["input_shape"]),
-                   image=ImageSpec.from_dict(image) if image else None)
-
-
-@dataclass
-class DataBundle:
-    """Train / val / test splits, the schema, and facts for the report."""
-
-    train: Split
-    val: Split
-    test: Split
-    schema: Schema
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def splits(self) -> dict[str, Split]:
-        return {"train": self.train, "val": self.val, "test": self.test}
+__all__ = ["build_bundle", "DataBundle", "DataDescription", "Schema", "Split"]
 
 
 def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
@@ -114,22 +39,22 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         >>> b.schema.task, b.train.X.shape[1]
         ('multiclass', 4)
     """
-    # Imported here: the image data stage reuses this module's split helpers and classes.
-    from deepfit.data.images.bundle import build_parts, is_images
-    if isinstance(data, ImageSet) or (data is None and is_images(cfg)):
+    source = resolve_source(cfg, data)
+    if source.is_images:
         if split is not None:
             raise DataError("cross-validation folds of image data are not supported; use the "
                             "train / validation / test split")
-        parts = build_parts(cfg, seed, norm_stats, data)
-        spec = parts["spec"]
-        schema = Schema(task=parts["task"], target=parts["target"], preprocessor=None,
-                        input_shape=(spec.channels, *spec.size), image=spec)
-        splits = {name: Split(X, y, ids) for name, (X, y, ids) in parts["splits"].items()}
-        return DataBundle(splits["train"], splits["val"], splits["test"], schema, parts["info"])
-    table = load_table(cfg, data, seed)
+        return build_image_bundle(cfg, source, seed, norm_stats)
+    if data is None:  # the image settings are checked for every named source, as before
+        image_options(cfg)
+    return _table_bundle(cfg, load_table(cfg, data, seed), seed, split)
+
+
+def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.Series]
+                  ) -> DataBundle:
     frame = table.frame
     target_cols = _resolve_targets(cfg, table)
-    split_values = _split_column(cfg, table) if split is None else split.reset_index(drop=True)
+    given = _given_split(cfg, table, split)
     drop = set(target_cols) | set(cfg.drop_columns)
     named = {**{c: "data.drop_columns" for c in cfg.drop_columns},
              **({cfg.id_column: "data.id_column"} if cfg.id_column else {}),
@@ -200,21 +125,17 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
                and not table.class_names
                and pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw))
     try:
-        parts, notes, method = _split_rows(cfg, split, split_values, labels, coarse, stratify,
-                                           len(frame), seed, groups)
+        partition = split_rows(cfg, len(frame), seed, given, labels, coarse.class_names, groups)
     except DataError as exc:
         if counted:
             raise DataError(f"{exc}; or, if '{target}' is a quantity (a count, a score), set "
                             "data.task=regression") from None
         raise
-    notes += label_notes
+    parts, notes = partition.rows, partition.notes + label_notes
     if counted:
         notes.append(f"The target '{target}' holds {y_raw.nunique()} different whole numbers, "
                      "read as that many classes; if it is a quantity (a count, a score, an "
                      "age), set data.task=regression.")
-    for split in SPLITS:
-        if len(parts[split]) == 0:
-            raise DataError(f"the {split} split is empty; use more data or other split sizes")
 
     spec = coarse if task != "regression" else TargetSpec.fit(
         y_raw, target, task, train_rows=parts["train"], scale=cfg.scale_target)
@@ -234,10 +155,11 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
             notes += [f"The {split} split, {x}." for x in pre.unfamiliar(features.iloc[rows])]
         y = spec.encode(y_raw.iloc[rows], origin=f"{split} split")
         splits[split] = Split(torch.from_numpy(X), torch.from_numpy(y), ids[rows])
-    info = _describe(table, target, task, schema, splits, notes)
-    info["split_method"] = method
-    info["drawn_splits"] = drawn_splits(split_values)
-    return DataBundle(splits["train"], splits["val"], splits["test"], schema, info)
+    description = describe(partition, splits, schema, name=table.name,
+                           description=table.description, target=target,
+                           columns=len(pre.columns_), inputs=len(pre.output_names_),
+                           preprocessing=pre.describe(), notes=notes)
+    return DataBundle(splits["train"], splits["val"], splits["test"], schema, description)
 
 
 def _resolve_targets(cfg: DataConfig, table: Table) -> list[str]:
@@ -288,30 +210,6 @@ def _groups(frame: pd.DataFrame, column: Optional[str]) -> Optional[np.ndarray]:
     return values.astype(str).to_numpy()
 
 
-def _split_rows(cfg: DataConfig, split: Optional[pd.Series], split_values: Optional[pd.Series],
-                labels: Optional[np.ndarray], coarse: TargetSpec, stratify: bool, n: int,
-                seed: int, groups: Optional[np.ndarray] = None
-                ) -> tuple[dict[str, np.ndarray], list[str], str]:
-    """Train / val / test row indices, notes about them, and how they were made."""
-    notes: list[str] = []
-    if split_values is not None:
-        column = ("cross-validation fold" if split is not None else
-                  cfg.split_column or "split file")
-        method = (f"by column '{cfg.split_column}'" if split is None and cfg.split_column else
-                  f"by the {column}" if split is not None else "by the given files")
-        parts, notes = column_split(split_values, column, labels, cfg.val_size, cfg.test_size,
-                                    seed, groups=groups)
-    else:
-        parts = random_split(n, labels, cfg.val_size, cfg.test_size, seed,
-                             coarse.class_names if stratify else None, groups=groups)
-        method = f"at random{', stratified by class' if labels is not None else ''} (seed {seed})"
-    if groups is not None:
-        method += whole_groups(cfg.group_column, groups)
-    if labels is not None:
-        check_classes_in_train(labels, parts, coarse.class_names)
-    return parts, notes, method
-
-
 def _id_like_column(frame: pd.DataFrame, taken: set) -> Optional[str]:
     """A column named as an identifier ('id', 'patient_id', 'Sample ID', ...) whose values are
     all present and all different: a model must not learn from it (a number that only names
@@ -356,34 +254,19 @@ def _resolve_target(cfg: DataConfig, table: Table) -> str:
     return cfg.target
 
 
-def _split_column(cfg: DataConfig, table: Table) -> Optional[pd.Series]:
+def _given_split(cfg: DataConfig, table: Table, fold: Optional[pd.Series]
+                 ) -> Optional[GivenSplit]:
+    """The split fixed per row: a cross-validation fold, data.split_column, or the rows of
+    data.val_file / data.test_file; None for a random split."""
+    if fold is not None:
+        return GivenSplit(fold.reset_index(drop=True), "cross-validation fold",
+                          "by the cross-validation fold")
     if cfg.split_column:
         if cfg.split_column not in table.frame.columns:
             raise DataError(f"split column '{cfg.split_column}' is not in the data"
                             f"{did_you_mean(cfg.split_column, table.frame.columns)}")
-        return table.frame[cfg.split_column]
-    return table.split
-
-
-def _describe(table: Table, target: str, task: str, schema: Schema, splits: dict[str, Split],
-              notes: list[str]) -> dict[str, Any]:
-    sizes = {name: len(s) for name, s in splits.items()}
-    info: dict[str, Any] = {
-        "name": table.name, "description": table.description, "target": target, "task": task,
-        "rows": sum(sizes.values()), "columns": len(schema.preprocessor.columns_),
-        "inputs": len(schema.preprocessor.output_names_), "split_sizes": sizes,
-        "preprocessing": schema.preprocessor.describe(), "notes": notes,
-    }
-    if task == "multilabel":
-        info["label_counts"] = {split: dict(zip(schema.class_names,
-                                                s.y.sum(0).int().tolist()))
-                                for split, s in splits.items()}
-    elif task != "regression":
-        names = schema.class_names
-        info["class_counts"] = {
-            split: {names[c]: int(n) for c, n in zip(*np.unique(s.y.numpy().astype(int),
-                                                                   return_counts=True))}
-            for split, s in splits.items()}
-        if task == "binary":
-            info["positive_class"] = names[1]
-    return info
+        return GivenSplit(table.frame[cfg.split_column], cfg.split_column,
+                          f"by column '{cfg.split_column}'")
+    if table.split is not None:
+        return GivenSplit(table.split, "split file", "by the given files")
+    return None

@@ -4,9 +4,7 @@ than float32); ``ImageInputs`` turns each batch into network input on the device
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -18,50 +16,28 @@ from deepfit.data.images.augment import resolve_augment
 from deepfit.data.images.imageset import (STRETCH_NOTE_FACTOR, Aspects, ImageFiles, ImageSet,
                                           take_rows)
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
-from deepfit.data.images.load import ImageOptions, is_image_source, load_images
+from deepfit.data.images.options import cache_dir, image_options
 from deepfit.data.labels import check_lookalikes, renamed
-from deepfit.data.split import (SPLITS, check_classes_in_train, column_split, drawn_splits,
-                                random_split,
-                                whole_groups)
+from deepfit.data.split import SPLITS
+from deepfit.data.stage import DataBundle, GivenSplit, Schema, Split, describe, split_rows
 from deepfit.data.target import TargetSpec
-from deepfit.errors import ConfigError, DataError
+from deepfit.errors import DataError
+
+if TYPE_CHECKING:
+    from deepfit.data.source_kind import Source
+
+__all__ = ["build_image_bundle", "cache_dir", "image_options"]
 
 
-def cache_dir() -> Path:
-    """Where decoded images are cached: ``$DEEPFIT_CACHE`` or ``~/.cache/deepfit/images``."""
-    env = os.environ.get("DEEPFIT_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "deepfit" / "images"
-
-
-def image_options(cfg: DataConfig) -> ImageOptions:
-    """The data config's image settings as the sources' options."""
-    if len(cfg.image_size) > 2:
-        raise ConfigError(f"data.image_size = {list(cfg.image_size)} must be [S] or [H, W]")
-    size = None
-    if cfg.image_size:
-        size = (cfg.image_size[0], cfg.image_size[-1])
-    return ImageOptions(size=size, resize=cfg.resize, channels=cfg.color,
-                        bad_images=cfg.bad_images,
-                        root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
-                        image_column=cfg.image_column, label_column=cfg.target,
-                        group_column=cfg.group_column,
-                        trust_remote_code=cfg.trust_remote_code,
-                        max_memory_bytes=int(cfg.max_memory_gb * 2**30))
-
-
-def is_images(cfg: DataConfig) -> bool:
-    return is_image_source(cfg.source, image_options(cfg))
-
-
-def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
-                images: Optional[ImageSet] = None) -> dict[str, Any]:
-    """Everything ``DataBundle`` needs for an image source, as plain values.
+def build_image_bundle(cfg: DataConfig, source: Source, seed: int,
+                       norm_stats: Optional[tuple] = None) -> DataBundle:
+    """The data stage for an image source (``resolve_source``'s ``source``).
 
     ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
     statistics pretrained weights expect).
     """
     opts = image_options(cfg)  # checks the settings even for images given in memory
-    data = images if images is not None else load_images(cfg.source, opts)
+    data = source.data if source.data is not None else source.images.load(opts)
     if cfg.group_column and data.groups is None:
         raise DataError(f"data.group_column={cfg.group_column} needs a column of an image CSV "
                         "(or a table); for this source keep each patient's images together "
@@ -74,25 +50,13 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
     if stratify:  # class folders 'Cat' and 'cat' are one class written differently
         counts = np.bincount(labels, minlength=len(names)).tolist()
         notes = check_lookalikes(dict(zip(names, counts)), data.name, "images", cfg.label_map)
-    if data.split is not None:
-        parts, carved = column_split(pd.Series(data.split), "official split", codes,
-                                     cfg.val_size, cfg.test_size, seed, "the source's split",
-                                     groups=data.groups)
-        notes += carved
-        method = "by the source's own split" + (" (validation carved from training)"
-                                                if carved else "")
-    else:
-        parts = random_split(len(data), codes, cfg.val_size, cfg.test_size, seed,
-                             names if stratify else None, groups=data.groups)
-        method = f"at random{', stratified by class' if stratify else ''} (seed {seed})"
-    if data.groups is not None:
-        method += whole_groups(cfg.group_column, data.groups)
-    if codes is not None:
-        check_classes_in_train(codes, parts, names)
-    for split in SPLITS:
-        if len(parts[split]) == 0:
-            raise DataError(f"the {split} split of {data.name} is empty; use more images or "
-                            "other split sizes")
+    given = None if data.split is None else GivenSplit(
+        pd.Series(data.split), "official split", "by the source's own split",
+        "the source's split", " (validation carved from training)")
+    partition = split_rows(cfg, len(data), seed, given, codes, names, data.groups,
+                           of=f" of {data.name}", unit="images")
+    parts = partition.rows
+    notes += partition.notes
     target = _target(names, task, cfg.positive_class)
     if task == "binary" and target.classes[0] == 1:  # the positive class was swapped to code 1
         labels = 1 - labels
@@ -113,12 +77,24 @@ def build_parts(cfg: DataConfig, seed: int, norm_stats: Optional[tuple] = None,
                                              else cfg.augment[0], channels, (height, width)),
                      channel_mode=cfg.color, resized=bool(cfg.image_size),
                      resize=cfg.resize)
-    splits = {split: (take_rows(data.images, parts[split]), y[parts[split]],
-                      np.asarray(data.ids)[parts[split]]) for split in SPLITS}
-    info = _describe(data, task, target, spec, splits, notes)
-    info["split_method"] = method
-    info["drawn_splits"] = drawn_splits(None if data.split is None else pd.Series(data.split))
-    return {"task": task, "target": target, "spec": spec, "splits": splits, "info": info}
+    schema = Schema(task=task, target=target, preprocessor=None,
+                    input_shape=(channels, height, width), image=spec)
+    splits = {split: Split(take_rows(data.images, parts[split]), y[parts[split]],
+                           np.asarray(data.ids)[parts[split]]) for split in SPLITS}
+    steps = spec.describe(data.aspects)
+    if data.skipped:
+        first = data.skipped[0]
+        notes = notes + [f"{len(data.skipped)} unreadable image(s) skipped "
+                         f"(data.bad_images=skip), e.g. {first[0]}: {first[1]}"]
+    description = describe(
+        partition, splits, schema, name=data.name, description=data.description,
+        target="label", columns=1, inputs=f"{channels}×{height}×{width} images",
+        preprocessing="; ".join(steps), notes=notes + _stretch_note(spec, data.aspects),
+        image_shape=[channels, height, width], preprocessing_steps=steps,
+        images={"origin": data.origin, "skipped": [list(s) for s in data.skipped],
+                "streamed": isinstance(data.images, ImageFiles), "resize": spec.resize,
+                "aspects": data.aspects.to_dict() if data.aspects else None})
+    return DataBundle(splits["train"], splits["val"], splits["test"], schema, description)
 
 
 def _merge_classes(data: ImageSet, label_map: dict) -> tuple[np.ndarray, list[str]]:
@@ -186,35 +162,3 @@ def _stretch_note(spec: ImageSpec, aspects: Optional[Aspects]) -> list[str]:
             f"ratio by a factor of up to {factor} (a circle becomes an ellipse; new images are "
             "stretched the same way at prediction); data.resize=pad keeps the aspect ratio and "
             "pads the rest with black (letterboxing)"]
-
-
-def _describe(data: ImageSet, task: str, target: TargetSpec, spec: ImageSpec,
-              splits: dict, notes: list[str]) -> dict[str, Any]:
-    sizes = {split: len(s[1]) for split, s in splits.items()}
-    c, (h, w) = spec.channels, spec.size
-    if data.skipped:
-        first = data.skipped[0]
-        notes = notes + [f"{len(data.skipped)} unreadable image(s) skipped "
-                         f"(data.bad_images=skip), e.g. {first[0]}: {first[1]}"]
-    info: dict[str, Any] = {
-        "name": data.name, "description": data.description, "target": "label", "task": task,
-        "kind": "image", "rows": sum(sizes.values()), "columns": 1,
-        "inputs": f"{c}×{h}×{w} images", "image_shape": [c, h, w], "split_sizes": sizes,
-        "preprocessing": "; ".join(spec.describe(data.aspects)),
-        "preprocessing_steps": spec.describe(data.aspects),
-        "notes": notes + _stretch_note(spec, data.aspects),
-        "images": {"origin": data.origin, "skipped": [list(s) for s in data.skipped],
-                   "streamed": isinstance(data.images, ImageFiles), "resize": spec.resize,
-                   "aspects": data.aspects.to_dict() if data.aspects else None},
-    }
-    display = target.class_names
-    if task == "multilabel":
-        info["label_counts"] = {split: dict(zip(display, s[1].sum(0).int().tolist()))
-                                for split, s in splits.items()}
-    else:
-        if task == "binary":
-            info["positive_class"] = display[1]
-        info["class_counts"] = {
-            split: {display[k]: int(v) for k, v in zip(*np.unique(
-                s[1].numpy().astype(int), return_counts=True))} for split, s in splits.items()}
-    return info

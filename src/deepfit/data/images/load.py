@@ -13,7 +13,10 @@ Recognised sources:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import Callable, Optional
 
 from deepfit.data.images import hf, hfhub, medmnist
 from deepfit.data.images.csvfiles import CSV_SUFFIXES, is_image_csv, load_image_csv
@@ -25,42 +28,70 @@ from deepfit.data.images.named import NAMED, load_named, named_key
 from deepfit.data.images.options import ImageOptions
 from deepfit.errors import DataError
 
-__all__ = ["ImageOptions", "decode_image", "is_image_source", "load_images"]
+__all__ = ["ImageOptions", "ImageSource", "decode_image", "image_source", "is_image_source",
+           "load_images"]
 
 
-def is_image_source(source: str, opts: ImageOptions) -> bool:
-    """True when ``source`` is an image dataset; cheap (headers and schemas, no decoding).
+@dataclass(frozen=True)
+class ImageSource:
+    """A ``data.source`` string read as an image source.
 
-    A CSV, Parquet or .npz that is not an image table answers False, for the table loader.
-    Every folder answers True: no other loader reads folders, and ``load_images`` explains
-    what a folder lacks.
+    Attributes:
+        kind: one of ``deepfit.config_scope.IMAGE_SOURCES`` (``image-folder``,
+            ``image-table``: a CSV / Parquet / Arrow file or folder with named columns,
+            ``image-hub``: hf:..., ``image-medmnist``, ``image-named``: mnist, cifar10, ...),
+            or None when the source is not images (then a table loader may read it).
+        load: reads it as an ``ImageSet`` with the given options, or raises the
+            ``DataError`` that says why it cannot be.
     """
-    return image_source_kind(source, opts) is not None
+
+    kind: Optional[str]
+    load: Callable[[ImageOptions], ImageSet]
 
 
-def image_source_kind(source: str, opts: ImageOptions) -> str | None:
-    """What kind of image source ``source`` is (None: not images): ``image-folder``,
-    ``image-table`` (CSV / Parquet / Arrow with named columns), ``image-hub`` (hf:...),
-    ``image-medmnist`` or ``image-named`` (mnist, cifar10, ...). Cheap, as
-    ``is_image_source``."""
+def image_source(source: str, opts: ImageOptions) -> ImageSource:
+    """What ``source`` is and how it loads; cheap (headers and schemas, no decoding).
+
+    The one place that reads an image source's string. A CSV, Parquet or .npz that is not
+    an image table has kind None, for the table loader. Every folder is images: no other
+    loader reads folders, and loading one explains what it lacks.
+    """
     text = str(source).strip()
-    if text.lower().startswith(medmnist.PREFIX):
-        return "image-medmnist"
-    if text.lower().startswith(hfhub.PREFIX):
-        return "image-hub"
+    lower = text.lower()
+    if lower.startswith(medmnist.PREFIX):
+        return ImageSource("image-medmnist", partial(medmnist.load_medmnist_name, text))
+    if lower.startswith(hfhub.PREFIX):
+        return ImageSource("image-hub", partial(hfhub.load_hub, text))
     path = Path(text).expanduser()
     if path.is_dir():  # a Hugging Face folder names its columns, as an image table does
-        return "image-table" if hf.is_hf_directory(path) else "image-folder"
+        return ImageSource("image-table" if hf.is_hf_directory(path) else "image-folder",
+                           partial(_load_folder, path))
     if path.is_file():
         suffix = path.suffix.lower()
         if suffix in CSV_SUFFIXES:
-            return "image-table" if is_image_csv(path, opts) else None
+            return ImageSource("image-table" if is_image_csv(path, opts) else None,
+                               partial(load_image_csv, path))
         if suffix == ".npz":
-            return "image-medmnist" if medmnist.is_medmnist_npz(path) else None
+            if medmnist.is_medmnist_npz(path):
+                return ImageSource("image-medmnist", partial(medmnist.load_medmnist_npz, path))
+            return _refused(f"'{path}' has no 'train_images' / 'train_labels' arrays; an "
+                            "image .npz uses MedMNIST's layout")
         if suffix in hf.TABLE_SUFFIXES:
-            return "image-table" if hf.is_image_table_file(path, opts) else None
-        return None
-    return "image-named" if named_key(text) is not None else None
+            return ImageSource("image-table" if hf.is_image_table_file(path, opts) else None,
+                               partial(_load_table_file, path))
+        return _refused(f"'{path}' is not an image source; give a folder of images, a CSV of "
+                        "image paths, a MedMNIST .npz or a Parquet / Arrow image table")
+    key = named_key(text)
+    if key is not None:
+        return ImageSource("image-named", partial(load_named, key))
+    names = ", ".join(display for _, display, _ in NAMED.values())
+    return _refused(f"image source '{text}' does not exist; give a folder or file, "
+                    f"medmnist:<name>, hf:owner/name, or one of: {names}")
+
+
+def is_image_source(source: str, opts: ImageOptions) -> bool:
+    """True when ``source`` is an image dataset (``image_source``'s kind is not None)."""
+    return image_source(source, opts).kind is not None
 
 
 def load_images(source: str, opts: ImageOptions) -> ImageSet:
@@ -70,34 +101,17 @@ def load_images(source: str, opts: ImageOptions) -> ImageSet:
         DataError: the source does not exist, is not an image source, or cannot be read;
             the message names the file, column or key and what to do.
     """
-    text = str(source).strip()
-    lower = text.lower()
-    if lower.startswith(medmnist.PREFIX):
-        return medmnist.load_medmnist_name(text, opts)
-    if lower.startswith(hfhub.PREFIX):
-        return hfhub.load_hub(text, opts)
-    path = Path(text).expanduser()
-    if path.is_dir():
-        return _load_folder(path, opts)
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix in CSV_SUFFIXES:
-            return load_image_csv(path, opts)
-        if suffix == ".npz":
-            if not medmnist.is_medmnist_npz(path):
-                raise DataError(f"'{path}' has no 'train_images' / 'train_labels' arrays; an "
-                                "image .npz uses MedMNIST's layout")
-            return medmnist.load_medmnist_npz(path, opts)
-        if suffix in hf.TABLE_SUFFIXES:
-            return hf.load_table_files([path], opts, path.stem, f"'{path}'")
-        raise DataError(f"'{path}' is not an image source; give a folder of images, a CSV of "
-                        "image paths, a MedMNIST .npz or a Parquet / Arrow image table")
-    key = named_key(text)
-    if key is not None:
-        return load_named(key, opts)
-    names = ", ".join(display for _, display, _ in NAMED.values())
-    raise DataError(f"image source '{text}' does not exist; give a folder or file, "
-                    f"medmnist:<name>, hf:owner/name, or one of: {names}")
+    return image_source(source, opts).load(opts)
+
+
+def _refused(message: str) -> ImageSource:
+    def load(_: ImageOptions) -> ImageSet:
+        raise DataError(message)
+    return ImageSource(None, load)
+
+
+def _load_table_file(path: Path, opts: ImageOptions) -> ImageSet:
+    return hf.load_table_files([path], opts, path.stem, f"'{path}'")
 
 
 def _load_folder(folder: Path, opts: ImageOptions) -> ImageSet:

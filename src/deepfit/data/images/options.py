@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from deepfit.config import DataConfig
 from deepfit.data.split import SPLIT_ALIASES
 from deepfit.errors import ConfigError, DataError, one_of
 
@@ -82,6 +83,28 @@ class ImageOptions:
     def fixed_channels(self) -> Optional[int]:
         """1 or 3 when ``channels`` forces a layout, None for "auto"."""
         return {"gray": 1, "rgb": 3}.get(self.channels)
+
+
+def cache_dir() -> Path:
+    """Where decoded images are cached: ``$DEEPFIT_CACHE`` or ``~/.cache/deepfit/images``."""
+    env = os.environ.get("DEEPFIT_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "deepfit" / "images"
+
+
+def image_options(cfg: DataConfig) -> ImageOptions:
+    """The data config's image settings as the sources' options."""
+    if len(cfg.image_size) > 2:
+        raise ConfigError(f"data.image_size = {list(cfg.image_size)} must be [S] or [H, W]")
+    size = None
+    if cfg.image_size:
+        size = (cfg.image_size[0], cfg.image_size[-1])
+    return ImageOptions(size=size, resize=cfg.resize, channels=cfg.color,
+                        bad_images=cfg.bad_images,
+                        root=cfg.root, cache_dir=str(cache_dir()) if cfg.cache else None,
+                        image_column=cfg.image_column, label_column=cfg.target,
+                        group_column=cfg.group_column,
+                        trust_remote_code=cfg.trust_remote_code,
+                        max_memory_bytes=int(cfg.max_memory_gb * 2**30))
 
 
 def data_root(opts: ImageOptions) -> Path:

@@ -8,12 +8,12 @@ from typing import Any, Optional
 import pandas as pd
 
 from deepfit.config import DataConfig
-from deepfit.data.sources.builtin import BUILTIN, describe_builtin, load_builtin
+from deepfit.data.sources.builtin import describe_builtin, load_builtin
 from deepfit.data.sources.excel import EXCEL_SUFFIXES
 from deepfit.data.sources.tabular import load_file, load_object, read_frame
 from deepfit.data.sources.toy2d import TOY, load_toy
 from deepfit.data.table import Table
-from deepfit.errors import DataError, did_you_mean
+from deepfit.errors import DataError
 
 SPLIT_COLUMN = "__split__"
 # data.source of a run trained on a Python object: a re-run must be given the object again.
@@ -26,32 +26,25 @@ def load_table(cfg: DataConfig, data: Optional[Any] = None, seed: int = 0) -> Ta
     Separate validation / test files are stacked under the main file with their split
     recorded in ``Table.split``.
     """
-    if data is not None:
-        table = load_object(data)
+    # Imported here: the resolver reads image sources too, whose CSV reader uses this
+    # package's CSV helpers (an import at the top would be circular).
+    from deepfit.data.source_kind import resolve_source
+    source = resolve_source(cfg, data, table=True)
+    source.check()
+    if source.kind == "object":
+        table = load_object(source.data)
+    elif source.kind == "builtin":
+        table = load_builtin(source.key)
+    elif source.kind == "toy":
+        table = load_toy(source.key, cfg.n_samples, cfg.noise, seed)
     else:
-        table = _load_named(cfg.source, cfg, seed)
+        if cfg.sheet and Path(source.text).suffix.lower() not in EXCEL_SUFFIXES:
+            raise DataError(f"data.sheet={cfg.sheet} is for Excel workbooks; '{source.text}' is "
+                            "not one: remove data.sheet")
+        table = load_file(source.text, cfg.sheet)
     if cfg.val_file or cfg.test_file:
         table = _stack_split_files(table, cfg)
     return table
-
-
-def _load_named(source: str, cfg: DataConfig, seed: int) -> Table:
-    if source.startswith(PYTHON_SOURCE):
-        raise DataError(f"this config was trained on a Python object ({source[len(PYTHON_SOURCE):]}"
-                        "); pass the data again: deepfit.train(config, data=...)")
-    key = source.lower().replace("-", "_")
-    if key in BUILTIN:
-        return load_builtin(key)
-    if key in TOY:
-        return load_toy(key, cfg.n_samples, cfg.noise, seed)
-    if Path(source).exists() or any(c in source for c in "/\\.") :
-        if cfg.sheet and Path(source).suffix.lower() not in EXCEL_SUFFIXES:
-            raise DataError(f"data.sheet={cfg.sheet} is for Excel workbooks; '{source}' is not "
-                            "one: remove data.sheet")
-        return load_file(source, cfg.sheet)
-    names = list(BUILTIN) + list(TOY)
-    raise DataError(f"unknown dataset '{source}'{did_you_mean(key, names)}; give a file path or "
-                    f"one of: {', '.join(names)}")
 
 
 def _stack_split_files(table: Table, cfg: DataConfig) -> Table:
