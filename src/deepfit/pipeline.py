@@ -36,7 +36,7 @@ from deepfit.models import build_model, model_names
 from deepfit.models.outputs_check import check_outputs
 from deepfit.models.registry import check_model_name, resolve_model_name, torchvision_name
 from deepfit.report import write_report
-from deepfit.result import Run
+from deepfit.result import Run, load
 from deepfit.summary import build_summary, versions
 from deepfit.run import RunDir, default_run_name, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
@@ -46,7 +46,7 @@ from deepfit.train.checkpoint import load_latest
 from deepfit.train.export import save_weights
 from deepfit.train.device import deterministic_algorithms, resolve_device, seed_everything
 from deepfit.train.history import MAIN_METRIC, check_monitor
-from deepfit.train.strategy import SingleDevice
+from deepfit.train.distributed import make_strategy
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
@@ -165,7 +165,9 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
          state: Optional[dict] = None) -> Run:
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
-    device = resolve_device(cfg.train.device)
+    # One process, or one of a torchrun group (each process its own GPU, or CPUs).
+    strategy = make_strategy(resolve_device(cfg.train.device))
+    device = strategy.device
     given = cfg  # the options as the user set them, checked against what the run is
     facts = _scope_facts(cfg, data)
     shape = (1, 1, 1) if facts.kind == "image" else (1,)
@@ -174,6 +176,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     # the run saves the result, and everything after (the trainer too) takes it as it is.
     cfg = _resolve_auto(cfg, facts.kind, shape, device)
     check_applies(given, facts, cfg, accepted)  # before loading: no time lost on a typo
+    strategy.check(cfg.train)
     if tuple(cfg.data.augment) == ("auto",) and cfg.model.name == "mlp":
         # An MLP flattens the image: shifted or flipped copies are new patterns to it, not
         # the same object, so automatic augmentation is off for it.
@@ -199,11 +202,13 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
     check_outputs(model, bundle.train.X, task, cfg.model.outputs, cfg.model.name, device, inputs)
 
-    if rd is None:
-        rd = RunDir.create(cfg.out, cfg.name,
-                           default_run_name(bundle.info["name"], cfg.model.name))
-        rd.write_text(rd.config, config_yaml(cfg, facts))
-        rd.write_json(rd.schema, schema.to_dict())
+    if rd is None:  # the main process makes the folder; the others learn its name
+        if strategy.is_main:
+            rd = RunDir.create(cfg.out, cfg.name,
+                               default_run_name(bundle.info["name"], cfg.model.name))
+            rd.write_text(rd.config, config_yaml(cfg, facts))
+            rd.write_json(rd.schema, schema.to_dict())
+        rd = RunDir(Path(strategy.share(str(rd.path) if rd else None)))
     elif rd.read_json(rd.schema) != json.loads(json.dumps(schema.to_dict())):
         raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
                        "classes or training statistics differ); a resumed run must see the "
@@ -211,7 +216,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     files = RunFiles(rd.best, rd.last, extra={"config": config_yaml(cfg, facts),
                                               "versions": versions()})
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
-                      strategy=SingleDevice(device), callbacks=callbacks, files=files,
+                      strategy=strategy, callbacks=callbacks, files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
                       workers=cfg.data.workers)
     best, last = trainer.find(BestModel), trainer.find(LastCheckpoint)
@@ -222,16 +227,17 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         with deterministic_algorithms(cfg.train.deterministic):
             history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
     except TrainingInterrupted as exc:
-        last.save(trainer)  # at the step boundary, outside the signal handler
-        raise TrainingInterrupted(exc.last_epoch, f"training interrupted in epoch "
-                                  f"{trainer.epoch} after step {trainer.steps_done_in_epoch} "
-                                  f"of {trainer.steps_per_epoch}; all of it is saved: continue "
-                                  f"with 'deepfit resume {rd.path}'") from None
+        raise _interrupted(trainer, last, exc, rd) from None
     except Exception as exc:  # a NaN loss, out of memory, ...: removed if empty, else marked
         from deepfit.run import record_failure
-        record_failure(rd, exc, new=state is None)
+        if strategy.is_main:
+            record_failure(rd, exc, new=state is None)
         raise
     seconds = time.perf_counter() - started
+    if not strategy.is_main:  # the main process evaluates and writes; the others wait
+        strategy.barrier()
+        strategy.close()
+        return load(rd.path)
     history.to_csv(rd.history)
     save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,
                                              "input_shape": list(schema.input_shape)})
@@ -256,7 +262,26 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
+    strategy.barrier()  # the run is complete on disk for every process
+    strategy.close()
     return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+
+
+def _interrupted(trainer: Trainer, last: LastCheckpoint, exc: TrainingInterrupted,
+                 rd: RunDir) -> TrainingInterrupted:
+    """Save what can be resumed exactly (at the step boundary, outside the signal handler)
+    and say how to continue. Several processes keep the last whole epoch's checkpoint:
+    the steps of the epoch in progress were each process's share of the batches, and are
+    done again."""
+    where = (f"training interrupted in epoch {trainer.epoch} after step "
+             f"{trainer.steps_done_in_epoch} of {trainer.steps_per_epoch}")
+    if trainer.strategy.world_size == 1:
+        last.save(trainer)
+        return TrainingInterrupted(exc.last_epoch, f"{where}; all of it is saved: continue "
+                                   f"with 'deepfit resume {rd.path}'")
+    return TrainingInterrupted(exc.last_epoch, f"{where}; epochs 1-{trainer.epoch - 1} are "
+                               "saved (the epoch in progress is redone): continue with "
+                               f"'torchrun --nproc-per-node N -m deepfit resume {rd.path}'")
 
 
 def _scope_facts(cfg: RunConfig, data: Any) -> RunFacts:

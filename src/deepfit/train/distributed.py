@@ -75,7 +75,7 @@ class DataParallel(SingleDevice):
     def describe(self) -> str:
         return f"{self.world_size} processes ({self.device.type}, DDP)"
 
-    def prepare(self, model: nn.Module, cfg: Any, images: bool) -> PreparedModel:
+    def check(self, cfg: Any) -> None:
         for key, refused in (("train.compile", cfg.compile), ("train.cuda_graphs",
                                                               cfg.cuda_graphs),
                              ("train.checkpoint_every", cfg.checkpoint_every),
@@ -87,6 +87,9 @@ class DataParallel(SingleDevice):
             raise ConfigError(f"train.batch_size={cfg.batch_size} is the batch of all "
                               f"{self.world_size} processes together; it must be at least "
                               f"{self.world_size} (one row each)")
+
+    def prepare(self, model: nn.Module, cfg: Any, images: bool) -> PreparedModel:
+        self.check(cfg)
         model = model.to(self.device)
         if cfg.channels_last and images:
             model = model.to(memory_format=torch.channels_last)

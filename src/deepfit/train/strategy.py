@@ -22,6 +22,7 @@ from torch import nn
 
 from deepfit.data.batches import Inputs, on_device
 from deepfit.train.cuda_graph import GraphedForward, graph_refusal
+from deepfit.train.loop_parts import batch_slices
 
 
 @dataclass
@@ -60,6 +61,9 @@ class SingleDevice:
     def describe(self) -> str:
         return str(self.device)
 
+    def check(self, cfg: Any) -> None:
+        """Refuse, in one line, training settings this strategy cannot honour."""
+
     # -- placement ----------------------------------------------------------------------
     def place(self, X: Inputs) -> Inputs:
         """Data on the device once (a tensor), or left on disk (streamed ``ImageFiles``)."""
@@ -78,14 +82,40 @@ class SingleDevice:
         return PreparedModel(model, forward, graphed, refusal)
 
     # -- the epoch ----------------------------------------------------------------------
+    def batch_slices(self, n: int, batch_size: int) -> list[slice]:
+        """This process's mini-batches of an epoch of ``n`` rows, as slices of its
+        ``epoch_order``."""
+        return batch_slices(n, batch_size)
+
     def epoch_order(self, n: int, generator: torch.Generator) -> torch.Tensor:
         """This process's row order for one epoch: a permutation of ``n`` rows drawn from
         ``generator`` (on the CPU, so every device draws the same order for one seed)."""
         return torch.randperm(n, generator=generator).to(self.device)
 
+    def step_weight(self, step: int) -> float:
+        """What this process's mean loss of ``step`` is multiplied by before the backward
+        pass, so that the combined gradient is the gradient of the whole batch's mean."""
+        return 1.0
+
     def reduce_gradients(self, model: nn.Module) -> None:
         """Combine the processes' gradients after the backward pass (one process: as is)."""
 
-    def gather(self, values: torch.Tensor) -> torch.Tensor:
-        """Every process's rows of ``values``, in order (one process: its own)."""
+    def sum(self, values: torch.Tensor) -> torch.Tensor:
+        """``values`` summed over the processes (one process: as is)."""
         return values
+
+    def agree(self, flag: bool) -> bool:
+        """True when any process says True (one process: its own flag); every process
+        must call it at the same point."""
+        return flag
+
+    # -- around training ----------------------------------------------------------------
+    def share(self, value: Any) -> Any:
+        """The main process's ``value``, in every process (one process: as is)."""
+        return value
+
+    def barrier(self) -> None:
+        """Wait until every process gets here (one process: nothing to wait for)."""
+
+    def close(self) -> None:
+        """Leave the process group, if any."""
