@@ -153,6 +153,8 @@ class TrainConfig:
     on_oom: str = _opt("stop", choices=("stop", "halve"),
                        help="GPU out of memory: stop, or halve the batch size and go on")
     deterministic: bool = _opt(False, help="PyTorch deterministic algorithms (bit-exact CUDA)")
+    sync_bn: bool = _opt(False, help="several processes on GPUs: batch-norm statistics over "
+                         "the whole batch, not each process's share (SyncBatchNorm)")
     seed: int = _opt(0, lo=0)
     progress: bool = _opt(True)
 

@@ -47,6 +47,7 @@ class RunFacts:
         streamed: images decoded from disk batch by batch; None until known.
         fixed_splits: the splits that came complete from the source (e.g. ``{"val",
             "test"}`` with data.val_file and data.test_file); None until known.
+        processes: how many processes train the model together (torchrun).
     """
 
     source: str
@@ -55,6 +56,7 @@ class RunFacts:
     task: Optional[str] = None
     streamed: Optional[bool] = None
     fixed_splits: Optional[frozenset] = None
+    processes: int = 1
 
     @property
     def kind(self) -> str:
@@ -198,6 +200,9 @@ RULES: dict[str, Rule] = {
     "train.patience": _when("train.early_stopping", (True,), "with early stopping"),
     "train.class_weights": _CLASSES,
     "train.channels_last": _images,
+    "train.sync_bn": lambda _, f: None if f.processes > 1 else (
+        "it synchronises batch norm across processes, and this run has one (see "
+        "docs/scaling.md)"),
     "eval.threshold_objective": _BINARY,
     "eval.apply_threshold": _all(_BINARY, lambda cfg, _: None
                                  if cfg.eval.threshold_objective != "none" else

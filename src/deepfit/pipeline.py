@@ -169,7 +169,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     strategy = make_strategy(resolve_device(cfg.train.device))
     device = strategy.device
     given = cfg  # the options as the user set them, checked against what the run is
-    facts = _scope_facts(cfg, data)
+    facts = _scope_facts(cfg, data, strategy.world_size)
     shape = (1, 1, 1) if facts.kind == "image" else (1,)
     accepted = _resolve_auto(RunConfig(), facts.kind, shape, device).to_dict()
     # Every automatic value is decided here, once, for this kind of data and this device;
@@ -284,13 +284,14 @@ def _interrupted(trainer: Trainer, last: LastCheckpoint, exc: TrainingInterrupte
                                f"'torchrun --nproc-per-node N -m deepfit resume {rd.path}'")
 
 
-def _scope_facts(cfg: RunConfig, data: Any) -> RunFacts:
+def _scope_facts(cfg: RunConfig, data: Any, processes: int) -> RunFacts:
     """What the run is, before its data are loaded (``deepfit.config_scope``)."""
     kind = source_kind(cfg.data, data)
     image = kind in IMAGE_SOURCES
     name = resolve_model_name(cfg.model.name, (1, 1, 1) if image else (1,))
     check_model_name(name)
-    return RunFacts(source=kind, model=name, family=model_family(name, tuple(model_names())))
+    return RunFacts(source=kind, model=name, family=model_family(name, tuple(model_names())),
+                    processes=processes)
 
 
 def config_yaml(cfg: RunConfig, facts: RunFacts) -> str:

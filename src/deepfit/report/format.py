@@ -194,6 +194,16 @@ def describe_inputs(data: dict[str, Any]) -> str:
     return text
 
 
+def describe_batch(training: dict[str, Any]) -> str:
+    """The batch size, and how several processes shared it (the learning rate is the
+    configured one: not rescaled for the number of processes)."""
+    size, processes = training["batch_size"], training.get("processes") or 1
+    if processes == 1:
+        return str(size)
+    return (f"{size} rows a step over {processes} processes (about {size // processes} each; "
+            "each step's gradient is the whole batch's mean, the learning rate not rescaled)")
+
+
 def describe_training_time(training: dict[str, Any]) -> str:
     """Seconds, device, and how the arithmetic ran (precision, layout, compilation)."""
     how = []
@@ -205,5 +215,7 @@ def describe_training_time(training: dict[str, Any]) -> str:
         how.append("torch.compile")
     if (training.get("cuda_graphs") or {}).get("used"):
         how.append("CUDA graphs")
+    if training.get("sync_bn"):
+        how.append("batch norm synchronised across processes")
     return (f"{training['seconds']:.1f} s on {training['device']}"
             + (f" ({', '.join(how)})" if how else ""))

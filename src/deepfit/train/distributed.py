@@ -79,7 +79,9 @@ class DataParallel(SingleDevice):
         for key, refused in (("train.compile", cfg.compile), ("train.cuda_graphs",
                                                               cfg.cuda_graphs),
                              ("train.checkpoint_every", cfg.checkpoint_every),
-                             ("train.on_oom=halve", cfg.on_oom == "halve")):
+                             ("train.on_oom=halve", cfg.on_oom == "halve"),
+                             ("train.sync_bn on CPUs (PyTorch's SyncBatchNorm runs on GPUs)",
+                              cfg.sync_bn and self.device.type != "cuda")):
             if refused:
                 raise ConfigError(f"{key} is not supported on several processes yet; remove "
                                   "it, or train on one device")
@@ -90,6 +92,8 @@ class DataParallel(SingleDevice):
 
     def prepare(self, model: nn.Module, cfg: Any, images: bool) -> PreparedModel:
         self.check(cfg)
+        if cfg.sync_bn:  # the same parameters, in layers that share their batch statistics
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
         model = model.to(self.device)
         if cfg.channels_last and images:
             model = model.to(memory_format=torch.channels_last)
