@@ -191,3 +191,24 @@ def test_shares_of_uneven_batches_weight_to_the_whole_batch_mean():
                        for r in range(3)) / 3
         assert float(combined) == pytest.approx(float(values[whole[cut]].mean()), abs=1e-12)
     assert sorted(used) == list(range(23))
+
+
+def test_two_nodes_through_torchruns_rendezvous(one_and_two, table):
+    """Two torchrun agents, one process each, meet through the c10d rendezvous as two
+    nodes would (here both on 127.0.0.1): the same weights as one process."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2",
+               "--nproc-per-node=1", "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}",
+               "--rdzv-id=deepfit-test", "-m", "deepfit", "train", "--data", "t.csv", "--name",
+               "nodes", *COMMON]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    nodes = [subprocess.Popen(command, cwd=table, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [node.communicate(timeout=240) for node in nodes]
+    assert all(node.returncode == 0 for node in nodes), [err[-2000:] for _, err in outputs]
+    one, _ = one_and_two
+    _close(_weights(one), _weights(table / "runs" / "nodes"), atol=1e-6)
