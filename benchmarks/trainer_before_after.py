@@ -36,7 +36,7 @@ from deepfit.models import MLP, build_model
 from deepfit.task import TaskHead
 from deepfit.train.trainer import Trainer
 
-arm, epochs = sys.argv[1], int(sys.argv[2])
+arm, epochs, device = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 g = torch.Generator().manual_seed(0)
 kwargs = {}
 if "select_best" in inspect.signature(Trainer.__init__).parameters:
@@ -56,15 +56,17 @@ else:
     model = build_model(ModelConfig(name="cnn", channels=(8, 16)), (1, 28, 28), 1)
     spec = ImageSpec(size=(28, 28), channels=1, mean=[0.5], std=[0.25], augment=[],
                      channel_mode="gray", resized=False)
-    inputs = ImageInputs(spec, torch.device("cpu"), seed=1, channels_last=False)
+    inputs = ImageInputs(spec, torch.device(device), seed=1, channels_last=False)
     kind, batch = "image", 128
 cfg = TrainConfig(epochs=epochs, batch_size=batch, progress=False, early_stopping=False,
                   schedule="constant", optimizer="adam", seed=0,
-                  channels_last=False).resolved(kind, "cpu")
+                  channels_last=False).resolved(kind, device)
 trainer = Trainer(model, TaskHead("binary"), cfg, task="binary", n_outputs=1, inputs=inputs,
-                  **kwargs)
+                  device=device, **kwargs)
 start = time.perf_counter()
 history = trainer.fit(X[:-400], y[:-400], X[-400:], y[-400:])
+if device == "cuda":
+    torch.cuda.synchronize()
 seconds = time.perf_counter() - start
 print(json.dumps({"seconds": seconds, "val_loss": history.rows[-1]["val_loss"]}))
 """
@@ -79,9 +81,9 @@ def base_source(rev: str, folder: Path) -> Path:
     return folder / "src"
 
 
-def run(src: Path, arm: str, epochs: int) -> dict:
+def run(src: Path, arm: str, epochs: int, device: str) -> dict:
     env = {**os.environ, "PYTHONPATH": str(src), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", CHILD, arm, str(epochs)], env=env,
+    out = subprocess.run([sys.executable, "-c", CHILD, arm, str(epochs), device], env=env,
                          capture_output=True, text=True)
     if out.returncode:
         sys.exit(f"the {arm} arm failed with deepfit from {src}:\n{out.stderr[-2000:]}")
@@ -91,23 +93,30 @@ def run(src: Path, arm: str, epochs: int) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--base", default="HEAD~1", help="the commit to compare with")
+    p.add_argument("--base-src", help="or: a folder holding that commit's src/deepfit (where "
+                   "there is no git history, e.g. a copy of the tree on another machine)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--arms", default="table,image")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
     args = p.parse_args()
-    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
-                         capture_output=True, text=True, check=True).stdout.strip()
     with tempfile.TemporaryDirectory() as tmp:
-        base = base_source(args.base, Path(tmp))
+        if args.base_src:
+            rev, base = Path(args.base_src).name, Path(args.base_src)
+        else:
+            rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.base],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+            base = base_source(args.base, Path(tmp))
         sides = {f"base {rev}": base, "current": ROOT / "src"}
         print(f"{datetime.date.today()}  {platform.processor() or platform.machine()}  "
-              f"{os.cpu_count()} cores  torch threads 1  repeats {args.repeats}")
+              f"{os.cpu_count()} cores  torch threads 1  {args.device}  "
+              f"repeats {args.repeats}")
         for arm in args.arms.split(","):
             times: dict[str, list[float]] = {name: [] for name in sides}
             losses = {}
             for _ in range(args.repeats):
                 for name, src in sides.items():  # interleaved: load hits both alike
-                    result = run(src, arm, args.epochs)
+                    result = run(src, arm, args.epochs, args.device)
                     times[name].append(result["seconds"])
                     losses[name] = result["val_loss"]
             med = {name: statistics.median(t) for name, t in times.items()}

@@ -15,6 +15,18 @@ timeout "${TEST_TIMEOUT:-90}" python3 -m pytest -q -p no:cacheprovider \
     tests/train/test_cuda_graphs.py tests/train/test_numerical_policies.py \
     tests/data/images/test_augment.py -k "cuda or CUDA or fp16 or graph" 2>&1 | tail -20 \
     | tee "$OUT/gpu_tests.log"
+# Data-parallel training through NCCL with one process (the DDP path on a one-GPU machine),
+# then the trainer against the commit before the strategy seam, on the GPU (BASE_SRC: that
+# commit's src/, e.g. from 'git archive 16d68f1 src | tar -x -C .base', carried along).
+timeout 300 python3 -m torch.distributed.run --standalone --nproc-per-node 1 -m deepfit train \
+    --data "$ROOT" --epochs 1 --quiet --out "$OUT/runs" --name ddp1 eval.plots=false 2>&1 \
+    | tail -4 | tee "$OUT/ddp_nccl.log"
+python3 -c "import json; t = json.load(open('$OUT/runs/ddp1/summary.json'))['training']; \
+print(t['device'], t['processes'], t['seconds'])" 2>&1 | tee -a "$OUT/ddp_nccl.log"
+if [ -n "${BASE_SRC:-}" ]; then
+    timeout 300 python3 benchmarks/trainer_before_after.py --base-src "$BASE_SRC" --device cuda \
+        --repeats 3 2>&1 | tee "$OUT/trainer_before_after.log"
+fi
 # The small-CNN targets, with CUDA graphs (and the lectures' arm), then eager for comparison.
 python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
     --cuda-graphs --json "$OUT/images_cnn_graphs.json" 2>&1 | tee "$OUT/images_cnn_graphs.log"

@@ -33,8 +33,9 @@ from deepfit.train.strategy import PreparedModel, SingleDevice
 
 
 def launched_by_torchrun() -> bool:
-    """True in a process torchrun started for a group of more than one."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    """True in a process torchrun started (even alone: ``torchrun --nproc-per-node 1``
+    trains through DDP, which checks that path on a machine with one GPU)."""
+    return "TORCHELASTIC_RUN_ID" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def make_strategy(device: torch.device) -> SingleDevice:
