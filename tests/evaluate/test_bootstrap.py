@@ -52,14 +52,18 @@ def _ref_mcc(y, p):
 
 def _ref_multiclass(y, scores, k):
     p, labels = scores.argmax(axis=1), list(range(k))
-    kw = {"labels": labels, "average": "macro", "zero_division": NAN}
+
+    def macro(fn):  # scikit-learn's macro mean, NaN (undefined) if a class's value is 0 / 0
+        per_class = fn(y, p, labels=labels, average=None, zero_division=NAN)
+        return NAN if np.isnan(per_class).any() else fn(y, p, labels=labels, average="macro")
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "y_pred contains classes not in y_true"
         return {"accuracy": skm.accuracy_score(y, p),
                 "balanced_accuracy": skm.balanced_accuracy_score(y, p),
-                "precision_macro": skm.precision_score(y, p, **kw),
-                "recall_macro": skm.recall_score(y, p, **kw),
-                "f1_macro": skm.f1_score(y, p, **kw), "mcc": _ref_mcc(y, p)}
+                "precision_macro": macro(skm.precision_score),
+                "recall_macro": macro(skm.recall_score),
+                "f1_macro": macro(skm.f1_score), "mcc": _ref_mcc(y, p)}
 
 
 def _ref_regression(y, pred):

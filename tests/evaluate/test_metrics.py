@@ -117,3 +117,35 @@ def test_mcc_of_a_constant_prediction_is_undefined_not_zero():
     assert m["mcc"] is None and "every true label is class 'n'" in m["undefined"]["mcc"]
     ci = bootstrap_ci(y, np.full(5, 0.9), ["mcc"], n_resamples=20)
     assert ci["mcc"]["value"] is None and ci["mcc"]["low"] is None
+
+
+def test_macro_and_weighted_means_are_undefined_where_a_class_is_0_over_0():
+    """scikit-learn's zero_division=nan leaves a never-predicted class out of the mean; the
+    headline must agree with the rate table (undefined) and keep scikit-learn's defined values."""
+    from deepfit.evaluate.rates import confusion_rates
+
+    names = [f"c{k}" for k in range(5)]
+    y = np.array([0, 0, 1, 1, 2, 2, 3, 3, 4, 4])
+    pred = np.array([0, 1, 1, 1, 0, 1, 0, 1, 1, 0])  # classes 2, 3 and 4 never predicted
+    m = classification_metrics(y, np.eye(5)[pred] * 0.9 + 0.02, names)
+    for key in ("precision_macro", "precision_weighted"):
+        assert m[key] is None
+        assert m["undefined"][key].startswith("3 of 5 classes were never predicted ('c2', 'c3',")
+    rates = confusion_rates(np.array(m["confusion_matrix"]), names)
+    assert rates["macro"]["ppv"] is None and rates["weighted"]["ppv"] is None
+    # Defined where no class is 0 / 0: recall (every class present) and F1, as scikit-learn.
+    for key, fn in (("recall_macro", skm.recall_score), ("recall_weighted", skm.recall_score),
+                    ("f1_macro", skm.f1_score), ("f1_weighted", skm.f1_score)):
+        assert m[key] == pytest.approx(fn(y, pred, average=key.split("_")[1]), rel=1e-12), key
+    assert m["f1_macro"] == pytest.approx(rates["macro"]["f1"])
+    # A class absent from the labels and never predicted: macro recall and F1 undefined,
+    # weighted ones defined (weight 0), as in the rate table.
+    m = classification_metrics(y[y < 4], np.eye(5)[y[y < 4]] * 0.9 + 0.02, names)
+    assert m["recall_macro"] is None and m["f1_macro"] is None and m["precision_macro"] is None
+    assert "1 of 5 classes were absent from the true labels ('c4')" in m["undefined"]["recall_macro"]
+    assert m["recall_weighted"] == m["f1_weighted"] == m["precision_weighted"] == 1.0
+    # Binary: the positive class never predicted.
+    b = classification_metrics(np.array([0, 1, 1, 0]), np.full(4, 0.2), ["healthy", "sick"])
+    assert b["precision"] is None
+    assert b["undefined"]["precision"] == "the positive class 'sick' was never predicted (0 / 0)"
+    assert b["recall"] == 0.0 and b["f1"] == 0.0

@@ -346,8 +346,22 @@ def test_regression_extras_equal_sklearn():
 
 def test_regression_extras_undefined_cases():
     r = regression_extras(np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 2.5]))
-    assert r["mape"] is None and "1 true value(s) are 0" in r["undefined"]["mape"]
+    assert r["mape"] is None and r["undefined"]["mape"] == ("the target is 0 in 1 of 3 rows "
+                                                            "(MAPE divides by it)")
     assert r["explained_variance"] is not None
     r = regression_extras(np.array([3.0, 3.0, 3.0]), np.array([2.0, 3.0, 4.0]))
     assert r["explained_variance"] is None and "variance 0" in r["undefined"]["explained_variance"]
     assert r["median_ae"] == 1.0
+
+
+def test_mape_undefined_for_a_zero_target_that_came_back_through_float32():
+    """Training stores the target as float32 z-scores: a true 0 decodes to ~1e-7, where
+    scikit-learn's MAPE would be in the millions."""
+    y = np.array([0.0, 0.0, 3.5, 6.76, 12.0])
+    mean, std = y.mean(), y.std()
+    decoded = ((y - mean) / std).astype(np.float32).astype(np.float64) * std + mean
+    assert decoded[0] != 0 and skm.mean_absolute_percentage_error(decoded, decoded + 1) > 1e5
+    r = regression_extras(decoded, decoded + 1)
+    assert r["mape"] is None and "the target is 0 in 2 of 5 rows" in r["undefined"]["mape"]
+    small = np.array([1e-3, 2e-3, 4e-3])  # small but true values keep scikit-learn's MAPE
+    assert regression_extras(small, small * 1.1)["mape"] == pytest.approx(0.1)

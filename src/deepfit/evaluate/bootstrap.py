@@ -21,8 +21,9 @@ METRICS = {"binary": ("accuracy", "balanced_accuracy", "precision", "recall", "s
            "multiclass": ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
                           "f1_macro", "mcc"),
            "regression": ("rmse", "mae", "mse", "r2")}
-# By default, all but those that repeat another (recall, balanced accuracy, RMSE squared).
-DEFAULT_METRICS = {task: tuple(m for m in names if m not in ("sensitivity", "recall_macro", "mse"))
+# By default, all but those that repeat another (recall, RMSE squared). Macro recall is kept:
+# it is undefined when a class is absent, where balanced accuracy leaves that class out.
+DEFAULT_METRICS = {task: tuple(m for m in names if m not in ("sensitivity", "mse"))
                    for task, names in METRICS.items()}
 
 MAX_DROPPED = 0.10  # above this share of undefined resamples, an interval would mislead
@@ -32,6 +33,8 @@ _BLOCK = 2 ** 18
 _WHY = {"balanced_accuracy": "one class only", "roc_auc": "one class only", "r2": "constant y",
         "recall": "no positives", "sensitivity": "no positives", "specificity": "no negatives",
         "precision": "no predicted positive", "f1": "no true or predicted positive",
+        "precision_macro": "a class never predicted", "recall_macro": "a class absent",
+        "f1_macro": "a class neither present nor predicted",
         "mcc": "one class only, or one predicted class"}
 
 
@@ -234,12 +237,15 @@ def _binary(cm: np.ndarray) -> dict[str, np.ndarray]:
 def _multiclass(cm: np.ndarray) -> dict[str, np.ndarray]:
     tp = np.diagonal(cm, axis1=1, axis2=2)
     actual, predicted = cm.sum(axis=2), cm.sum(axis=1)
-    # As metrics.py (scikit-learn, zero_division=NaN): a class with nothing to divide by, e.g.
-    # absent from a resample's labels, is left out of the macro mean (never all of them).
-    recall = np.nanmean(_div(tp, actual), axis=1)
+    # Balanced accuracy as scikit-learn: the mean recall over the classes present (a class
+    # absent from a resample's labels is left out). The macro means, as metrics.py, are NaN
+    # (undefined on that resample) when any class's value is 0 / 0.
+    per_recall = _div(tp, actual)
+    recall = np.nanmean(per_recall, axis=1)
     return {"accuracy": tp.sum(axis=1) / cm.sum(axis=(1, 2)), "balanced_accuracy": recall,
-            "recall_macro": recall, "precision_macro": np.nanmean(_div(tp, predicted), axis=1),
-            "f1_macro": np.nanmean(_div(2 * tp, actual + predicted), axis=1), "mcc": _mcc(cm)}
+            "recall_macro": per_recall.mean(axis=1),
+            "precision_macro": _div(tp, predicted).mean(axis=1),
+            "f1_macro": _div(2 * tp, actual + predicted).mean(axis=1), "mcc": _mcc(cm)}
 
 
 def _mcc(cm: np.ndarray) -> np.ndarray:

@@ -38,13 +38,13 @@ def classification_metrics(y_true: np.ndarray, scores: np.ndarray, class_names: 
         if binary:
             for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
                              ("f1", skm.f1_score)):
-                out[name] = _prf(fn, y_true, y_pred, name, undefined, average="binary",
-                                 labels=labels)
+                out[name] = _prf(fn, y_true, y_pred, name, undefined, "binary", labels,
+                                 class_names)
         for avg in ("macro", "weighted"):
             for name, fn in (("precision", skm.precision_score), ("recall", skm.recall_score),
                              ("f1", skm.f1_score)):
                 out[f"{name}_{avg}"] = _prf(fn, y_true, y_pred, f"{name}_{avg}", undefined,
-                                            average=avg, labels=labels)
+                                            avg, labels, class_names)
         out["mcc"] = _mcc(y_true, y_pred, class_names, undefined)
         present = np.unique(y_true)
         if len(present) < 2:
@@ -84,13 +84,41 @@ def _mcc(y_true: np.ndarray, y_pred: np.ndarray, names: list[str],
     return float(skm.matthews_corrcoef(y_true, y_pred))
 
 
+# What leaves one class's value 0 / 0, per metric (F1 = 2TP / (2TP + FP + FN), as in
+# scikit-learn, is 0 / 0 only for a class neither present nor predicted).
+_CLASS_UNDEFINED = {"precision": "never predicted", "recall": "absent from the true labels",
+                    "f1": "neither present in the true labels nor predicted"}
+
+
 def _prf(fn: Any, y_true: np.ndarray, y_pred: np.ndarray, name: str, undefined: dict,
-         **kw: Any) -> float | None:
-    value = fn(y_true, y_pred, zero_division=np.nan, **kw)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        undefined[name] = "division by zero: no predicted or no true examples of a class"
+         average: str, labels: list[int], names: list[str]) -> float | None:
+    """scikit-learn's precision / recall / F1, or None where a class's value is 0 / 0.
+
+    With ``zero_division=np.nan`` scikit-learn leaves such classes out of the macro and
+    weighted means, which would average over fewer classes than the name says (and disagree
+    with the rate table). Here the mean is undefined instead, as in ``rates.py``; a class
+    with no true rows has weight 0 in ``weighted`` and cannot make it undefined. Where the
+    value is defined it is scikit-learn's.
+    """
+    metric = name.split("_")[0]
+    per_class = fn(y_true, y_pred, zero_division=np.nan, average=None, labels=labels)
+    if average == "binary":
+        bad = [1] if math.isnan(per_class[1]) else []
+    else:
+        support = np.bincount(y_true, minlength=len(labels))
+        bad = [k for k in labels if math.isnan(per_class[k])
+               and (average == "macro" or support[k] > 0)]
+    if bad:
+        which = ", ".join(f"'{names[k]}'" for k in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        if average == "binary":
+            undefined[name] = (f"the positive class {which} was "
+                               f"{_CLASS_UNDEFINED[metric]} (0 / 0)")
+        else:
+            undefined[name] = (f"{len(bad)} of {len(labels)} classes were "
+                               f"{_CLASS_UNDEFINED[metric]} ({which}), so their {metric} is "
+                               f"0 / 0 and the {average} mean is undefined")
         return None
-    return float(value)
+    return float(fn(y_true, y_pred, zero_division=np.nan, average=average, labels=labels))
 
 
 def _defined(compute: Any, name: str, undefined: dict) -> float | None:

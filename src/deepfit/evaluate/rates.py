@@ -363,7 +363,8 @@ def regression_extras(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     """Median absolute error, MAPE and explained variance (scikit-learn's definitions).
 
     ``mape`` is a fraction as in scikit-learn (0.1 means 10 %) and is undefined if any true
-    value is 0, where scikit-learn would divide by machine epsilon and report a huge number.
+    value is 0 (to float32 rounding at the target's scale: a 0 trained as float32 comes back
+    as ~1e-7), where scikit-learn would divide by machine epsilon and report a huge number.
     ``explained_variance`` is undefined when the true values do not vary.
 
     Returns:
@@ -384,9 +385,10 @@ def regression_extras(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {"n": int(len(y))}
     undefined: dict[str, str] = {}
     out["median_ae"] = float(skm.median_absolute_error(y, p))
-    zeros = int(np.sum(y == 0))
+    zeros = int(np.sum(np.abs(y) <= 16 * np.finfo(np.float32).eps * np.max(np.abs(y))))
     if zeros:
-        out["mape"], undefined["mape"] = None, f"MAPE undefined: {zeros} true value(s) are 0"
+        out["mape"], undefined["mape"] = None, (f"the target is 0 in {zeros} of {len(y)} rows "
+                                                "(MAPE divides by it)")
     else:
         out["mape"] = float(skm.mean_absolute_percentage_error(y, p))
     if len(y) < 2 or np.any(np.var(y, axis=0) == 0):
