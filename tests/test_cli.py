@@ -162,3 +162,16 @@ def test_overrides_may_come_anywhere_among_the_options(tmp_path, tabular_csv, ca
     with pytest.raises(SystemExit) as info:
         parse(["train", "--data", "x.csv", "--bogus", "train.lr=0.1"])
     assert info.value.code == 2 and "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_a_key_given_as_a_flag_and_as_key_value_is_refused(tmp_path, capsys):
+    from deepfit.cli import main
+    code = main(["train", "--data", "iris", "--epochs", "1", "train.max_epochs=3",
+                 "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "error: train.epochs is given twice (train.max_epochs=3 and --epochs 1); keep one"
+    code = main(["train", "--data", "iris", "train.lr=0.1", "train.learning_rate=0.2",
+                 "--out", str(tmp_path)])
+    assert code == 2 and "train.lr is given twice" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -492,3 +492,14 @@ def test_real_typos_suggest_the_intended_key_first(typo, meant):
 def test_a_misspelt_section_alone_is_named_as_a_section():
     with pytest.raises(ConfigError, match=r"did you mean the section 'model', as model.KEY"):
         RunConfig().override(["modle=1"])
+
+
+def test_one_key_given_twice_is_refused_whatever_its_names():
+    from deepfit.pipeline import resolve_config
+    with pytest.raises(ConfigError, match=r"train.lr is given twice \(lr= and learning_rate=\)"):
+        resolve_config(lr=0.1, learning_rate=0.01)
+    with pytest.raises(ConfigError, match=r"train.lr is given twice \(train.lr= and lr=\)"):
+        resolve_config(**{"train.lr": 0.1}, lr=0.2)
+    with pytest.raises(ConfigError, match=r"eval.plots is given twice"):
+        resolve_config(eval={"plots": False}, plots=True)
+    assert resolve_config(lr=0.1, epochs=3).train.lr == 0.1  # different keys are fine

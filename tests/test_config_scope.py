@@ -164,13 +164,13 @@ EXPECTED = {
                                "data.test_file", "data.id_column", "data.group_column",
                                "data.positive_class", "data.drop_columns", "data.standardize",
                                "data.feature_transform", "data.missing", "model.hidden",
-                               "model.activation", "train.cuda_graphs",
+                               "model.activation",
                                "model.norm", "model.init", "train.gamma",
                                "train.plateau_patience", "eval.threshold_objective",
                                "eval.apply_threshold", "eval.betas", "eval.calibration_bins"],
                               "used"),
               **dict.fromkeys(["data.sheet", "data.max_categories", "data.image_column",
-                               "train.loss", "eval.target"], "stops"),
+                               "train.loss"], "stops"),
               **dict.fromkeys(["data.scale_target", "data.n_samples", "data.noise",
                                "data.root", "data.image_size", "data.resize", "data.color",
                                "data.augment", "data.normalize", "data.mean", "data.std",
@@ -183,7 +183,7 @@ EXPECTED = {
     "image": {**dict.fromkeys(USED_IN_BOTH, "used"), **dict.fromkeys(ARMED, "armed"),
               **dict.fromkeys(["data.image_size", "data.color", "data.augment",
                                "data.normalize", "data.cache", "data.max_memory_gb",
-                               "model.channels", "train.channels_last", "train.cuda_graphs",
+                               "model.channels", "train.channels_last",
                                "eval.betas", "eval.calibration_bins"], "used"),
               **dict.fromkeys(["data.mean", "data.std", "model.weights"], "stops"),
               **dict.fromkeys(["data.sheet", "data.targets", "data.split_column",
@@ -204,7 +204,9 @@ EXPECTED = {
               "eval.target": "refused"},
 }
 EXPECTED["table"].update({"train.loss": "stops",  # a binary task has one loss: bce
-                          "data.target": "used", "data.task": "used"})
+                          "data.target": "used", "data.task": "used", "eval.target": "refused"})
+for kind in EXPECTED:  # CUDA graphs apply where training runs on a CUDA GPU
+    EXPECTED[kind]["train.cuda_graphs"] = "used" if torch.cuda.is_available() else "refused"
 # Settings that go with a key in both arms: a multi-label task has no bootstrap intervals.
 WITH = {"data.targets": {"eval.bootstrap": 0}}
 
@@ -369,3 +371,13 @@ def test_refusal_is_one_line_naming_every_key(world):
     assert "\n" not in text and "data.image_size=[32]" in text and "model.channels=[8]" in text
     assert "remove them" in text
     assert not (world / "x").exists() or not any((world / "x").iterdir())
+
+
+@pytest.mark.parametrize("model", ["lenet", "resnet9"])
+def test_dropout_is_refused_for_image_networks_without_dropout(world, model):
+    with pytest.raises(ConfigError, match=rf"model.dropout=0.5 \(it applies to the mlp and "
+                                          rf"deepfit's cnn, not to deepfit's {model}, which has "
+                                          r"no dropout layer to set\)"):
+        deepfit.train(data=str(world / "img"), out=str(world / "x"), model=model,
+                      **{**BASE, "model.dropout": 0.5})
+

@@ -369,3 +369,12 @@ def test_mlp_parameters_with_a_module_are_refused_not_ignored(iris):
         NeuralClassifier(epochs=1, module=TinyNet, hidden=(8,), dropout=0.1).fit(X, y)
     with pytest.raises(ValueError, match="module_kwargs are for your own module="):
         NeuralClassifier(epochs=1, module_kwargs={"width": 3}).fit(X, y)
+
+
+def test_validation_parameters_without_early_stopping_are_refused(iris):
+    X, y = iris
+    with pytest.raises(ValueError, match=r"patience and validation_fraction only act with "
+                                         r"early_stopping=True"):
+        NeuralClassifier(epochs=1, early_stopping=False, patience=3,
+                         validation_fraction=0.3).fit(X, y)
+    NeuralClassifier(epochs=1, early_stopping=False).fit(X, y)  # defaults: nothing to refuse

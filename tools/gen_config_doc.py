@@ -11,7 +11,9 @@ as a YAML file, edit it, and run `deepfit train my.yaml`. Keys can also be set o
 command line as `section.key=value` (values are YAML: `model.hidden=[128,64]`,
 `train.grad_clip=1.0`, `data.target=null`) or with the flags `--data`, `--target`, `--task`,
 `--model`, `--epochs`, `--lr`, `--batch-size`, `--seed`, `--device`, `--out`, `--name`.
-Precedence: defaults < config file < `key=value` < flags.
+Precedence: defaults < config file < `key=value` and flags. One key given twice on the
+command line, under any of its names (`--epochs 5 train.max_epochs=3`), is an error, as is
+one keyword given twice from Python (`lr=0.1, learning_rate=0.01`): one would silently win.
 
 Validation happens before any work starts: an unknown key names the closest valid one, a
 wrong type or an out-of-range value names the key, the value and what is allowed. YAML is

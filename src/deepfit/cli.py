@@ -1,17 +1,12 @@
 """Command line: parse, call the library, render. No logic of its own.
 
     deepfit train [CONFIG.yaml] [--data X] [--target COL] [--model M] [--epochs N]
-                  [--out DIR] [--name NAME] [--seed S] [--device D] [key=value ...]
+                  [--out DIR] [--name NAME] [--seed S] [--device D] [--devices N] [key=value ...]
     deepfit cv [same options as train] [--folds K] [--repeats R] [--groups COL]
-    deepfit resume RUN                 (or: deepfit train --resume RUN)
-    deepfit evaluate RUN [--data FILE]
-    deepfit predict RUN INPUT -o OUT.csv
-    deepfit report RUN
+    deepfit resume RUN [--devices N]   (or: deepfit train --resume RUN)
+    deepfit evaluate RUN [--data FILE] | predict RUN INPUT -o OUT.csv | report RUN
     deepfit compare RUN_A RUN_B [...] [-o compare.html] [--force]
-    deepfit runs [--out DIR]
-    deepfit models [--torchvision]
-    deepfit datasets
-    deepfit config
+    deepfit runs [--out DIR] | models [--torchvision] | datasets | config
 """
 
 from __future__ import annotations
@@ -23,11 +18,13 @@ import warnings
 from pathlib import Path
 from typing import Any, Optional
 
-from deepfit.errors import DeepfitError, RunError, TrainingInterrupted
+from deepfit.errors import DeepfitError, TrainingInterrupted
 from deepfit.version import __version__
 
 EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
 RUN_HELP = "run directory, or its name under runs/"
+DEVICES_HELP = ("train on N processes of this machine together (torchrun, DDP; one GPU each, "
+                "or CPUs); see docs/scaling.md")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -43,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run_args(tr)
     tr.add_argument("--resume", metavar="RUN", help="continue this interrupted run instead "
                     "(the other options come from its config.yaml)")
+    tr.add_argument("--devices", type=int, metavar="N", help=DEVICES_HELP)
 
     cv = sub.add_parser("cv", help="k-fold cross-validation: every fold a full run")
     _add_run_args(cv)
@@ -56,12 +54,14 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser("predict", help="predict new rows with a finished run")
     pr.add_argument("run", metavar="RUN", help=RUN_HELP)
-    pr.add_argument("input", help="CSV / TSV / Parquet file with the training columns")
+    pr.add_argument("input", help="a table (CSV / TSV / Excel / Parquet) with the training "
+                    "columns, or for an image run an image file or a folder of images")
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
 
     rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     rs_.add_argument("run", metavar="RUN", help=RUN_HELP)
+    rs_.add_argument("--devices", type=int, metavar="N", help=DEVICES_HELP)
 
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
     rp.add_argument("run", metavar="RUN", help=RUN_HELP)
@@ -109,6 +109,8 @@ def _add_run_args(parser: argparse.ArgumentParser) -> None:
 
 def _config(args: argparse.Namespace) -> Any:
     """Defaults < config file < key=value overrides < flags."""
+    from deepfit.config import RunConfig
+    from deepfit.config_rules import merge_once, split_assignment
     from deepfit.pipeline import resolve_config
 
     configs = [a for a in args.args if "=" not in a]
@@ -116,14 +118,16 @@ def _config(args: argparse.Namespace) -> Any:
     if len(configs) > 1:
         raise DeepfitError(f"give at most one config file, got {configs}")
     flags = {"data.source": args.data, "data.root": args.root, "data.target": args.target,
-             "data.task": args.task,
-             "model.name": args.model, "train.epochs": args.epochs, "train.lr": args.lr,
-             "train.batch_size": args.batch_size, "train.seed": args.seed,
-             "train.device": args.device, "out": args.out, "name": args.name}
-    overrides = {k: v for k, v in flags.items() if v is not None}
-    if args.quiet:
-        overrides["train.progress"] = False
-    cfg = resolve_config(configs[0] if configs else None).override(assignments)
+             "data.task": args.task, "model.name": args.model, "train.epochs": args.epochs,
+             "train.lr": args.lr, "train.batch_size": args.batch_size,
+             "train.seed": args.seed, "train.device": args.device, "out": args.out,
+             "name": args.name, "train.progress": False if args.quiet else None}
+    items = [split_assignment(a) + (a,) for a in assignments]  # (key, value, as typed)
+    items += [(k, v, {"data.source": "--data", "model.name": "--model", "train.progress":
+                      "--quiet"}.get(k, "--" + k.split(".")[-1].replace("_", "-")) + f" {v}")
+              for k, v in flags.items() if v is not None]
+    overrides = merge_once(items, RunConfig)  # a key given twice: refused, not overridden
+    cfg = resolve_config(configs[0] if configs else None)
     return cfg.override(overrides) if overrides else cfg
 
 
@@ -142,6 +146,11 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
 
 def main(argv: Optional[list[str]] = None) -> int:
     args = parse(argv)
+    if getattr(args, "devices", None) is not None:  # N processes: torchrun runs this again
+        from deepfit.launch import relaunch
+        code = relaunch(sys.argv[1:] if argv is None else argv, args.devices)
+        if code is not None:
+            return code
     # deepfit's warnings (new data with unseen categories, ...) as one line each, not
     # Python's "file:line: Category:" format with the source line under it.
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
@@ -188,9 +197,12 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def _show_run(run: Any) -> int:
+    from deepfit.launch import is_main_process
+
+    if not is_main_process():  # one of several torchrun processes: rank 0 speaks for all
+        return 0
     _print_metrics(run.metrics, run.task)
-    for line in run.warnings:  # e.g. a model that predicts one class for every row
-        print(f"warning: {line}", file=sys.stderr)
+    _print_warnings(run.path)
     print(f"\nrun:    {run.path}\nreport: {run.report_path}")
     return 0
 
@@ -200,7 +212,7 @@ def cmd_cv(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from deepfit.cv import cross_validate
-    from deepfit.report.format import LABELS, mean_sd_cell
+    from deepfit.report.format import LABELS, collapsed_folds_line, mean_sd_cell
 
     cv = cross_validate(_config(args), folds=args.folds, repeats=args.repeats,
                         groups=args.groups)
@@ -209,6 +221,8 @@ def cmd_cv(args: argparse.Namespace) -> int:
     for key, s in cv.summary.items():
         table.add_row(LABELS.get(key, key), mean_sd_cell(s, total))
     Console(width=100).print(table)
+    if collapsed_folds_line(cv.to_dict()):
+        print(f"warning: {collapsed_folds_line(cv.to_dict())}", file=sys.stderr)
     print(f"\nfolds:  {cv.path}\nreport: {cv.report_path}")
     return 0
 
@@ -220,6 +234,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.data:
         print(f"metrics of {run.path} (validation and its own test split)")
         _print_metrics(run.metrics, run.task)
+        _print_warnings(run.path)
         return 0
     from rich.console import Console
     from rich.table import Table
@@ -262,40 +277,19 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-# The test metrics 'deepfit runs' shows per task, as the results table names them.
-RUNS_METRICS = {"binary": ("accuracy", "f1", "roc_auc"),
-                "multiclass": ("accuracy", "f1_macro", "roc_auc"),
-                "regression": ("rmse", "r2"),
-                "multilabel": ("roc_auc_macro", "f1_macro", "subset_accuracy")}
-
-
 def cmd_runs(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.report.format import LABELS, fmt
-    from deepfit.run import runs_in, unfinished
+    from deepfit.report.listing import RUNS_COLUMNS, runs_rows
 
-    folder = Path(args.out)
-    runs = runs_in(folder)
-    if not runs:
-        print(f"no runs yet in '{folder}'")
+    rows = runs_rows(Path(args.out))
+    if not rows:
+        print(f"no runs yet in '{args.out}'")
         return 0
-    table = Table("run", "data", "task", "epochs", "test metrics (as in the results table)",
-                  "created")
-    for rd in runs:
-        state = unfinished(rd, where=False)
-        try:
-            s = rd.read_summary()
-        except (OSError, RunError):
-            reason = state or f"{rd.summary.name} is damaged"
-            table.add_row(rd.path.name, "", "", "", reason.split(";")[0], "")
-            continue
-        task, test = s["data"]["task"], s["metrics"].get("test") or {}
-        metric = ", ".join(f"{LABELS.get(k, k)} {fmt(test.get(k))}"
-                           for k in RUNS_METRICS.get(task, ()) if k in test)
-        table.add_row(rd.path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
-                      metric, s["created"])
+    table = Table(*RUNS_COLUMNS)
+    for row in rows:
+        table.add_row(*row)
     Console(width=160).print(table)
     return 0
 
@@ -335,6 +329,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from deepfit.report.format import LABELS
     from deepfit.evaluate.metrics import HEADLINE
 
+    if args.force and not args.output:
+        raise DeepfitError("--force needs -o OUTPUT: without -o compare writes a new "
+                           "compare-N.html and overwrites nothing")
     result = compare_runs(args.runs)
     out = Path(args.output) if args.output else default_output(result)
     if out.exists() and not args.force:  # before the tables: nothing printed for nothing
@@ -363,6 +360,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
     print(describe_config(), end="")
     return 0
+
+
+def _print_warnings(run_path: Any) -> None:
+    from deepfit.report.notes import console_warnings
+
+    for line in console_warnings(run_path):  # e.g. a model that predicts one class
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def _print_metrics(metrics: dict[str, Any], task: str) -> None:

@@ -78,6 +78,27 @@ def set_dotted(root: type, raw: dict[str, Any], dotted: str, value: Any) -> None
     node[parts[-1]] = value
 
 
+def canonical_key(dotted: str, root: type) -> str:
+    """``train.learning_rate`` -> ``train.lr``: an aliased key by deepfit's name."""
+    parts = dotted.split(".")
+    if len(parts) == 2:
+        return f"{parts[0]}.{_aliases(root).get(parts[0], {}).get(parts[1], parts[1])}"
+    return dotted
+
+
+def merge_once(items: list[tuple[str, Any, str]], root: type) -> dict[str, Any]:
+    """``{key: value}`` from ``(dotted key, value, how it was given)``; a key given twice,
+    under any of its names, is one error naming both places (one would silently win)."""
+    out: dict[str, Any] = {}
+    shown: dict[str, str] = {}
+    for key, value, given in items:
+        canon = canonical_key(key, root)
+        if canon in out:
+            raise ConfigError(f"{canon} is given twice ({shown[canon]} and {given}); keep one")
+        out[canon], shown[canon] = value, given
+    return out
+
+
 def _aliases(root: type) -> dict[str, dict[str, str]]:
     """{section: {alias: key}}: the names other tools give deepfit's options."""
     return getattr(root, "ALIASES", {})
@@ -111,6 +132,11 @@ def closest_key(dotted: str, root: type) -> Optional[str]:
     aliases = _aliases(root)
     parts = dotted.split(".")
     if len(parts) == 1:  # a bare name: a key of some section, or a top-level key
+        exact = [k for k in keys if k.split(".")[-1] == parts[0]]
+        order = ("train", "model", "data", "eval")  # as bare Python keywords are looked up
+        if exact:
+            return min(exact, key=lambda k: order.index(k.split(".")[0])
+                       if k.split(".")[0] in order else len(order))
         return _pick(parts[0], keys, aliases, fallback=keys)
     section, name = parts[0], ".".join(parts[1:])
     if section not in sections:

@@ -48,6 +48,7 @@ class RunFacts:
         fixed_splits: the splits that came complete from the source (e.g. ``{"val",
             "test"}`` with data.val_file and data.test_file); None until known.
         processes: how many processes train the model together (torchrun).
+        device: the device type training runs on (``cpu``, ``cuda``, ``mps``).
     """
 
     source: str
@@ -57,6 +58,7 @@ class RunFacts:
     streamed: Optional[bool] = None
     fixed_splits: Optional[frozenset] = None
     processes: int = 1
+    device: str = "cpu"
 
     @property
     def kind(self) -> str:
@@ -180,8 +182,10 @@ RULES: dict[str, Rule] = {
     "data.trust_remote_code": _sources("image-hub", what="Hugging Face hub datasets (hf:...)"),
     "model.hidden": _families("mlp", what="the mlp's hidden layers"),
     "model.activation": _families("mlp", what="the mlp"),
-    "model.dropout": _families("mlp", "image-net", what="the mlp and deepfit's cnn (for "
-                               "torchvision models use model.kwargs)"),
+    "model.dropout": lambda _, f: None if f.model in ("mlp", "cnn") or f.family == "registered"
+    else (f"it applies to the mlp and deepfit's cnn, not to {_model(f)}, which has no dropout "
+          "layer to set" + (" (torchvision models take theirs in model.kwargs)"
+                            if f.family == "torchvision" else "")),
     "model.norm": _families("mlp", what="the mlp"),
     "model.init": _families("mlp", what="the mlp"),
     "model.outputs": _families("custom", what="your own nn.Module (deepfit's and "
@@ -200,6 +204,8 @@ RULES: dict[str, Rule] = {
     "train.patience": _when("train.early_stopping", (True,), "with early stopping"),
     "train.class_weights": _CLASSES,
     "train.channels_last": _images,
+    "train.cuda_graphs": lambda _, f: None if f.device == "cuda" else (
+        f"it replays CUDA graphs, and this run trains on {f.device}"),
     "train.sync_bn": lambda _, f: None if f.processes > 1 else (
         "it synchronises batch norm across processes, and this run has one (see "
         "docs/scaling.md)"),
@@ -210,7 +216,8 @@ RULES: dict[str, Rule] = {
                                  "eval.threshold_objective=none"),
     "eval.beta": _all(_BINARY, _when("eval.threshold_objective", ("fbeta",),
                                      "to the fbeta objective")),
-    "eval.target": _BINARY,
+    "eval.target": _all(_BINARY, _when("eval.threshold_objective", ("sensitivity", "specificity"),
+                                       "to the sensitivity and specificity objectives")),
     "eval.betas": _CLASSES,
     "eval.calibration_bins": _CLASSES,
     "eval.bootstrap": lambda cfg, f: None if not cfg.eval.bootstrap else _tasks(

@@ -50,9 +50,13 @@ class TrainingInterrupted(DeepfitError):
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.5)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``; case does not
+    count (``CNN`` finds ``cnn``)."""
+    by_lower = {}
+    for choice in map(str, choices):
+        by_lower.setdefault(choice.lower(), choice)
+    close = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=0.5)
+    return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""
 
 
 def one_of(choices: Iterable[str]) -> str:

@@ -22,7 +22,7 @@ from deepfit.config_scope import (IMAGE_SOURCES, RunFacts, applying_dict, check_
                                   model_family)
 from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import PYTHON_SOURCE
-from deepfit.config_rules import suggest_key
+from deepfit.config_rules import merge_once, suggest_key
 from deepfit.errors import ConfigError, RunError, TrainingInterrupted
 from deepfit.evaluate.evaluation import check_eval_config, evaluate
 from deepfit.evaluate.plots import plot_run
@@ -70,12 +70,14 @@ def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
     else:
         raise ConfigError(f"config must be a RunConfig, a YAML path or a dict, not "
                           f"{type(config).__name__}")
-    dotted = {}
+    items = []
     for key, value in overrides.items():
         if key in _SECTIONS and isinstance(value, dict):
-            dotted.update({f"{key}.{k}": v for k, v in value.items()})
+            items += [(f"{key}.{k}", v, f"{key}={{{k}: ...}}") for k, v in value.items()]
             continue
-        dotted[key if "." in key or key in ("name", "out") else _section_of(key)] = value
+        items.append((key if "." in key or key in ("name", "out") else _section_of(key),
+                      value, f"{key}="))
+    dotted = merge_once(items, RunConfig)
     return cfg.override(dotted) if dotted else cfg
 
 
@@ -169,7 +171,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     strategy = make_strategy(resolve_device(cfg.train.device))
     device = strategy.device
     given = cfg  # the options as the user set them, checked against what the run is
-    facts = _scope_facts(cfg, data, strategy.world_size)
+    facts = _scope_facts(cfg, data, strategy.world_size, device)
     shape = (1, 1, 1) if facts.kind == "image" else (1,)
     accepted = _resolve_auto(RunConfig(), facts.kind, shape, device).to_dict()
     # Every automatic value is decided here, once, for this kind of data and this device;
@@ -284,14 +286,14 @@ def _interrupted(trainer: Trainer, last: LastCheckpoint, exc: TrainingInterrupte
                                f"'torchrun --nproc-per-node N -m deepfit resume {rd.path}'")
 
 
-def _scope_facts(cfg: RunConfig, data: Any, processes: int) -> RunFacts:
+def _scope_facts(cfg: RunConfig, data: Any, processes: int, device: torch.device) -> RunFacts:
     """What the run is, before its data are loaded (``deepfit.config_scope``)."""
     kind = source_kind(cfg.data, data)
     image = kind in IMAGE_SOURCES
     name = resolve_model_name(cfg.model.name, (1, 1, 1) if image else (1,))
     check_model_name(name)
     return RunFacts(source=kind, model=name, family=model_family(name, tuple(model_names())),
-                    processes=processes)
+                    processes=processes, device=device.type)
 
 
 def config_yaml(cfg: RunConfig, facts: RunFacts) -> str:

@@ -27,7 +27,8 @@ from deepfit.task import TaskHead
 from deepfit.train.builtin.nan_guard import TrainingDiverged
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_checkpoint, save_checkpoint
-from deepfit.train.trainer import MAX_SKIPPED_IN_A_ROW, Trainer, batch_slices
+from deepfit.train.loop_parts import batch_slices
+from deepfit.train.trainer import MAX_SKIPPED_IN_A_ROW, Trainer
 
 OOM_TEXT = ("CUDA out of memory. Tried to allocate 2.00 GiB. GPU 0 has a total capacity of "
             "79.11 GiB of which 1.03 GiB is free.")

@@ -12,7 +12,8 @@ from deepfit.train.builtin.nan_guard import TrainingDiverged
 from deepfit.train.callbacks import HOOKS, Callback
 from deepfit.train.checkpoint import load_checkpoint, save_checkpoint
 from deepfit.train.optim import parameter_groups
-from deepfit.train.trainer import Trainer, batch_slices
+from deepfit.train.loop_parts import batch_slices
+from deepfit.train.trainer import Trainer
 
 
 def _data(n=96, seed=0):

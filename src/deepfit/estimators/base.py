@@ -89,10 +89,19 @@ class NeuralEstimator(BaseEstimator):
                                              str(exc))) from None
 
     def _check_module_params(self) -> None:
-        """The MLP's parameters do nothing to the user's ``module``, and ``module_kwargs``
-        nothing without one: set, they are refused rather than silently ignored."""
+        """Parameters that would do nothing are refused rather than silently ignored: the
+        MLP's with the user's ``module``, ``module_kwargs`` without one, and the validation
+        split's without early stopping."""
         defaults = {name: p.default for name, p in
                     inspect.signature(type(self).__init__).parameters.items()}
+        if not self.early_stopping:  # no validation split is made, no patience counted
+            unused = [name for name in ("patience", "validation_fraction") if name in defaults
+                      and plain(getattr(self, name)) != plain(defaults[name])]
+            if unused:
+                raise ValueError(f"{' and '.join(unused)} only act with early_stopping=True "
+                                 "(the validation split and its patience); remove "
+                                 f"{'them' if len(unused) > 1 else 'it'} or set "
+                                 "early_stopping=True")
         if self.module is None:
             if self.module_kwargs:
                 raise ValueError("module_kwargs are for your own module=; the built-in MLP "

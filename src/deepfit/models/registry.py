@@ -80,11 +80,14 @@ def check_model_name(name: str) -> None:
     tv = torchvision_name(name) or name
     from deepfit.models.vision import TORCHVISION_MODELS
     if tv not in TORCHVISION_MODELS and not _torchvision_has(tv):
-        raise _unknown(tv)
+        raise _unknown(tv, torchvision_only=name.startswith(TORCHVISION_PREFIX))
 
 
-def _unknown(name: str) -> ModelError:
-    known = list(_REGISTRY) + _torchvision_names()
+def _unknown(name: str, torchvision_only: bool = False) -> ModelError:
+    """``torchvision_only``: the name said tv:, so the suggestion is a torchvision one."""
+    tv = [f"{TORCHVISION_PREFIX}{n}" for n in _torchvision_names()]
+    known = tv if torchvision_only else list(_REGISTRY) + _torchvision_names()
+    name = f"{TORCHVISION_PREFIX}{name}" if torchvision_only else name
     return ModelError(f"unknown model '{name}'{did_you_mean(name, known)}; deepfit's models are "
                      f"auto, {', '.join(model_names())}; also a torchvision model by name "
                      "(tv:NAME), or your own as 'package.module:ClassName'; 'deepfit models' "

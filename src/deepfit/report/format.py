@@ -219,3 +219,34 @@ def describe_training_time(training: dict[str, Any]) -> str:
         how.append("batch norm synchronised across processes")
     return (f"{training['seconds']:.1f} s on {training['device']}"
             + (f" ({', '.join(how)})" if how else ""))
+
+
+def describe_target(data: dict[str, Any]) -> str:
+    """What the labels are: the target column of a table, or for images where the classes
+    come from (an image source has no "label" column to name)."""
+    if data.get("kind") != "image":
+        return str(data["target"])
+    if "class folders" in str(data.get("description", "")):
+        return "the class folders (one folder per class)"
+    return "the image source's labels"
+
+
+def collapsed_folds_line(result: dict[str, Any]) -> str | None:
+    """cv: how many folds' models predict one class for every test row, or None (cv.json
+    written before folds were checked has no "collapsed_folds")."""
+    collapsed, total = result.get("collapsed_folds") or [], len(result.get("per_fold") or [])
+    if not collapsed:
+        return None
+    return (f"{len(collapsed)} of {total} folds collapsed: the model predicts one class for "
+            f"every test row ({', '.join(collapsed)}), so their metrics describe a constant "
+            "guess; see each fold's report for the likely causes.")
+
+
+def shorten(text: str, width: int = 72) -> str:
+    """``text`` cut at a word boundary to at most ``width`` characters, with "…" and any
+    parenthesis it opened closed, never mid-word (for one-line table cells)."""
+    text = " ".join(str(text).split())
+    if len(text) <= width:
+        return text
+    cut = text[:width - 1].rsplit(" ", 1)[0].rstrip(" ,;:(<")
+    return cut + "…" + ")" * max(0, cut.count("(") - cut.count(")"))

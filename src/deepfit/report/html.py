@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_inputs, describe_split,
+from deepfit.report.format import (balance_rows, describe_batch, describe_inputs, describe_split,
+                                   describe_target,
                                       describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 from deepfit.report.page import escape, page, png, table
@@ -41,7 +42,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
              "</p>", f"<div class='cards'>{cards}</div>"]
 
     parts.append("<h2>1. Data</h2>")
-    pairs = [("Source", data["description"]), ("Target", data["target"]), ("Task", task),
+    pairs = [("Source", data["description"]), ("Target", describe_target(data)), ("Task", task),
              ("Rows and split", describe_split(data)), ("Inputs", describe_inputs(data)),
              ("Preprocessing (fitted on train only)",
               data.get("preprocessing_steps") or data["preprocessing"])]
@@ -57,7 +58,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
                       f"{model['parameters']:,}"), ("Loss", model["loss"]),
                       ("Optimiser", training["optimizer"]), ("Schedule", training["schedule"]),
                       ("Regularisation", training["regularisation"]),
-                      ("Batch size", training["batch_size"]), ("Seed", training["seed"])]))
+                      ("Batch size", describe_batch(training)), ("Seed", training["seed"])]))
     if model.get("layers"):
         rows = [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}") for r in model["layers"]]
         layers = table(["layer", "type", "output shape", "parameters"], rows, numeric_from=3)

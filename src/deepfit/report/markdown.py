@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_inputs, describe_split,
+from deepfit.report.format import (balance_rows, describe_batch, describe_inputs, describe_split,
+                                   describe_target,
                                       describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 
@@ -30,7 +31,8 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
     out = [f"# {summary['name']}", "",
            f"{data['description']} · {task} · created {summary['created']} · "
            f"deepfit {summary['versions']['deepfit']}", "", "## 1. Data", "",
-           f"- Target: `{data['target']}` ({task})", f"- Rows and split: {describe_split(data)}",
+           f"- Target: {describe_target(data)} ({task})" if data.get("kind") == "image"
+           else f"- Target: `{data['target']}` ({task})", f"- Rows and split: {describe_split(data)}",
            f"- Inputs: {describe_inputs(data)}",
            "- Preprocessing (fitted on train only): " + (
                "".join(f"\n  - {step}" for step in data["preprocessing_steps"])
@@ -44,7 +46,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
             f"- Trainable parameters: {model['parameters']:,}", f"- Loss: {model['loss']}",
             f"- Optimiser: {training['optimizer']}", f"- Schedule: {training['schedule']}",
             f"- Regularisation: {training['regularisation']}",
-            f"- Batch size: {training['batch_size']}; seed: {training['seed']}"]
+            f"- Batch size: {describe_batch(training)}; seed: {training['seed']}"]
     if model.get("layers"):
         out += ["", _table(["layer", "type", "output shape", "parameters"],
                            [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}")

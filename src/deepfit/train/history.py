@@ -83,9 +83,10 @@ class History:
         self.rows.append({c: row.get(c) for c in self.columns})
 
     def column(self, name: str) -> list[Any]:
+        # A wrong name here is deepfit's own mistake (users' monitors are checked by
+        # check_monitor first), so not a ConfigError that would blame the user's config.
         if name not in self.columns:
-            raise ConfigError(f"unknown history column {name!r}{did_you_mean(name, self.columns)}; "
-                              f"use one of {one_of(self.columns)}")
+            raise KeyError(f"no history column {name!r}; the columns are {self.columns}")
         return [r[name] for r in self.rows]
 
     def __len__(self) -> int:

@@ -29,7 +29,7 @@ from deepfit.train.builtin.nan_guard import TrainingDiverged, diverged
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
-from deepfit.train.loop_parts import RunningMetric, batch_slices, stop_signals
+from deepfit.train.loop_parts import RunningMetric, stop_signals
 from deepfit.train.optim import Schedule, build_optimizer
 from deepfit.train.state import TrainState, capture, restore_callbacks
 from deepfit.train.strategy import SingleDevice
@@ -82,7 +82,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(
             cfg.precision == "fp16" and self.device.type == "cuda"))
         before, after = default_callbacks(cfg, task, self.device, files=files,
-                                          select_best=select_best)
+                                          select_best=select_best, main=self.strategy.is_main)
         self.callbacks = CallbackList(before + list(callbacks) + after)
         self.schedule: Optional[Schedule] = None  # built by fit(): it needs the epoch's steps
         self.history = History(task)
@@ -110,7 +110,7 @@ class Trainer:
         place = self.strategy.place
         X, y, X_val, y_val = place(X), y.to(self.device), place(X_val), y_val.to(self.device)
         self._check_model(X)
-        cuts = batch_slices(len(X), self.cfg.batch_size)
+        cuts = self.strategy.batch_slices(len(X), self.cfg.batch_size)
         self.steps_per_epoch = len(cuts)
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
         if self._pending is not None:
@@ -149,7 +149,7 @@ class Trainer:
                 outs.append(out)
                 self.partial["step"] = step + 1
                 batch_end(self, step=step, loss=losses[step])
-                if interrupted():  # finish the step, then leave; the signal handler only flags
+                if self.strategy.agree(interrupted()):  # finish the step, then leave, together
                     raise TrainingInterrupted(epoch - 1)
             self.partial = None  # the epoch's steps are done: checkpoints are whole epochs
             # Epoch statistics in a few tensor ops, not per step (no device sync per step).
@@ -157,11 +157,9 @@ class Trainer:
             sizes = torch.tensor([c.stop - c.start for c in cuts], device=self.device)
             tracker = RunningMetric(self.task, self.device)
             tracker.update(self.head.scores(torch.cat(outs)), ys[:seen])
+            tracker.stats = self.strategy.sum(tracker.stats)  # every process's rows
             val_loss, val_metric = self.validate(X_val, y_val)
-            # Skipped (non-finite) steps hold NaN: the epoch's loss is over the others.
-            kept = torch.isfinite(losses)
-            train_loss = (float((losses[kept] * sizes[kept]).sum()) / float(sizes[kept].sum())
-                          if bool(kept.any()) else float(losses.sum()))
+            train_loss = self._epoch_loss(losses, sizes)
             logs = {EPOCH: epoch, TRAIN_LOSS: train_loss,
                     f"train_{self.main}": tracker.value(), VAL_LOSS: val_loss,
                     f"val_{self.main}": val_metric, LR: self.schedule.lr,
@@ -171,6 +169,16 @@ class Trainer:
             if self.should_stop:
                 break
         self.callbacks.fire("on_train_end", self)
+
+    def _epoch_loss(self, losses: torch.Tensor, sizes: torch.Tensor) -> float:
+        """The epoch's mean training loss over every process's rows. Skipped (non-finite)
+        steps hold NaN: the mean is over the others."""
+        kept = torch.isfinite(losses)
+        total = self.strategy.sum(torch.stack([(losses[kept] * sizes[kept]).sum(),
+                                               sizes[kept].sum().to(losses.dtype)]))
+        if bool(kept.any()):
+            return float(total[0]) / float(total[1])
+        return float(losses.sum())
 
     def _step(self, xb: torch.Tensor, yb: torch.Tensor, step: int,
               epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -213,7 +221,8 @@ class Trainer:
             loss = self.head.loss(out, yp)
             if len(yp) < n:  # each part's mean loss weighted by its share: the gradients
                 loss = loss * (len(yp) / n)  # add up to the whole batch's
-            self.scaler.scale(loss).backward()
+            weight = self.strategy.step_weight(step)  # several processes: their shares
+            self.scaler.scale(loss * weight if weight != 1.0 else loss).backward()
             total = loss.detach() if total is None else total + loss.detach()
             outs.append(out.detach())
         self.strategy.reduce_gradients(self.model)

@@ -31,8 +31,8 @@ class RunFiles:
 
 
 def default_callbacks(cfg: Any, task: str, device: torch.device, *,
-                      files: Optional[RunFiles] = None, select_best: bool = True
-                      ) -> tuple[list[Callback], list[Callback]]:
+                      files: Optional[RunFiles] = None, select_best: bool = True,
+                      main: bool = True) -> tuple[list[Callback], list[Callback]]:
     """``(before, after)``: the built-in callbacks that go before and after the user's.
 
     Before: the learning-rate schedule, the NaN guard (checking every step where reading the
@@ -43,6 +43,7 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     callback left at the end of the epoch (the user's included), and the progress line.
 
     ``files``: checkpoints to write (None: the best weights are kept in memory only).
+    ``main``: this process reports progress (one of several processes: only the main one).
     """
     check_every_step = cfg.precision != "fp16" and (
         device.type == "cpu" or cfg.on_nonfinite == "skip")
@@ -56,7 +57,7 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     after: list[Callback] = []
     if files is not None:
         after.append(LastCheckpoint(files.last, cfg.checkpoint_every, extra=files.extra))
-    if cfg.progress:
+    if cfg.progress and main:
         after.append(Progress(MAIN_METRIC[task], cfg.epochs))
     return before, after
 
