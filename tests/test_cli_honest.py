@@ -165,3 +165,41 @@ def test_an_interrupted_run_points_to_resume(tmp_path, quick, capsys):
         err = capsys.readouterr().err.strip()
         assert err == (f"error: run '{run}' did not finish (interrupted in epoch 3); "
                        f"continue it with 'deepfit resume {run}'"), err
+
+
+def test_a_collapsed_run_warns_in_evaluate_and_runs_with_advice_that_fits(constant_run,
+                                                                          capsys):
+    """AlwaysPositive predicts 'yes' for every row: evaluate says so, runs marks it, and the
+    advice fits (your own module: model.outputs; every epoch run: too few epochs)."""
+    run = constant_run / "runs" / "constant"
+    assert main(["evaluate", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: The model has collapsed: it predicts class 'yes'" in err
+    assert "test rows" in err and "model.outputs=probabilities" in err
+    assert "too few epochs (training stopped at the epoch limit" in err
+    assert main(["runs", "--out", str(constant_run / "runs")]) == 0
+    out = capsys.readouterr().out
+    assert "warning" in out and "collapsed: one class for every test row" in out
+
+
+def test_runs_shortens_a_failure_reason_at_a_word(tmp_path, capsys):
+    run = tmp_path / "runs" / "broken"
+    run.mkdir(parents=True)
+    (run / "FAILED.txt").write_text("unknown history column <deepfit.train.builtin.best_model."
+                                    "BestModel object at 0x7f9825e2d810>; use one of a, b\n")
+    assert main(["runs", "--out", str(tmp_path / "runs")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "0x7f9825e2d810" not in out or "…" in out
+
+
+def test_compare_force_without_output_is_refused(constant_run, capsys):
+    run = str(constant_run / "runs" / "constant")
+    assert main(["compare", run, run, "--force"]) == 2
+    assert "--force needs -o OUTPUT" in capsys.readouterr().err
+
+
+def test_predict_help_names_images_too(capsys):
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "an image file or a folder of images" in out

@@ -187,7 +187,8 @@ def test_cross_validate_takes_a_path_and_a_model_name_and_returns_a_cv_result(tm
     # cv.json keeps the keys of the first cv folders, and such a folder renders from it.
     saved = json.loads((cv.path / "cv.json").read_text())
     assert list(saved) == ["task", "folds", "repeats", "groups", "data", "path", "summary",
-                           "per_fold"]
+                           "per_fold", "collapsed_folds"]
+    assert saved["collapsed_folds"] == [] and "collapsed" in saved["per_fold"][0]
     assert saved == json.loads(json.dumps(cv.to_dict()))
     assert "Cross-validation" in render_cv(saved, {f["fold"]: [] for f in saved["per_fold"]})
 
@@ -216,3 +217,47 @@ def test_cross_validate_refuses_a_split_of_its_own(tmp_path):
         deepfit.cross_validate(data="iris", split=pd.Series(["train"] * 150), out=tmp_path,
                                **QUICK)
     assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--folds", "3", "--groups", "site"],
+     "group column 'site': the training part of fold1-1 holds only 2 of the 3 groups, and "
+     "carving its validation rows by whole groups, about data.val_size=0.15 of them, needs at least 7"),
+    (["--groups", "sit"], "group column 'sit' is not in the data (did you mean "
+                          "'site'?); its columns are 'site', 'x', 'y'"),
+])
+def test_groups_that_cannot_work_are_one_line_in_deepfits_words(tmp_path, capsys, args, message):
+    frame = pd.DataFrame({"site": np.tile(["a", "b", "c"], 50), "x": np.arange(150.0),
+                          "y": np.repeat([0, 1, 2], 50)})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    out = tmp_path / "runs"
+    assert main(["cv", "--data", str(tmp_path / "t.csv"), "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {message}") and len(err.splitlines()) == 1, err
+    assert "n_splits" not in err and (not out.exists() or not any(out.iterdir()))
+
+
+class ConstantNet(nn.Module):
+    """Ignores its input: the same scores for every row."""
+
+    def __init__(self, in_features, out_features):
+        super().__init__()
+        self.bias = nn.Parameter(torch.full((out_features,), 5.0))
+
+    def forward(self, x):
+        return self.bias.expand(len(x), -1)
+
+
+def test_cv_says_how_many_folds_collapsed(tmp_path, capsys):
+    from deepfit.report.format import collapsed_folds_line
+
+    cv = deepfit.cross_validate(data=_two_feature_csv(tmp_path), model=ConstantNet(2, 1),
+                                folds=2, epochs=1, lr=1e-6, out=tmp_path / "runs", **QUICK)
+    assert cv.collapsed_folds == ["fold1-1", "fold1-2"]
+    saved = json.loads((cv.path / "cv.json").read_text())
+    assert saved["collapsed_folds"] == ["fold1-1", "fold1-2"]
+    line = collapsed_folds_line(saved)
+    assert line.startswith("2 of 2 folds collapsed: the model predicts one class for every "
+                           "test row (fold1-1, fold1-2)")
+    html = cv.report_path.read_text()
+    assert "2 of 2 folds collapsed" in html and "fold1-1 (collapsed)" in html

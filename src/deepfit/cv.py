@@ -27,10 +27,11 @@ from torch import nn
 
 from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import load_table
-from deepfit.errors import ConfigError, DataError, DeepfitError, did_you_mean
+from deepfit.errors import ConfigError, DataError, DeepfitError, did_you_mean, one_of
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.pipeline import train, train_arguments
 from deepfit.report.cv import render_cv
+from deepfit.report.notes import collapse_warning
 from deepfit.result import Run
 from deepfit.run import RunDir, default_run_name
 from deepfit.train.callbacks import Callback
@@ -88,6 +89,12 @@ class CVResult:
         return [Path(f["path"]) for f in self.per_fold]
 
     @property
+    def collapsed_folds(self) -> list[str]:
+        """The folds whose model predicts one class for every test row (see the fold's
+        report); the cv table, cv.html and cv.json say how many."""
+        return [f["fold"] for f in self.per_fold if f.get("collapsed")]
+
+    @property
     def report_path(self) -> Path:
         return RunDir(self.path).cv_report
 
@@ -95,7 +102,8 @@ class CVResult:
         """cv.json: plain values, its keys unchanged since the first cv folders."""
         return {"task": self.task, "folds": self.folds, "repeats": self.repeats,
                 "groups": self.groups, "data": self.data, "path": str(self.path),
-                "summary": self.summary, "per_fold": self.per_fold}
+                "summary": self.summary, "per_fold": self.per_fold,
+                "collapsed_folds": self.collapsed_folds}
 
 
 def cross_validate(config: Any = None, *, data: Any = None,
@@ -133,8 +141,10 @@ def cross_validate(config: Any = None, *, data: Any = None,
     groups = groups or cfg.data.group_column
     if groups is not None:
         if groups not in table.frame.columns:
+            columns = [str(c) for c in table.frame.columns]
             raise DataError(f"group column '{groups}' is not in the data"
-                            f"{did_you_mean(groups, table.frame.columns)}")
+                            f"{did_you_mean(groups, columns)}; its columns are "
+                            f"{one_of(columns[:12])}{', ...' if len(columns) > 12 else ''}")
         # Each fold's validation rows are carved from its training rows by whole groups too.
         cfg = cfg.override({"data.group_column": groups})
         group_values = table.frame[groups].astype(str).to_numpy()
@@ -147,6 +157,8 @@ def cross_validate(config: Any = None, *, data: Any = None,
     check_folds(folds, labels, group_values, groups, len(table.frame))
     # Every split is made, and checked, before any folder is created.
     splits = fold_splits(len(table.frame), labels, group_values, folds, repeats, seed)
+    if group_values is not None:
+        check_group_carving(splits, group_values, groups, cfg.data.val_size, labels is not None)
     rd = RunDir.create(cfg.out, cfg.name, default_run_name(probe.info["name"], "cv"))
     runs: list[Run] = []
     for name, split in splits:
@@ -163,7 +175,8 @@ def cross_validate(config: Any = None, *, data: Any = None,
         task=task, folds=folds, repeats=repeats, groups=groups,
         data=probe.info["description"], path=rd.path,
         summary={k: _mean_sd([m.get(k) for m in tests]) for k in keys},
-        per_fold=[{"fold": r.path.name, "path": str(r.path), **{k: m.get(k) for k in keys}}
+        per_fold=[{"fold": r.path.name, "path": str(r.path), **{k: m.get(k) for k in keys},
+                   "collapsed": collapse_warning(task, m) is not None}
                   for r, m in zip(runs, tests)],
         runs=runs)
     rd.write_json(rd.cv, result.to_dict())
@@ -191,6 +204,25 @@ def check_folds(folds: int, labels: Optional[np.ndarray], groups: Optional[np.nd
                             f"each class); use at most {smallest}")
     if folds > rows:
         raise DataError(f"--folds {folds} is more than the {rows} rows; use at most {rows}")
+
+
+def check_group_carving(splits: list[tuple[str, pd.Series]], groups: np.ndarray,
+                        column: str, val_size: float, stratified: bool) -> None:
+    """One line when a fold's training part has too few groups to carve its validation rows
+    from whole groups (data/split.py: a stratified carve is one fold of
+    round(1 / data.val_size) group folds; otherwise two groups suffice)."""
+    need = max(2, round(1 / val_size)) if stratified else 2
+    fewest, fold = min((len(np.unique(groups[(split == "train").to_numpy()])), name)
+                       for name, split in splits)
+    if fewest < need:
+        how = (f"by whole groups, about data.val_size={val_size:g} of them, needs at least "
+               f"{need}" if stratified else "by whole groups needs at least 2")
+        raise DataError(f"group column '{column}': the training part of {fold} holds only "
+                        f"{fewest} of the {len(np.unique(groups))} groups, and carving its validation "
+                        f"rows {how}; use a column with more groups"
+                        + (f", or data.val_size of at least {1 / (fewest + 0.49):.2f} "
+                           f"(then {fewest} groups suffice)" if stratified and fewest >= 2
+                           else ""))
 
 
 def _give_up(rd: RunDir, fold: str, finished: list[str], exc: Exception) -> None:

@@ -60,7 +60,9 @@ def test_a_collapsed_run_says_so_in_its_notes_and_on_the_run(tmp_path, quick):
     (note,) = run.warnings
     assert "The model has collapsed" in note
     summary = json.loads((run.path / "summary.json").read_text())
-    assert warnings_for(summary)[0] == note
+    # The report's note names the causes that fit the run (all 3 epochs used: too few).
+    assert warnings_for(summary)[0].split(". Likely")[0] == note.split(". Likely")[0]
+    assert "too few epochs" in warnings_for(summary)[0]
     assert deepfit.load(run.path, model=ConstantNet(3)).warnings == [note]
 
 
@@ -70,3 +72,48 @@ def test_a_model_that_learns_has_no_collapse_warning(tmp_path, quick):
     frame["y"] = np.where(frame["a"] > 0, "pos", "neg")
     run = deepfit.train(data=frame, out=tmp_path, epochs=30, bootstrap=0, **quick)
     assert run.metrics["test"]["predicted_counts"]["pos"] > 0 and run.warnings == []
+
+
+def _summary(model="cnn", epochs_run=1, max_epochs=1, kind="image", regularisation="",
+             layers=()):
+    test = _test({"cat": 12, "dog": 0}, [[6, 0], [6, 0]])
+    return {"data": {"task": "binary", "kind": kind, "split_sizes": {"test": 12}, "notes": []},
+            "model": {"name": model, "layers": [{"type": t} for t in layers]},
+            "training": {"epochs_run": epochs_run, "max_epochs": max_epochs,
+                         "main_metric": "accuracy", "train_val_gap": 0.2,
+                         "regularisation": regularisation},
+            "metrics": {"test": test}}
+
+
+def test_collapse_advice_fits_the_model_the_epochs_and_the_data():
+    from deepfit.report.notes import summary_collapse
+
+    note = summary_collapse(_summary())
+    assert "12 test images" in note and "rows" not in note
+    assert "model.outputs" not in note  # refused for deepfit's own networks
+    assert "too few epochs (training stopped at the epoch limit" in note
+    note = summary_collapse(_summary(model="nets.py:Net", epochs_run=3, max_epochs=9,
+                                     kind="table"))
+    assert "12 test rows" in note and "model.outputs=probabilities" in note
+    assert "too few epochs" not in note
+
+
+def test_overfitting_advice_names_only_what_the_model_has():
+    def advice(**kw):
+        return next(n for n in warnings_for(_summary(**kw)) if "may overfit" in n)
+
+    assert "dropout" not in advice(model="resnet9", layers=("Conv2d", "BatchNorm2d"))
+    assert "more dropout (model.dropout)" in advice(model="cnn", regularisation="dropout 0.3")
+    assert "Dropout layers" in advice(model="tv:vgg11", layers=("Linear", "Dropout"))
+    assert "data.augment" in advice(model="lenet")
+    assert "data.augment" not in advice(model="mlp", kind="table")
+
+
+def test_notes_use_the_table_labels_not_raw_keys():
+    summary = _summary()
+    summary["metrics"]["val"] = {"undefined": {"mcc": "every prediction is class 'cat'"}}
+    summary["metrics"]["ci"] = {"precision": {"reason": "undefined in 900 of 1000 resamples"}}
+    notes = warnings_for(summary)
+    assert "Matthews correlation (MCC) on val is undefined: every prediction" in " ".join(notes)
+    assert "No confidence interval for Precision (PPV)" in " ".join(notes)
+    assert not any(n.startswith("mcc on") for n in notes)

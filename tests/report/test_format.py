@@ -44,3 +44,14 @@ def test_undefined_metrics_are_never_numbers():
                "ci": {"mcc": {"value": 0.0, "low": 0.0, "high": 0.0}}}
     rows = dict((label, (v, t)) for label, v, t in metric_rows("binary", metrics))
     assert rows["Matthews correlation (MCC)"] == ("undefined", "undefined")
+
+
+def test_shorten_cuts_at_a_word_and_closes_what_it_opened():
+    from deepfit.report.format import shorten
+
+    text = ("failed (unknown history column <deepfit.train.builtin.best_model.BestModel "
+            "object at 0x7f9825e2d810>)")
+    short = shorten(text, 60)
+    assert len(short) <= 61 and short.endswith("…)") and short.count("(") == short.count(")")
+    assert text.startswith(short[:-2])  # a clean prefix: no word cut in half
+    assert shorten("fits   as it is", 60) == "fits as it is"

@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Optional
 
+from deepfit.config_scope import model_family
+from deepfit.report.format import LABELS
+
 
 def wilson_interval(successes: int, n: int, level_z: float = 1.959964) -> tuple[float, float]:
     """Wilson score interval of a proportion: unlike the percentile bootstrap it does not
@@ -15,26 +18,39 @@ def wilson_interval(successes: int, n: int, level_z: float = 1.959964) -> tuple[
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def collapse_warning(task: str, test: Optional[dict[str, Any]]) -> Optional[str]:
+def collapse_warning(task: str, test: Optional[dict[str, Any]], model: Optional[str] = None,
+                     at_epoch_limit: bool = False, images: bool = False) -> Optional[str]:
     """The note for a model that predicts one class for every test row (multi-label: every
     label the same way for every row), or None. It needs ``predicted_counts`` in the test
-    metrics, and a test split whose true classes vary (else one class is not a sign)."""
+    metrics, and a test split whose true classes vary (else one class is not a sign).
+
+    The likely causes fit the run: ``model`` (its name) decides whether model.outputs is
+    advice (only your own nn.Module has it), ``at_epoch_limit`` (training ran every epoch
+    it was given) names too few epochs, and ``images`` says images instead of rows.
+    """
     test = test or {}
     counts, n = test.get("predicted_counts"), test.get("n") or 0
     if not counts or n < 2 or task == "regression":
         return None
-    causes = ("a mismatch between the loss and what the model returns (a forward that ends "
-              "in a sigmoid or softmax needs model.outputs=probabilities), a learning rate "
-              "too high (lower train.lr)")
+    rows = "images" if images else "rows"
+    causes = []
+    if at_epoch_limit:
+        causes.append("too few epochs (training stopped at the epoch limit: raise "
+                      "train.epochs)")
+    if model is None or model_family(model) == "custom":
+        causes.append("a mismatch between the loss and what the model returns (a forward "
+                      "that ends in a sigmoid or softmax needs model.outputs=probabilities)")
+    causes.append("a learning rate too high (lower train.lr)")
+    why = ", ".join(causes)
     if task == "multilabel":
         support = [row.get("support", 0) for row in (test.get("per_class") or {}).values()]
         if any(0 < c < n for c in counts.values()) or not any(0 < s < n for s in support):
             return None
         always = [k for k, c in counts.items() if c == n]
-        how = (f"labels {always} on every row, the others on none" if always
-               else "no label on any row")
-        return (f"The model has collapsed: it predicts {how} of the {n} test rows, so it "
-                f"ignores the inputs. Likely causes: {causes}, or labels too rare to learn "
+        how = (f"labels {always} on every {rows[:-1]}, the others on none" if always
+               else f"no label on any {rows[:-1]}")
+        return (f"The model has collapsed: it predicts {how} of the {n} test {rows}, so it "
+                f"ignores the inputs. Likely causes: {why}, or labels too rare to learn "
                 "(more data or epochs).")
     cm = test.get("confusion_matrix") or []
     true_classes = sum(1 for row in cm if sum(row))
@@ -42,20 +58,32 @@ def collapse_warning(task: str, test: Optional[dict[str, Any]]) -> Optional[str]
     if len(used) != 1 or true_classes < 2:
         return None
     return (f"The model has collapsed: it predicts class '{used[0]}' for every one of the {n} "
-            f"test rows, although the test split holds {true_classes} classes, so it ignores "
-            f"the inputs. Likely causes: {causes}, or class imbalance (try "
+            f"test {rows}, although the test split holds {true_classes} classes, so it "
+            f"ignores the inputs. Likely causes: {why}, or class imbalance (try "
             "train.class_weights=balanced).")
+
+
+def summary_collapse(summary: dict[str, Any]) -> Optional[str]:
+    """:func:`collapse_warning` of a run from its summary.json (also for ``deepfit runs``,
+    ``evaluate`` and ``cv``), with the causes that fit its model and training."""
+    data, training = summary.get("data") or {}, summary.get("training") or {}
+    return collapse_warning(
+        data.get("task", ""), (summary.get("metrics") or {}).get("test"),
+        model=(summary.get("model") or {}).get("name"),
+        at_epoch_limit=training.get("epochs_run") is not None
+        and training.get("epochs_run") == training.get("max_epochs"),
+        images=data.get("kind") == "image")
 
 
 def warnings_for(summary: dict[str, Any]) -> list[str]:
     notes: list[str] = list(summary["data"].get("notes", []))
     data, metrics = summary["data"], summary.get("metrics", {})
-    collapsed = collapse_warning(data["task"], metrics.get("test"))
+    collapsed = summary_collapse(summary)
     if collapsed:
         notes.insert(0, collapsed)
-    n_test = data["split_sizes"]["test"]
+    n_test, rows = data["split_sizes"]["test"], "images" if data.get("kind") == "image" else "rows"
     if data["task"] != "regression" and n_test and 100.0 / n_test > 1.0:
-        notes.append(f"The test set has {n_test} rows: one example moves accuracy by "
+        notes.append(f"The test set has {n_test} {rows}: one example moves accuracy by "
                      f"{100.0 / n_test:.1f} points. Read differences of that size as noise.")
     for name, count in data.get("class_counts", {}).get("test", {}).items():
         if count < 10:
@@ -70,8 +98,8 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
     gap = training.get("train_val_gap")
     if gap is not None and gap > 0.05:
         notes.append(f"At the best epoch the training {training['main_metric']} exceeds the "
-                     f"validation one by {gap:.3f}: the model may overfit; consider more "
-                     "dropout, weight decay or data.")
+                     f"validation one by {gap:.3f}: the model may overfit; consider "
+                     f"{_regularisers(summary)} or more data.")
     shape = data.get("image_shape")
     if shape and max(shape[1:]) > 256:
         notes.append(f"The images are {shape[1]}×{shape[2]} pixels: convolutions at that size "
@@ -99,7 +127,7 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         notes.append("Training used every epoch without an early stop; more epochs might help.")
     for split in ("val", "test"):
         for metric, reason in (metrics.get(split) or {}).get("undefined", {}).items():
-            notes.append(f"{metric} on {split} is undefined: {reason}.")
+            notes.append(f"{LABELS.get(metric, metric)} on {split} is undefined: {reason}.")
     rates = ((metrics.get("test") or {}).get("rates") or {}).get("undefined", {})
     shown = [f"{key} ({reason})" for key, reason in rates.items()
              if not key.startswith(("macro.", "weighted.", "binary."))]
@@ -115,5 +143,32 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
                      f"the Wilson 95% interval [{lo:.3f}, {hi:.3f}] is the honest range.")
     for name, entry in (metrics.get("ci") or {}).items():
         if entry.get("reason"):
-            notes.append(f"No confidence interval for {name}: {entry['reason']}.")
+            notes.append(f"No confidence interval for {LABELS.get(name, name)}: "
+                         f"{entry['reason']}.")
     return notes
+
+
+def _regularisers(summary: dict[str, Any]) -> str:
+    """What can regularise this model more: dropout only where it has dropout (deepfit's mlp
+    and cnn have model.dropout; another model only if its layers hold Dropout)."""
+    model, training = summary.get("model") or {}, summary.get("training") or {}
+    layer_types = " ".join(str(row.get("type", "")) for row in model.get("layers") or [])
+    if "dropout" in str(training.get("regularisation", "")):
+        dropout = "more dropout (model.dropout), "
+    elif "Dropout" in layer_types:
+        dropout = "more dropout (in the model's Dropout layers), "
+    else:
+        dropout = ""
+    augment = ("data augmentation (data.augment), " if (summary.get("data") or {}).get("kind")
+               == "image" and "augmentation" not in str(training.get("regularisation", ""))
+               else "")
+    return f"{dropout}{augment}more weight decay (train.weight_decay)"
+
+
+def console_warnings(run_path: Any) -> list[str]:
+    """The ``warning:`` lines the CLI prints for a finished run (train, evaluate), from its
+    summary.json: today a collapsed model, with the causes that fit the run."""
+    from deepfit.run import RunDir
+
+    note = summary_collapse(RunDir(run_path).read_summary())
+    return [note] if note else []
