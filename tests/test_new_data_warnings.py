@@ -14,7 +14,7 @@ import pytest
 
 import deepfit
 from deepfit.cli import main
-from deepfit.errors import DataWarning
+from deepfit.errors import DataError, DataWarning
 
 UNSEEN = (r"column 'colour': 3 row\(s\) hold a category not seen in training \('purple', "
           r"'pink'\), encoded as 'no known category'")
@@ -66,8 +66,22 @@ def test_the_command_line_says_it_for_predict_and_evaluate(run, tmp_path):
     _new().assign(y="low").to_csv(path, index=False)
     with pytest.warns(DataWarning, match=f"{path}: {UNSEEN}"):
         assert main(["predict", str(run.path), str(path), "-o", str(tmp_path / "p.csv")]) == 0
-    with pytest.warns(DataWarning, match=UNSEEN):
+    with pytest.warns(DataWarning, match=f"{path}: {UNSEEN}"):
         assert main(["evaluate", str(run.path), "--data", str(path)]) == 0
+
+
+def test_evaluate_on_a_file_names_the_file_in_warnings_and_errors(run, tmp_path):
+    path = tmp_path / "new.csv"
+    _new().assign(y="low").to_csv(path, index=False)
+    with pytest.warns(DataWarning, match=f"^{path}: {UNSEEN}"):
+        assert run.evaluate(path)["n"] == 6
+    _new().assign(y="medium").to_csv(path, index=False)
+    with pytest.raises(DataError, match=f"^{path}: target 'y' has value 'medium'"):
+        run.evaluate(str(path))
+    _new().to_csv(path, index=False)
+    with pytest.warns(DataWarning), pytest.raises(DataError, match=f"^{path}: no target "
+                                                                   "column"):
+        run.evaluate(path)
 
 
 def test_a_category_only_the_test_split_holds_is_in_the_report_notes(tmp_path, quick):

@@ -105,10 +105,12 @@ class Run:
                        self.config.eval.batch_size or 4096, threshold=self.threshold, id_name="image",
                        inputs=inputs)
 
-    def predictions(self, data: Any, origin: str = "input") -> Predictions:
+    def predictions(self, data: Any, origin: Optional[str] = None) -> Predictions:
         """Scores for new rows (a file path, DataFrame, array or tensor) or, for an image
         model, new images (an image file or folder, any image source, an array). If the
-        labels are present the predictions carry them, so ``.metrics()`` works."""
+        labels are present the predictions carry them, so ``.metrics()`` works. Warnings
+        and errors name ``origin``: by default the file or folder given, else "input"."""
+        origin = origin or _origin(data)
         if self.schema.image is not None:
             return self._image_predictions(data, origin)
         frame = self._checked(self._frame(data, origin), origin)
@@ -154,14 +156,21 @@ class Run:
 
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Metrics on labelled data passed through the run's fitted preprocessing."""
-        p = self.predictions(data)
+        origin = _origin(data)
+        p = self.predictions(data, origin)
         if p.y_true is None:
             if self.schema.image is not None:
-                raise DataError("these images carry no labels to evaluate against; give a "
-                                "folder with one sub-folder per class, or a CSV with labels")
-            raise DataError(f"the data has no target column(s) '{self.schema.target.column}' "
+                raise DataError(f"{origin}: these images carry no labels to evaluate against; "
+                                "give a folder with one sub-folder per class, or a CSV with "
+                                "labels")
+            raise DataError(f"{origin}: no target column(s) '{self.schema.target.column}' "
                             "to evaluate against")
         return p.metrics()
+
+
+def _origin(data: Any) -> str:
+    """How messages name new data: the file or folder given, else "input"."""
+    return str(data) if isinstance(data, (str, Path)) else "input"
 
 
 def _warn(lines: list[str]) -> None:

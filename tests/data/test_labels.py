@@ -3,7 +3,9 @@ classes that look like one class written differently ('Diabetes', 'diabetes ', '
 
 from __future__ import annotations
 
+import re
 import shlex
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ import deepfit
 from deepfit.config import DataConfig, RunConfig
 from deepfit.data.bundle import build_bundle
 from deepfit.data.labels import lookalike_groups, override
-from deepfit.errors import DataError
+from deepfit.errors import DataError, DataWarning
 
 
 def _frame(labels: list[str], n_per: list[int], seed: int = 0) -> pd.DataFrame:
@@ -210,3 +212,103 @@ def test_image_class_folders_cat_and_Cat_stop(tmp_path, monkeypatch):
         "'Cat' (4); merge them with 'data.label_map={Cat: cat}'")
     bundle = build_bundle(DataConfig(source=str(root), label_map={"Cat": "cat"}))
     assert bundle.schema.task == "binary" and bundle.schema.class_names == ["cat", "dog"]
+
+
+# -- data.label_map values and merges, as YAML reads them ---------------------------------
+
+@pytest.mark.parametrize("text", ["{pos: yes, neg: no}", "{pos: on, neg: off}",
+                                  "{pos: true, neg: false}"])
+def test_yaml_boolean_new_names_stop_with_the_quoted_map(text):
+    frame = _frame(["pos", "neg"], [30, 30])
+    label_map = yaml.safe_load(text)  # as the command line's key=value reads it
+    with pytest.raises(DataError) as err:
+        _bundle(frame, label_map=label_map)
+    assert str(err.value) == (
+        "data.label_map gives class 'pos' the new name True, a true/false value: YAML reads "
+        "yes/no/on/off/true/false as true/false; quote the new name, e.g. "
+        "'data.label_map={pos: \"yes\"}'")
+    quoted = yaml.safe_load(shlex.split(str(err.value).split("e.g. ")[1])[0].split("=", 1)[1])
+    assert quoted == {"pos": "yes"}  # the hint parses back to text
+    bundle = _bundle(frame, label_map={"pos": "yes", "neg": "no"})
+    assert bundle.schema.class_names == ["no", "yes"]
+
+
+def test_yaml_boolean_new_names_are_fine_for_a_true_false_target():
+    frame = _frame(["1", "0"], [30, 30]).assign(diagnosis=lambda f: f.diagnosis == "1")
+    assert _bundle(frame, label_map={True: False, False: True}).schema.task == "binary"
+
+
+def test_yaml_boolean_new_names_stop_for_image_classes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
+    root = _class_folders(tmp_path / "xray", {"normal": 8, "sick": 8})
+    with pytest.raises(DataError, match="gives class 'sick' the new name True"):
+        build_bundle(DataConfig(source=str(root), label_map={"sick": True}))
+
+
+def test_a_label_map_that_leaves_one_class_names_the_map():
+    frame = _frame(["pos", "neg"], [30, 30])
+    with pytest.raises(DataError) as err:
+        _bundle(frame, label_map={"pos": "x", "neg": "x"})
+    assert str(err.value) == (
+        "data.label_map merges all 2 classes of target column 'diagnosis' into one, 'x'; a "
+        "model needs at least two classes: map only the spellings of one class onto another")
+    with pytest.raises(DataError, match="merges all 2 classes of target column 'diagnosis' "
+                                        "into one, 'neg'"):
+        _bundle(frame, label_map={"pos": "neg"})
+
+
+def test_an_image_label_map_that_leaves_one_class_names_the_map(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
+    root = _class_folders(tmp_path / "pets", {"cat": 8, "dog": 8})
+    with pytest.raises(DataError, match="data.label_map merges all 2 classes of pets into one, "
+                                        "'cat'"):
+        build_bundle(DataConfig(source=str(root), label_map={"dog": "cat"}))
+
+
+# -- text feature columns: look-alike categories are said, not merged ---------------------
+
+def _colours(n: int = 90) -> pd.DataFrame:
+    frame = _frame(["healthy", "sick"], [n // 2, n - n // 2])
+    colour = np.array(["red", "green", "blue"] * (n // 3), dtype=object)
+    colour[:6], colour[6:9] = "RED", "Green "
+    return frame.assign(colour=colour)
+
+
+def test_lookalike_feature_categories_warn_and_note_and_are_kept_apart():
+    with pytest.warns(DataWarning) as caught:
+        bundle = _bundle(_colours())
+    lines = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
+    assert len(lines) == 1 and "\n" not in lines[0]
+    line = lines[0]
+    assert line.startswith("dataframe: column 'colour' has categories that look like one category "
+                           "written differently: 'red' (")
+    assert "'RED' (" in line and "'green' (" in line and "'Green ' (" in line
+    assert ("each spelling is a separate one-hot input (deepfit does not merge them): if they "
+            "are one category, write them alike in the file, or leave the column out with "
+            "'data.drop_columns=[colour]'") in line
+    assert line + "." in bundle.info["notes"]
+    assert {"colour=RED", "colour=red"} <= set(bundle.schema.preprocessor.output_names_)
+    counts = line.split("written differently: ")[1]  # counted on the training rows only
+    assert sum(int(c) for c in re.findall(r"\((\d+)", counts)) < len(bundle.train)
+
+
+def test_distinct_feature_categories_and_numbers_say_nothing():
+    frame = _colours().assign(colour=["red", "green", "blue"] * 30,
+                              grade=["T1", "T2", "T3"] * 30, code=np.arange(90) % 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        bundle = _bundle(frame)
+    assert not any("look like" in note for note in bundle.info["notes"])
+
+
+def test_the_command_line_warns_in_one_line_before_training(tmp_path):
+    path = tmp_path / "colours.csv"
+    _colours().to_csv(path, index=False)
+    from deepfit.cli import main
+    with pytest.warns(DataWarning, match="colours: column 'colour' has categories") as caught:
+        assert main(["train", "--data", str(path), "--target", "diagnosis", "--epochs", "1",
+                     "--quiet", "--out", str(tmp_path / "runs"), "eval.plots=false",
+                     "eval.report=false"]) == 0
+    (w,) = [w for w in caught if "look like" in str(w.message)]
+    shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
+    assert shown.startswith("warning: colours: column 'colour'") and shown.count("\n") == 1

@@ -4,6 +4,7 @@ preprocessing on the training rows only."""
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import numpy as np
@@ -12,7 +13,8 @@ import torch
 
 from deepfit.config import DataConfig
 from deepfit.data.images.bundle import build_image_bundle, image_options
-from deepfit.data.labels import check_lookalikes, class_counts, map_target, renamed_class
+from deepfit.data.labels import (check_lookalikes, class_counts, feature_lookalikes, map_target,
+                                 renamed_class)
 from deepfit.data.source_kind import resolve_source
 from deepfit.data.sources import load_table
 from deepfit.data.split import SPLITS
@@ -21,7 +23,7 @@ from deepfit.data.stage import (DataBundle, DataDescription, GivenSplit, Schema,
 from deepfit.data.table import Table
 from deepfit.data.target import TargetSpec, infer_task
 from deepfit.data.transforms import TabularPreprocessor, numeric_or_error
-from deepfit.errors import DataError, did_you_mean
+from deepfit.errors import DataError, DataWarning, did_you_mean
 
 __all__ = ["build_bundle", "DataBundle", "DataDescription", "Schema", "Split"]
 
@@ -141,6 +143,9 @@ def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.S
         y_raw, target, task, train_rows=parts["train"], scale=cfg.scale_target)
     pre = TabularPreprocessor(cfg.missing, cfg.standardize, cfg.feature_transform,
                               cfg.max_categories).fit(features.iloc[parts["train"]])
+    for line in feature_lookalikes(features.iloc[parts["train"]], pre.categorical_, table.name):
+        warnings.warn(line, DataWarning, stacklevel=2)  # on the console before training
+        notes.append(line + ".")
     if id_column and not cfg.id_column:
         notes.append(f"Column '{id_column}' was taken as the row identifier (its name says so "
                      "and every value is different) and kept out of the features; set "

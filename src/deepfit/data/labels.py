@@ -1,6 +1,7 @@
 """Class labels as the user wrote them, for tables and images alike: ``data.label_map``
 (rename or merge classes) and the check that stops on classes that look like one class
-written differently ('Diabetes', 'diabetes ', 'DIABETES', 'Diabetis')."""
+written differently ('Diabetes', 'diabetes ', 'DIABETES', 'Diabetis'); the same test on the
+categories of text feature columns warns instead of stopping."""
 
 from __future__ import annotations
 
@@ -38,9 +39,13 @@ def renamed(classes: list, label_map: dict, where: Optional[str] = None,
     A key names a class by its value (1, 1.0 and '1' alike) or by its display name
     (``display``: {class: name}, a source that names integer classes). A new name that is
     already a class becomes that class (``{2: 1}`` merges class 2 into class 1). With
-    ``where`` (e.g. "target column 'y'"), a key that names no class is an error.
+    ``where`` (e.g. "target column 'y'"), training's check: a key that names no class, a
+    new name YAML read as true/false (``{pos: yes}``) and a map that leaves one class are
+    errors.
     """
     display = display or {}
+    if where is not None:  # training; a run's own map is not checked again at prediction
+        _no_yaml_booleans(classes, label_map)
     by_key = {class_key(c): c for c in classes}
     by_key.update({class_key(display[c]): c for c in classes if c in display})
     mapping = {}
@@ -58,7 +63,25 @@ def renamed(classes: list, label_map: dict, where: Optional[str] = None,
                                 f"have{hint}; classes are {names}")
             continue
         mapping[class_key(cls)] = by_key.get(class_key(new), new)
-    return [mapping.get(class_key(c), c) for c in classes]
+    out = [mapping.get(class_key(c), c) for c in classes]
+    if where is not None and len(classes) > 1 and len({class_key(c) for c in out}) == 1:
+        raise DataError(f"data.label_map merges all {len(classes)} classes of {where} into one, "
+                        f"'{display.get(out[0], out[0])}'; a model needs at least two classes: "
+                        "map only the spellings of one class onto another")
+    return out
+
+
+def _no_yaml_booleans(classes: list, label_map: Optional[dict]) -> None:
+    """Stop on a new name that YAML read as true/false (``{pos: yes}``) when the classes are
+    not true/false themselves: the classes would silently become 'False' and 'True'."""
+    if all(isinstance(c, (bool, np.bool_)) for c in classes):
+        return
+    for old, new in (label_map or {}).items():
+        if isinstance(new, (bool, np.bool_)):
+            word = "yes" if new else "no"
+            raise DataError(f"data.label_map gives class '{old}' the new name {new}, a true/false "
+                            "value: YAML reads yes/no/on/off/true/false as true/false; quote "
+                            f"the new name, e.g. {override({old: word})}")
 
 
 def relabel(y: pd.Series, mapping: dict) -> pd.Series:
@@ -103,15 +126,12 @@ def check_lookalikes(counts: dict[str, int], what: str, unit: str,
     """Stop on classes that look like one class written differently, with the
     ``data.label_map`` that merges them. When the user gave a ``data.label_map`` they have
     looked at the labels: the groups left are returned as report notes instead."""
-    groups = [(sorted(g, key=lambda n: -counts[n]), typo)  # the commonest spelling first
-              for g, typo in lookalike_groups(counts)]
+    groups = _commonest_first(counts)
     if not groups:
         return []
-    shown = "; ".join(", ".join(f"'{n}' ({counts[n]}{f' {unit}' if i == 0 else ''})"
-                                for i, n in enumerate(g)) for g, _ in groups[:3])
-    more = f" and {len(groups) - 3} more group(s)" if len(groups) > 3 else ""
+    shown = _shown(groups, counts, unit)
     if label_map:
-        return [f"{what}: classes {shown}{more} look like one class written differently; "
+        return [f"{what}: classes {shown} look like one class written differently; "
                 "kept apart because data.label_map was given."]
     merge = {}
     for group, _ in groups:
@@ -120,7 +140,39 @@ def check_lookalikes(counts: dict[str, int], what: str, unit: str,
     keep_apart = (f"; if they are different classes, give any data.label_map (e.g. "
                   f"{override({typo[0]: typo[0]})}) to go on" if typo else "")
     raise DataError(f"{what} has classes that look like one class written differently: "
-                    f"{shown}{more}; merge them with {override(merge)}{keep_apart}")
+                    f"{shown}; merge them with {override(merge)}{keep_apart}")
+
+
+def feature_lookalikes(frame: pd.DataFrame, columns: list[str], origin: str) -> list[str]:
+    """One line per text feature column of ``frame`` (the training rows) whose categories
+    look like one category written differently ('red', 'RED', 'Red '), by the test the
+    target's classes get. Each spelling becomes its own one-hot input. Not a stop, unlike the
+    target (a feature's spellings may mean something) and not merged here: the line says
+    how to clean the column."""
+    lines = []
+    for col in columns:
+        counts = class_counts(frame[col].dropna().astype(str))
+        groups = _commonest_first(counts)
+        if groups:
+            drop = shlex.quote(f"data.drop_columns=[{_scalar(col)}]")
+            lines.append(f"{origin}: column '{col}' has categories that look like one "
+                         f"category written differently: {_shown(groups, counts, 'rows')}; "
+                         "each spelling is a separate one-hot input (deepfit does not merge "
+                         "them): if they are one category, write them alike in the file, or "
+                         f"leave the column out with {drop}")
+    return lines
+
+
+def _commonest_first(counts: dict) -> list[tuple[list[str], bool]]:
+    """``lookalike_groups`` with each group's commonest spelling first."""
+    return [(sorted(g, key=lambda n: -counts[n]), typo) for g, typo in lookalike_groups(counts)]
+
+
+def _shown(groups: list[tuple[list[str], bool]], counts: dict, unit: str) -> str:
+    """The first three groups with their counts: "'red' (40 rows), 'RED' (3); ..."."""
+    shown = "; ".join(", ".join(f"'{n}' ({counts[n]}{f' {unit}' if i == 0 else ''})"
+                                for i, n in enumerate(g)) for g, _ in groups[:3])
+    return shown + (f" and {len(groups) - 3} more group(s)" if len(groups) > 3 else "")
 
 
 def override(mapping: dict) -> str:

@@ -6,6 +6,8 @@ import torch
 from image_samples import bomb_png, class_folders, encoded, gray, rgb, save
 from PIL import Image
 
+from deepfit.config import DataConfig
+from deepfit.data.bundle import build_bundle
 from deepfit.data.images.load import ImageOptions, is_image_source, load_images
 from deepfit.errors import DataError
 
@@ -144,3 +146,29 @@ def test_only_bad_files_is_an_error_even_when_skipping(tmp_path):
     (root / "a" / "zero.png").write_bytes(b"")
     with pytest.raises(DataError, match="none of the 1 image files could be read"):
         load_images(str(root), ImageOptions(bad_images="skip"))
+
+
+def test_files_that_are_not_images_by_name_are_counted_and_said(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
+    root = class_folders(tmp_path / "ds", {"a": 8, "b": 8})
+    (root / "a" / "x.jpeg2").write_bytes(encoded(gray(1)))
+    (root / "b" / "readme.txt").write_text("about these images")
+    (root / "b" / ".DS_Store").write_text("hidden: not counted")
+    data = load_images(str(root), ImageOptions())
+    assert data.other_files == ["a/x.jpeg2", "b/readme.txt"] and len(data) == 16
+    notes = build_bundle(DataConfig(source=str(root))).info["notes"]
+    assert ("2 file(s) in the class folders are not images by their name (.jpeg2, .txt; "
+            "e.g. a/x.jpeg2) and were left out; deepfit reads .png .jpg") in " ".join(notes)
+    clean = class_folders(tmp_path / "clean", {"a": 8, "b": 8})
+    assert not any("not images" in n for n in build_bundle(
+        DataConfig(source=str(clean))).info["notes"])
+
+
+def test_a_class_folder_of_only_other_files_names_them(tmp_path):
+    root = class_folders(tmp_path / "ds", {"a": 2})
+    (root / "b").mkdir()
+    (root / "b" / "x.jpeg2").write_bytes(encoded(gray(1)))
+    with pytest.raises(DataError, match=r"class folder '.*ds/b' has no images \(.*\); its 1 "
+                                        r"file\(s\) are not images by their name \(e.g. "
+                                        r"'x.jpeg2'\); add some"):
+        load_images(str(root), ImageOptions())

@@ -4,6 +4,7 @@ than float32); ``ImageInputs`` turns each batch into network input on the device
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
@@ -13,6 +14,7 @@ import torch
 from deepfit.config import DataConfig
 from deepfit.data.batches import eval_batches
 from deepfit.data.images.augment import resolve_augment
+from deepfit.data.images.decode import IMAGE_SUFFIXES
 from deepfit.data.images.imageset import (STRETCH_NOTE_FACTOR, Aspects, ImageFiles, ImageSet,
                                           take_rows)
 from deepfit.data.images.inputs import STATS_SAMPLE, ImageSpec, channel_stats
@@ -86,6 +88,8 @@ def build_image_bundle(cfg: DataConfig, source: Source, seed: int,
         first = data.skipped[0]
         notes = notes + [f"{len(data.skipped)} unreadable image(s) skipped "
                          f"(data.bad_images=skip), e.g. {first[0]}: {first[1]}"]
+    if data.other_files:
+        notes = notes + [_other_files_note(data.other_files)]
     description = describe(
         partition, splits, schema, name=data.name, description=data.description,
         target="label", columns=1, inputs=f"{channels}×{height}×{width} images",
@@ -95,6 +99,15 @@ def build_image_bundle(cfg: DataConfig, source: Source, seed: int,
                 "streamed": isinstance(data.images, ImageFiles), "resize": spec.resize,
                 "aspects": data.aspects.to_dict() if data.aspects else None})
     return DataBundle(splits["train"], splits["val"], splits["test"], schema, description)
+
+
+def _other_files_note(files: list[str]) -> str:
+    """The files of the class folders that were left out as not images, by extension."""
+    kinds = sorted({os.path.splitext(f)[1].lower() or "no extension" for f in files})
+    shown = ", ".join(kinds[:5]) + (", ..." if len(kinds) > 5 else "")
+    return (f"{len(files):,} file(s) in the class folders are not images by their name "
+            f"({shown}; e.g. {files[0]}) and were left out; deepfit reads "
+            f"{' '.join(IMAGE_SUFFIXES)}.")
 
 
 def _merge_classes(data: ImageSet, label_map: dict) -> tuple[np.ndarray, list[str]]:

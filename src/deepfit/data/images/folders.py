@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -29,6 +29,7 @@ def load_image_folders(root: Path, opts: ImageOptions) -> ImageSet:
             folders naming the same split.
     """
     subdirs = _visible_dirs(root)
+    others: list[str] = []  # files in class folders that are not images by their name
     splits = {d: split_name(d.name) for d in subdirs}
     if subdirs and all(splits.values()):
         seen: dict[str, Path] = {}
@@ -38,11 +39,11 @@ def load_image_folders(root: Path, opts: ImageOptions) -> ImageSet:
                                 "merge them or rename one")
             seen[split] = folder
         _no_loose_images(root, "split folder (train, val, test)")
-        listing = [(split, _class_files(folder)) for folder, split in splits.items()]
+        listing = [(split, _class_files(folder, others)) for folder, split in splits.items()]
         order = {"train": 0, "val": 1, "test": 2}
         listing.sort(key=lambda item: order[item[0]])
     else:
-        listing = [(None, _class_files(root))]
+        listing = [(None, _class_files(root, others))]
     class_names = sorted({c for _, classes in listing for c in classes})
     code = {c: i for i, c in enumerate(class_names)}
     paths, labels, split = [], [], []
@@ -56,14 +57,17 @@ def load_image_folders(root: Path, opts: ImageOptions) -> ImageSet:
     items = ImageList(names=paths, ids=ids, paths=paths)
     parts = [s for s, _ in listing if s]
     layout = f"{'/'.join(parts)} folders of class folders" if parts else "class folders"
-    return build_image_set(
+    images = build_image_set(
         items, np.asarray(labels, dtype=np.int64), class_names, name=root.name or str(root),
         description=f"images in {layout} under '{root}' ({len(class_names)} classes)",
         opts=opts, split=split if parts else None)
+    images.other_files = [p[prefix:].replace(os.sep, "/") for p in others]
+    return images
 
 
-def _class_files(folder: Path) -> dict[str, list[str]]:
-    """{class name: sorted image files below its folder} for an ImageFolder root."""
+def _class_files(folder: Path, others: list[str]) -> dict[str, list[str]]:
+    """{class name: sorted image files below its folder} for an ImageFolder root; the other
+    files below the class folders (not images by their name) are added to ``others``."""
     classes = _visible_dirs(folder)
     if not classes:
         found = next(iter(_images_below(folder)), None)
@@ -75,10 +79,14 @@ def _class_files(folder: Path) -> dict[str, list[str]]:
     _no_loose_images(folder, "class folder")
     listing = {}
     for cls in classes:
-        files = sorted(_images_below(cls))
+        skipped: list[str] = []
+        files = sorted(_images_below(cls, skipped))
         if not files:
-            raise DataError(f"class folder '{cls}' has no images ({_EXTS}){_other_format(cls)}; "
-                            "add some or remove the folder")
+            held = (f"; its {len(skipped)} file(s) are not images by their name (e.g. "
+                    f"'{os.path.basename(skipped[0])}')" if skipped else "")
+            raise DataError(f"class folder '{cls}' has no images ({_EXTS}){held}"
+                            f"{_other_format(cls)}; add some or remove the folder")
+        others.extend(skipped)
         listing[cls.name] = files
     return listing
 
@@ -109,8 +117,9 @@ def _other_format(folder: Path, limit: int = 10000) -> str:
     return ""
 
 
-def _images_below(folder: Path) -> Iterator[str]:
-    """Paths of image files at any depth, skipping hidden files and folders and symlink loops.
+def _images_below(folder: Path, others: Optional[list[str]] = None) -> Iterator[str]:
+    """Paths of image files at any depth, skipping hidden files and folders and symlink loops;
+    the paths of the other (not hidden) files are added to ``others``.
 
     Plain strings, not ``Path`` objects: listings can hold millions of files.
     """
@@ -123,5 +132,9 @@ def _images_below(folder: Path) -> Iterator[str]:
         seen.add(real)
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if not name.startswith(".") and is_image_name(name):
+            if name.startswith("."):
+                continue
+            if is_image_name(name):
                 yield os.path.join(here, name)
+            elif others is not None:
+                others.append(os.path.join(here, name))

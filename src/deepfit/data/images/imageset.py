@@ -33,6 +33,8 @@ class ImageSet:
             "from cache").
         aspects: the stored images' shapes against the size they were given (for the
             report's preprocessing line), or None when not known.
+        other_files: files in the class folders that are not images by their name
+            ('notes.txt', 'x.jpeg2'), left out; relative to the source root.
     """
 
     images: "torch.Tensor | ImageFiles"
@@ -47,6 +49,7 @@ class ImageSet:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     origin: str = ""
     aspects: Optional[Aspects] = None
+    other_files: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.labels)
