@@ -55,3 +55,14 @@ def test_shorten_cuts_at_a_word_and_closes_what_it_opened():
     assert len(short) <= 61 and short.endswith("…)") and short.count("(") == short.count(")")
     assert text.startswith(short[:-2])  # a clean prefix: no word cut in half
     assert shorten("fits   as it is", 60) == "fits as it is"
+
+
+def test_an_image_folder_target_is_the_class_folders():
+    from deepfit.report.format import describe_target
+
+    assert describe_target({"kind": "table", "target": "label"}) == "label"
+    folders = {"kind": "image", "target": "label",
+               "description": "images in class folders under 'imgs' (2 classes)"}
+    assert describe_target(folders) == "the class folders (one folder per class)"
+    assert describe_target({"kind": "image", "target": "label", "description": "cifar10"}) \
+        == "the image source's labels"
