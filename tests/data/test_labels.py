@@ -279,17 +279,19 @@ def test_lookalike_feature_categories_warn_and_note_and_are_kept_apart():
         bundle = _bundle(_colours())
     lines = [str(w.message) for w in caught if issubclass(w.category, DataWarning)]
     assert len(lines) == 1 and "\n" not in lines[0]
-    line = lines[0]
-    assert line.startswith("dataframe: column 'colour' has categories that look like one category "
-                           "written differently: 'red' (")
-    assert "'RED' (" in line and "'green' (" in line and "'Green ' (" in line
-    assert ("each spelling is a separate one-hot input (deepfit does not merge them): if they "
-            "are one category, write them alike in the file, or leave the column out with "
-            "'data.drop_columns=[colour]'") in line
-    assert line + "." in bundle.info["notes"]
+    advice = ("; each spelling is a separate one-hot input (deepfit does not merge them): if "
+              "they are one category, write them alike in the file, or leave the column out "
+              "with 'data.drop_columns=[colour]'")
+    assert lines[0] == ("dataframe: column 'colour' has categories that look like one category "
+                        "written differently: 'red', 'RED'; 'green', 'Green '" + advice)
+    (note,) = [n for n in bundle.info["notes"] if "look like" in n]
+    assert re.fullmatch(r"dataframe: column 'colour' has categories that look like one "
+                        r"category written differently: 'red' \((\d+) training rows\), 'RED' "
+                        r"\((\d+)\); 'green' \((\d+) training rows\), 'Green ' \((\d+)\)"
+                        + re.escape(advice + "."), note)
+    counted = sum(int(c) for c in re.findall(r"\((\d+)", note))
+    assert counted < len(bundle.train) and counted < 60  # the training rows only, not all 90
     assert {"colour=RED", "colour=red"} <= set(bundle.schema.preprocessor.output_names_)
-    counts = line.split("written differently: ")[1]  # counted on the training rows only
-    assert sum(int(c) for c in re.findall(r"\((\d+)", counts)) < len(bundle.train)
 
 
 def test_distinct_feature_categories_and_numbers_say_nothing():

@@ -143,9 +143,10 @@ def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.S
         y_raw, target, task, train_rows=parts["train"], scale=cfg.scale_target)
     pre = TabularPreprocessor(cfg.missing, cfg.standardize, cfg.feature_transform,
                               cfg.max_categories).fit(features.iloc[parts["train"]])
-    for line in feature_lookalikes(features.iloc[parts["train"]], pre.categorical_, table.name):
+    for line, note in feature_lookalikes(features.iloc[parts["train"]], pre.categorical_,
+                                         table.name):
         warnings.warn(line, DataWarning, stacklevel=2)  # on the console before training
-        notes.append(line + ".")
+        notes.append(note)
     if id_column and not cfg.id_column:
         notes.append(f"Column '{id_column}' was taken as the row identifier (its name says so "
                      "and every value is different) and kept out of the features; set "

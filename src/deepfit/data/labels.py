@@ -143,23 +143,27 @@ def check_lookalikes(counts: dict[str, int], what: str, unit: str,
                     f"{shown}; merge them with {override(merge)}{keep_apart}")
 
 
-def feature_lookalikes(frame: pd.DataFrame, columns: list[str], origin: str) -> list[str]:
-    """One line per text feature column of ``frame`` (the training rows) whose categories
-    look like one category written differently ('red', 'RED', 'Red '), by the test the
-    target's classes get. Each spelling becomes its own one-hot input. Not a stop, unlike the
-    target (a feature's spellings may mean something) and not merged here: the line says
-    how to clean the column."""
+def feature_lookalikes(frame: pd.DataFrame, columns: list[str], origin: str
+                       ) -> list[tuple[str, str]]:
+    """For each text feature column of ``frame`` (the training rows) whose categories look
+    like one category written differently ('red', 'RED', 'Red '), by the test the target's
+    classes get: a console line naming the spellings, and a report note with their rows
+    (the console line has no counts, so the folds of ``deepfit cv`` say it once). Each
+    spelling becomes its own one-hot input. Not a stop, unlike the target (a feature's
+    spellings may mean something) and not merged here: the lines say how to clean it."""
     lines = []
     for col in columns:
         counts = class_counts(frame[col].dropna().astype(str))
         groups = _commonest_first(counts)
         if groups:
             drop = shlex.quote(f"data.drop_columns=[{_scalar(col)}]")
-            lines.append(f"{origin}: column '{col}' has categories that look like one "
-                         f"category written differently: {_shown(groups, counts, 'rows')}; "
-                         "each spelling is a separate one-hot input (deepfit does not merge "
-                         "them): if they are one category, write them alike in the file, or "
-                         f"leave the column out with {drop}")
+            head = (f"{origin}: column '{col}' has categories that look like one category "
+                    "written differently: ")
+            tail = ("; each spelling is a separate one-hot input (deepfit does not merge "
+                    "them): if they are one category, write them alike in the file, or leave "
+                    f"the column out with {drop}")
+            lines.append((head + _shown(groups, None, "") + tail,
+                          head + _shown(groups, counts, "training rows") + tail + "."))
     return lines
 
 
@@ -168,9 +172,11 @@ def _commonest_first(counts: dict) -> list[tuple[list[str], bool]]:
     return [(sorted(g, key=lambda n: -counts[n]), typo) for g, typo in lookalike_groups(counts)]
 
 
-def _shown(groups: list[tuple[list[str], bool]], counts: dict, unit: str) -> str:
-    """The first three groups with their counts: "'red' (40 rows), 'RED' (3); ..."."""
-    shown = "; ".join(", ".join(f"'{n}' ({counts[n]}{f' {unit}' if i == 0 else ''})"
+def _shown(groups: list[tuple[list[str], bool]], counts: Optional[dict], unit: str) -> str:
+    """The first three groups with their counts: "'red' (40 rows), 'RED' (3); ..."; only
+    the names without ``counts``."""
+    shown = "; ".join(", ".join(f"'{n}'" + ("" if counts is None else
+                                            f" ({counts[n]}{f' {unit}' if i == 0 else ''})")
                                 for i, n in enumerate(g)) for g, _ in groups[:3])
     return shown + (f" and {len(groups) - 3} more group(s)" if len(groups) > 3 else "")
 
