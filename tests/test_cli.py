@@ -175,3 +175,16 @@ def test_a_key_given_as_a_flag_and_as_key_value_is_refused(tmp_path, capsys):
                  "--out", str(tmp_path)])
     assert code == 2 and "train.lr is given twice" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["train", "--data", "iris", "--lr", "abc"],
+     "error: argument --lr: invalid float value: 'abc' (see 'deepfit train --help')"),
+    (["trian"], "error: argument COMMAND: invalid choice: 'trian'")])
+def test_argparse_mistakes_are_one_line_too(argv, expected, capsys):
+    from deepfit.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(expected) and "usage:" not in err

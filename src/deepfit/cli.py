@@ -27,8 +27,15 @@ DEVICES_HELP = ("train on N processes of this machine together (torchrun, DDP; o
                 "or CPUs); see docs/scaling.md")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes (``--lr abc``) as one ``error:`` line, like deepfit's own."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="deepfit", description="Supervised deep learning on PyTorch: data to report in "
         "one command.", epilog="Example: deepfit train --data breast_cancer")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
