@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import math
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -27,7 +28,8 @@ from torch import nn
 
 from deepfit.data.bundle import build_bundle
 from deepfit.data.sources import load_table
-from deepfit.errors import ConfigError, DataError, DeepfitError, did_you_mean, one_of
+from deepfit.errors import (ConfigError, DataError, DataWarning, DeepfitError, did_you_mean,
+                            one_of)
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.pipeline import train, train_arguments
 from deepfit.report.cv import render_cv
@@ -163,9 +165,11 @@ def cross_validate(config: Any = None, *, data: Any = None,
     runs: list[Run] = []
     for name, split in splits:
         try:
-            runs.append(train(cfg.override({"out": str(rd.path), "name": name}), data=data,
-                              model=None if model is None else copy.deepcopy(model),
-                              callbacks=callbacks, split=split))
+            with warnings.catch_warnings():  # the data's warnings were said once, above
+                warnings.simplefilter("ignore", DataWarning)
+                runs.append(train(cfg.override({"out": str(rd.path), "name": name}),
+                                  data=data, model=None if model is None else
+                                  copy.deepcopy(model), callbacks=callbacks, split=split))
         except DeepfitError as exc:
             _give_up(rd, name, [r.path.name for r in runs], exc)
             raise

@@ -37,8 +37,10 @@ class DeepfitWarning(UserWarning):
 
 
 class DataWarning(DeepfitWarning):
-    """New data hold what training never saw (an unknown category, a gap in a column that
-    had none); the message names the column, the count of rows and what was done."""
+    """Suspicious data that do not stop a run: new data holding what training never saw
+    (an unknown category, a gap in a column that had none, images stretched out of shape),
+    or look-alike feature categories; the message names the column or file, the count of
+    rows and what was done."""
 
 
 class TrainingInterrupted(DeepfitError):
@@ -52,8 +54,12 @@ class TrainingInterrupted(DeepfitError):
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest choice, or ``""``; case does not
     count (``CNN`` finds ``cnn``)."""
-    by_lower = {}
-    for choice in map(str, choices):
+    choices = [str(c) for c in choices]
+    close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+    if close:  # as written first: 'Diabetis' finds 'Diabetes' before 'diabetes'
+        return f" (did you mean '{close[0]}'?)"
+    by_lower: dict[str, str] = {}
+    for choice in choices:
         by_lower.setdefault(choice.lower(), choice)
     close = difflib.get_close_matches(str(value).lower(), list(by_lower), n=1, cutoff=0.5)
     return f" (did you mean '{by_lower[close[0]]}'?)" if close else ""

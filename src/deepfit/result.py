@@ -51,7 +51,10 @@ class Run:
     def warnings(self) -> list[str]:
         """What the console should say after training: a model that predicts one class for
         every test row (the report's notes hold this and the rest)."""
-        collapsed = collapse_warning(self.task, self.metrics.get("test"))
+        collapsed = collapse_warning(
+            self.task, self.metrics.get("test"), model=self.config.model.name,
+            at_epoch_limit=len(self.history.rows) >= (self.config.train.epochs or 0) > 0,
+            images=self.schema.image is not None)
         return [collapsed] if collapsed else []
 
     @property
