@@ -17,7 +17,7 @@ LAYERS = [
     {"evaluate"},
     {"report", "run"},
     {"result", "pipeline", "summary", "compare", "cv", "sklearn", "estimators"},
-    {"cli", "launch", "__main__", "__init__"},
+    {"cli", "cli_args", "launch", "__main__", "__init__"},
 ]
 
 

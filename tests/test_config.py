@@ -503,3 +503,4 @@ def test_one_key_given_twice_is_refused_whatever_its_names():
     with pytest.raises(ConfigError, match=r"eval.plots is given twice"):
         resolve_config(eval={"plots": False}, plots=True)
     assert resolve_config(lr=0.1, epochs=3).train.lr == 0.1  # different keys are fine
+    assert resolve_config(lr=0.1, learning_rate=0.1).train.lr == 0.1  # one value, said twice

@@ -87,13 +87,14 @@ def canonical_key(dotted: str, root: type) -> str:
 
 
 def merge_once(items: list[tuple[str, Any, str]], root: type) -> dict[str, Any]:
-    """``{key: value}`` from ``(dotted key, value, how it was given)``; a key given twice,
-    under any of its names, is one error naming both places (one would silently win)."""
+    """``{key: value}`` from ``(dotted key, value, how it was given)``; a key given twice
+    with two values, under any of its names, is one error naming both places (one would
+    silently win). The same value twice (``--quiet`` and ``train.progress=false``) is fine."""
     out: dict[str, Any] = {}
     shown: dict[str, str] = {}
     for key, value, given in items:
         canon = canonical_key(key, root)
-        if canon in out:
+        if canon in out and out[canon] != value:
             raise ConfigError(f"{canon} is given twice ({shown[canon]} and {given}); keep one")
         out[canon], shown[canon] = value, given
     return out

@@ -86,7 +86,8 @@ class History:
         # A wrong name here is deepfit's own mistake (users' monitors are checked by
         # check_monitor first), so not a ConfigError that would blame the user's config.
         if name not in self.columns:
-            raise KeyError(f"no history column {name!r}; the columns are {self.columns}")
+            raise ValueError(f"no history column {name!r}{did_you_mean(name, self.columns)}; "
+                             f"the columns are {self.columns}")
         return [r[name] for r in self.rows]
 
     def __len__(self) -> int:

@@ -1,0 +1,115 @@
+"""The command line's arguments: every command, option and help text, parsed into a
+namespace for ``deepfit.cli``; argparse's own mistakes come out as one ``error:`` line."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Optional
+
+from deepfit.version import __version__
+
+EXIT_USER_ERROR, EXIT_BUG, EXIT_INTERRUPTED = 2, 1, 130
+
+RUN_HELP = "run directory, or its name under runs/"
+DEVICES_HELP = ("train on N processes of this machine together (torchrun, DDP; one GPU each, "
+                "or CPUs); see docs/scaling.md")
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse's mistakes (``--lr abc``) as one ``error:`` line, like deepfit's own."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"error: {message} (see '{self.prog} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="deepfit", description="Supervised deep learning on PyTorch: data to report in "
+        "one command.", epilog="Example: deepfit train --data breast_cancer")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"deepfit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    tr = sub.add_parser("train", help="train, evaluate and report a model")
+    _add_run_args(tr)
+    tr.add_argument("--resume", metavar="RUN", help="continue this interrupted run instead "
+                    "(the other options come from its config.yaml)")
+    tr.add_argument("--devices", type=int, metavar="N", help=DEVICES_HELP)
+
+    cv = sub.add_parser("cv", help="k-fold cross-validation: every fold a full run")
+    _add_run_args(cv)
+    cv.add_argument("--folds", type=int, default=5, help="number of folds (default 5)")
+    cv.add_argument("--repeats", type=int, default=1, help="repeat with reshuffled folds")
+    cv.add_argument("--groups", help="column whose rows stay in one fold (e.g. patient id)")
+
+    ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
+    ev.add_argument("run", metavar="RUN", help=RUN_HELP)
+    ev.add_argument("--data", help="labelled data file; default: the run's own test split")
+
+    pr = sub.add_parser("predict", help="predict new rows with a finished run")
+    pr.add_argument("run", metavar="RUN", help=RUN_HELP)
+    pr.add_argument("input", help="a table (CSV / TSV / Excel / Parquet) with the training "
+                    "columns, or for an image run an image file or a folder of images")
+    pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
+    pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
+    rs_.add_argument("run", metavar="RUN", help=RUN_HELP)
+    rs_.add_argument("--devices", type=int, metavar="N", help=DEVICES_HELP)
+
+    rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
+    rp.add_argument("run", metavar="RUN", help=RUN_HELP)
+
+    cp = sub.add_parser("compare", help="compare runs side by side, with paired tests")
+    cp.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP + "; two or more, the "
+                    "first is the reference of the paired tests")
+    cp.add_argument("-o", "--output", help="HTML file to write (default: compare.html beside "
+                    "the first run, or compare-2.html, ... if it exists)")
+    cp.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+    md = sub.add_parser("models", help="list the model names --model accepts")
+    md.add_argument("--torchvision", action="store_true",
+                    help="list every torchvision classification model by name")
+
+    rs = sub.add_parser("runs", help="list runs with their main metrics")
+    rs.add_argument("--out", default="runs", help="folder that holds the runs (default: runs)")
+
+    sub.add_parser("datasets", help="list the built-in datasets and toy generators")
+    sub.add_parser("config", help="print the default config (YAML) with every key explained")
+    return parser
+
+
+def _add_run_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("args", nargs="*", metavar="CONFIG.yaml | key=value",
+                        help="a config file (e.g. runs/NAME/config.yaml) and/or overrides such "
+                             "as train.lr=0.01 model.hidden=[128,64]")
+    parser.add_argument("--data", help="built-in name (see 'deepfit datasets'), a data file, "
+                        "an image folder, fashion-mnist, cifar10, medmnist:NAME or hf:OWNER/NAME")
+    parser.add_argument("--root", help="folder of named image datasets (data.root)")
+    parser.add_argument("--target", help="target column (default: the last column)")
+    parser.add_argument("--task", choices=["auto", "binary", "multiclass", "regression",
+                                           "multilabel"])
+    parser.add_argument("--model", help="auto, mlp, cnn, lenet, resnet9, resnet18, a torchvision "
+                        "name, or 'package.module:ClassName' (see 'deepfit models')")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--lr", type=float, help="learning rate")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
+    parser.add_argument("--out", help="folder for run directories (default: runs)")
+    parser.add_argument("--name", help="run name (default: <data>-<model>-<time>)")
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    """The command line, with ``key=value`` overrides allowed anywhere among the options:
+    argparse alone takes one run of positionals, so ``--epochs 5 train.lr=0.01 --quiet
+    eval.plots=false`` would refuse the second override."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "args") or any(token.startswith("-") for token in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.args = list(args.args) + extra
+    return args
