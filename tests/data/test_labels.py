@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 import shlex
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -306,11 +308,11 @@ def test_distinct_feature_categories_and_numbers_say_nothing():
 def test_the_command_line_warns_in_one_line_before_training(tmp_path):
     path = tmp_path / "colours.csv"
     _colours().to_csv(path, index=False)
-    from deepfit.cli import main
-    with pytest.warns(DataWarning, match="colours: column 'colour' has categories") as caught:
-        assert main(["train", "--data", str(path), "--target", "diagnosis", "--epochs", "1",
-                     "--quiet", "--out", str(tmp_path / "runs"), "eval.plots=false",
-                     "eval.report=false"]) == 0
-    (w,) = [w for w in caught if "look like" in str(w.message)]
-    shown = warnings.formatwarning(w.message, w.category, w.filename, w.lineno)
-    assert shown.startswith("warning: colours: column 'colour'") and shown.count("\n") == 1
+    done = subprocess.run([sys.executable, "-m", "deepfit", "train", "--data", str(path),
+                           "--target", "diagnosis", "--epochs", "1", "--quiet", "--out",
+                           str(tmp_path / "runs"), "eval.plots=false", "eval.report=false"],
+                          capture_output=True, text=True)  # as a user sees it
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "look like" in line]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("warning: colours: column 'colour' has categories")

@@ -188,7 +188,9 @@ def test_a_pad_run_records_its_mode_and_predicts_new_images_the_same_way(tmp_pat
     assert any("data.resize=pad" in n for n in summary["data"]["notes"])
     old = json.loads((stretched.path / "schema.json").read_text())["image"]
     del old["resize"]  # a run saved before data.resize existed stretched its images
-    X, _, _ = images_for_model(str(new), ImageSpec.from_dict(old), ["large", "small"])
+    from deepfit.errors import DataWarning
+    with pytest.warns(DataWarning, match="stretched"):  # and says so
+        X, _, _ = images_for_model(str(new), ImageSpec.from_dict(old), ["large", "small"])
     assert_ellipse(X[0, 0].numpy().T)
 
 
