@@ -216,3 +216,18 @@ def test_prediction_says_when_new_images_are_stretched_out_of_shape(tmp_path):
         pad = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
                         channel_mode="gray", resized=True, resize="pad")
         images_for_model(str(new), pad, ["large", "small"])
+
+
+def test_prediction_says_which_files_of_a_folder_are_not_images(tmp_path):
+    from deepfit.errors import DataWarning
+    spec = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
+                     channel_mode="gray", resized=True)
+    new = tmp_path / "new"
+    new.mkdir()
+    Image.fromarray(circle(40, 40, 12)).save(new / "a.png")
+    (new / "notes.txt").write_text("not an image")
+    (new / ".hidden").write_text("ignored quietly, as everywhere")
+    with pytest.warns(DataWarning, match=r"1 file\(s\) are not images by their name and get "
+                                         r"no prediction \(e.g. 'notes.txt'\); 1 image\(s\)"):
+        X, ids, _ = images_for_model(str(new), spec, ["large", "small"])
+    assert list(ids) == ["a.png"] and len(X) == 1

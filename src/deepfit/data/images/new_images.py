@@ -95,10 +95,15 @@ def _loose_images(path: Path) -> Optional[list[str]]:
     if path.is_file() and is_image_name(path.name):
         return [str(path)]
     if path.is_dir():
-        files = sorted(str(p) for p in path.iterdir()
-                       if p.is_file() and not p.name.startswith(".") and is_image_name(p.name))
-        has_dirs = any(p.is_dir() and not p.name.startswith(".") for p in path.iterdir())
+        visible = [p for p in path.iterdir() if not p.name.startswith(".")]
+        files = sorted(str(p) for p in visible if p.is_file() and is_image_name(p.name))
+        has_dirs = any(p.is_dir() for p in visible)
         if files and not has_dirs:
+            others = sorted(p.name for p in visible if p.is_file() and not is_image_name(p.name))
+            if others:  # predicted rows are what the user gets back: say what is missing
+                warnings.warn(f"{path}: {len(others)} file(s) are not images by their name "
+                              f"and get no prediction (e.g. '{others[0]}'); "
+                              f"{len(files)} image(s) are predicted", DataWarning, stacklevel=4)
             return files
     return None
 
