@@ -196,8 +196,7 @@ def test_a_pad_run_records_its_mode_and_predicts_new_images_the_same_way(tmp_pat
 
 def test_prediction_says_when_new_images_are_stretched_out_of_shape(tmp_path):
     from deepfit.errors import DataWarning
-    spec = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
-                     channel_mode="gray", resized=True)
+    spec = _gray_spec()
     new = tmp_path / "new"
     new.mkdir()
     Image.fromarray(circle(90, 30, 12)).save(new / "tall.png")
@@ -213,15 +212,13 @@ def test_prediction_says_when_new_images_are_stretched_out_of_shape(tmp_path):
         warnings.simplefilter("error")  # the same shape, only smaller: nothing to say
         images_for_model(np.zeros((2, 64, 64), np.uint8), spec, ["large", "small"])
         images_for_model(str(new / "square.png"), spec, ["large", "small"])
-        pad = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
-                        channel_mode="gray", resized=True, resize="pad")
+        pad = _gray_spec(resize="pad")
         images_for_model(str(new), pad, ["large", "small"])
 
 
 def test_prediction_says_which_files_of_a_folder_are_not_images(tmp_path):
     from deepfit.errors import DataWarning
-    spec = ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
-                     channel_mode="gray", resized=True)
+    spec = _gray_spec()
     new = tmp_path / "new"
     new.mkdir()
     Image.fromarray(circle(40, 40, 12)).save(new / "a.png")
@@ -231,3 +228,9 @@ def test_prediction_says_which_files_of_a_folder_are_not_images(tmp_path):
                                          r"no prediction \(e.g. 'notes.txt'\); 1 image\(s\)"):
         X, ids, _ = images_for_model(str(new), spec, ["large", "small"])
     assert list(ids) == ["a.png"] and len(X) == 1
+
+
+def _gray_spec(resize: str = "stretch") -> ImageSpec:
+    """A run's image spec: 32×32 gray, images resized to it."""
+    return ImageSpec(size=(32, 32), channels=1, mean=[0.0], std=[1.0], augment=[],
+                     channel_mode="gray", resized=True, resize=resize)
