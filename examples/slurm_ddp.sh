@@ -18,7 +18,7 @@ PORT=29400
 srun torchrun \
     --nnodes "$SLURM_NNODES" --nproc-per-node "$GPUS_PER_NODE" \
     --rdzv-backend c10d --rdzv-endpoint "$HEAD_NODE:$PORT" --rdzv-id "$SLURM_JOB_ID" \
-    -m deepfit train --data /shared/data/scans --model resnet18 \
-    --out /shared/runs --epochs 30                                   # EDIT: your run
+    -m deepfit train --data /cluster/data/scans --model resnet18 \
+    --out /cluster/runs --epochs 30                                   # EDIT: your run
 # An interrupted job continues with the same lines and 'deepfit resume RUN' in place of
 # 'deepfit train ...' (a checkpoint from N processes resumes on any number).

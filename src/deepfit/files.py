@@ -3,15 +3,15 @@
 A write goes to a temporary file in the target's folder, is flushed and fsync'ed, then
 renamed over the target (and the folder fsync'ed, so the rename itself survives a power
 cut): a crash leaves either the old file or the new one, never half of one, and never a
-temporary file behind. The file gets the mode a plain ``open(path, "w")`` would give
-(0666 less the user's umask): ``mkstemp`` alone makes it 0600, which would hide a run's
-predictions from a colleague who can read its report.
+temporary file behind. The temporary file is created as ``open(path, "w")`` would create
+it, mode 0666 less the user's umask (``tempfile.mkstemp`` makes it 0600, which would hide a
+run's predictions from a colleague who can read its report).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,9 +25,8 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
-        os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -47,17 +46,13 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> Path:
     return path
 
 
-def current_umask() -> int:
-    """The process's umask, read without changing it where the system allows (Linux reports
-    it in /proc; elsewhere it is set and restored at once)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, uniquely named file beside ``path``, opened for writing; the kernel applies
+    the umask to its 0666 mode, as for any file the user's programs create."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:  # another writer's name: draw again
+            continue
