@@ -38,7 +38,7 @@ from deepfit.models.registry import check_model_name, resolve_model_name, torchv
 from deepfit.report import write_report
 from deepfit.result import Run, load
 from deepfit.summary import build_summary, versions
-from deepfit.run import RunDir, default_run_name, resolve_run
+from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
 from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
@@ -204,19 +204,19 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
     check_outputs(model, bundle.train.X, task, cfg.model.outputs, cfg.model.name, device, inputs)
 
+    dump = config_yaml(cfg, facts)
     if rd is None:  # the main process makes the folder; the others learn its name
         if strategy.is_main:
             rd = RunDir.create(cfg.out, cfg.name,
                                default_run_name(bundle.info["name"], cfg.model.name))
-            rd.write_text(rd.config, config_yaml(cfg, facts))
+            rd.write_text(rd.config, dump)
             rd.write_json(rd.schema, schema.to_dict())
         rd = RunDir(Path(strategy.share(str(rd.path) if rd else None)))
     elif rd.read_json(rd.schema) != json.loads(json.dumps(schema.to_dict())):
         raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
                        "classes or training statistics differ); a resumed run must see the "
                        "same data")
-    files = RunFiles(rd.best, rd.last, extra={"config": config_yaml(cfg, facts),
-                                              "versions": versions()})
+    files = RunFiles(rd.best, rd.last, extra={"config": dump, "versions": versions()})
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
                       strategy=strategy, callbacks=callbacks, files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
@@ -231,7 +231,6 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     except TrainingInterrupted as exc:
         raise _interrupted(trainer, last, exc, rd) from None
     except Exception as exc:  # a NaN loss, out of memory, ...: removed if empty, else marked
-        from deepfit.run import record_failure
         if strategy.is_main:
             record_failure(rd, exc, new=state is None)
         raise

@@ -20,6 +20,7 @@ from deepfit.data.sources.builtin import BUILTIN
 from deepfit.data.sources.toy2d import TOY
 from deepfit.errors import DataError, did_you_mean
 
+
 @dataclass(frozen=True)
 class Source:
     """A resolved data source.

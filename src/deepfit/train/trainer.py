@@ -25,7 +25,7 @@ from deepfit.models.inference import autocast, predict_outputs
 from deepfit.task import TaskHead
 from deepfit.train import rng
 from deepfit.train.builtin import RunFiles, default_callbacks
-from deepfit.train.builtin.nan_guard import TrainingDiverged, diverged
+from deepfit.train.builtin.nan_guard import TrainingDiverged, checks_every_step, diverged
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.device import nondeterministic_op
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
@@ -91,10 +91,7 @@ class Trainer:
         self.should_stop, self.stop_reason = False, None
         self.best_epoch: Optional[int] = None
         self.main = MAIN_METRIC[task]
-        # Reading the loss or gradient norm costs a device sync on accelerators: the checks
-        # run every step on CPU, and on every device when asked to skip bad steps.
-        self._check_grads = cfg.precision != "fp16" and (
-            self.device.type == "cpu" or cfg.on_nonfinite == "skip")
+        self._check_grads = checks_every_step(cfg, self.device)  # the NaN guard's rule
         self._pending: Optional[TrainState] = None  # resume state applied in fit()
         self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
         self.partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints

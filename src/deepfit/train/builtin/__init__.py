@@ -13,7 +13,7 @@ from deepfit.train.builtin.best_model import BestModel
 from deepfit.train.builtin.checkpointing import LastCheckpoint
 from deepfit.train.builtin.early_stopping import EarlyStopping
 from deepfit.train.builtin.lr_schedule import LRSchedule
-from deepfit.train.builtin.nan_guard import NanGuard
+from deepfit.train.builtin.nan_guard import NanGuard, checks_every_step
 from deepfit.train.builtin.progress import Progress
 from deepfit.train.callbacks import Callback
 from deepfit.train.history import MAIN_METRIC
@@ -45,9 +45,7 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     ``files``: checkpoints to write (None: the best weights are kept in memory only).
     ``main``: this process reports progress (one of several processes: only the main one).
     """
-    check_every_step = cfg.precision != "fp16" and (
-        device.type == "cpu" or cfg.on_nonfinite == "skip")
-    before: list[Callback] = [LRSchedule(), NanGuard(every_step=check_every_step,
+    before: list[Callback] = [LRSchedule(), NanGuard(every_step=checks_every_step(cfg, device),
                                                      skip=cfg.on_nonfinite == "skip",
                                                      lagged=cfg.precision != "fp16")]
     if select_best:

@@ -56,6 +56,13 @@ class NanGuard(Callback):
         raise diverged(trainer, value, where)
 
 
+def checks_every_step(cfg: Any, device: Any) -> bool:
+    """Whether each step's loss and gradient norm are read at once (the trainer's check
+    before the update, and the guard's): free on the CPU, a device sync elsewhere, so only
+    there or when asked to skip bad steps; never under fp16, whose grad scaler skips them."""
+    return cfg.precision != "fp16" and (device.type == "cpu" or cfg.on_nonfinite == "skip")
+
+
 def diverged(trainer: Any, value: float, where: str) -> TrainingDiverged:
     """The error for a non-finite loss: where, the learning rate, and what to try."""
     lr = trainer.optimizer.param_groups[0]["lr"]
