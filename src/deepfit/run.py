@@ -14,7 +14,9 @@
       FAILED.txt       only in a run stopped by an error
 
 A cross-validation folder (``deepfit.cv``) is made the same way and holds ``cv.json`` and
-``cv.html`` beside its folds; ``compare.html`` goes beside the first compared run.
+``cv.html`` beside its folds; ``compare.html`` goes beside the first compared run. A tuning
+folder (``deepfit.tune``) holds ``tune.json``, ``tune.html``, ``best.yaml``, ``study.db`` and
+its final run(s); ``tuning.json`` in a run says the search that chose its config.
 
 The rule (docs/architecture.md, "The run directory"): no module but this one spells a run
 file's name. Text and JSON are written by ``RunDir.write_text`` / ``write_json``; the files
@@ -62,6 +64,15 @@ class RunDir:
         self.failed = self.path / "FAILED.txt"  # in a run stopped by an error: the error
         self.cv = self.path / "cv.json"  # a cross-validation folder: the summary
         self.cv_report = self.path / "cv.html"
+        # A tuning folder (``deepfit.tune``): the study's description and trials, its report,
+        # the best config as a YAML ``deepfit train`` takes, the default SQLite storage;
+        # a run made by tuning (the final model) holds ``tuning.json``, which its report shows.
+        self.tune = self.path / "tune.json"
+        self.tune_report = self.path / "tune.html"
+        self.best_config = self.path / "best.yaml"
+        self.study_db = self.path / "study.db"
+        self.nested = self.path / "nested.json"
+        self.tuning = self.path / "tuning.json"
 
     def is_run(self) -> bool:
         """Whether the folder holds a deepfit run (finished or not): it has a config."""
