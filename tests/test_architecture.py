@@ -16,7 +16,8 @@ LAYERS = [
     {"train"},
     {"evaluate"},
     {"report", "run"},
-    {"result", "pipeline", "summary", "compare", "cv", "sklearn", "estimators"},
+    {"result", "assemble", "pipeline", "summary", "compare", "cv", "tune", "sklearn",
+     "estimators"},
     {"cli", "cli_args", "launch", "__main__", "__init__"},
 ]
 

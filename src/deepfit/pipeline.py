@@ -17,36 +17,28 @@ from torch import nn
 
 import yaml
 
+from deepfit.assemble import assemble
 from deepfit.config import RunConfig
-from deepfit.config_scope import (IMAGE_SOURCES, RunFacts, applying_dict, check_applies,
-                                  model_family)
-from deepfit.data.bundle import build_bundle
-from deepfit.data.sources import PYTHON_SOURCE
 from deepfit.config_rules import merge_once, suggest_key
+from deepfit.config_scope import RunFacts, applying_dict
+from deepfit.data.batches import eval_batches
+from deepfit.data.images.imageset import take_rows
+from deepfit.data.sources import PYTHON_SOURCE
 from deepfit.errors import ConfigError, RunError, TrainingInterrupted
-from deepfit.evaluate.evaluation import check_eval_config, evaluate
+from deepfit.evaluate.evaluation import evaluate
+from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
-from deepfit.data.batches import eval_batches
-from deepfit.data.images.imageset import ImageFiles, take_rows
-from deepfit.data.source_kind import source_kind
-from deepfit.data.images.inputs import ImageInputs
-from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
-from deepfit.models import build_model, model_names
-from deepfit.models.outputs_check import check_outputs
-from deepfit.models.registry import check_model_name, resolve_model_name, torchvision_name
 from deepfit.report import write_report
 from deepfit.result import Run, load
-from deepfit.summary import build_summary, versions
 from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
-from deepfit.task import TaskHead, balanced_class_weights
+from deepfit.summary import build_summary, versions
 from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
+from deepfit.train.device import deterministic_algorithms
 from deepfit.train.export import save_weights
-from deepfit.train.device import deterministic_algorithms, resolve_device, seed_everything
-from deepfit.train.history import MAIN_METRIC, check_monitor
-from deepfit.train.distributed import make_strategy
+from deepfit.train.history import MAIN_METRIC
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
@@ -165,44 +157,10 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
 def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Sequence[Callback],
          split: Optional[pd.Series], rd: Optional[RunDir] = None,
          state: Optional[dict] = None) -> Run:
-    seed_everything(cfg.train.seed)
-    data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
-    # One process, or one of a torchrun group (each process its own GPU, or CPUs).
-    strategy = make_strategy(resolve_device(cfg.train.device))
-    device = strategy.device
-    given = cfg  # the options as the user set them, checked against what the run is
-    facts = _scope_facts(cfg, data, strategy.world_size, device)
-    shape = (1, 1, 1) if facts.kind == "image" else (1,)
-    accepted = _resolve_auto(RunConfig(), facts.kind, shape, device).to_dict()
-    # Every automatic value is decided here, once, for this kind of data and this device;
-    # the run saves the result, and everything after (the trainer too) takes it as it is.
-    cfg = _resolve_auto(cfg, facts.kind, shape, device)
-    check_applies(given, facts, cfg, accepted)  # before loading: no time lost on a typo
-    strategy.check(cfg.train)
-    if tuple(cfg.data.augment) == ("auto",) and cfg.model.name == "mlp":
-        # An MLP flattens the image: shifted or flipped copies are new patterns to it, not
-        # the same object, so automatic augmentation is off for it.
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=("none",)))
-    bundle = build_bundle(cfg.data, data, seed=data_seed, split=split,
-                          norm_stats=_pretrained_stats(cfg))
+    built = assemble(cfg, data, model, split)
+    cfg, facts, strategy, bundle = built.cfg, built.facts, built.strategy, built.bundle
+    model, head, inputs, data_seed = built.model, built.head, built.inputs, built.data_seed
     task, schema = bundle.schema.task, bundle.schema
-    facts = dataclasses.replace(facts, task=task, streamed=isinstance(bundle.train.X, ImageFiles),
-                                fixed_splits=frozenset({"val", "test"}
-                                                       - set(bundle.info["drawn_splits"])))
-    check_applies(given, facts, cfg, accepted)
-    check_monitor(cfg.train.monitor, task)
-    check_eval_config(cfg.eval)
-    if model is None:
-        model = build_model(cfg.model, schema.input_shape, schema.n_outputs)
-    inputs = None
-    if schema.image is not None:  # uint8 batches -> augmented, normalised network input
-        inputs = ImageInputs(schema.image, device, seed=cfg.train.seed + 1,
-                             channels_last=cfg.train.channels_last)
-    weights = None
-    if cfg.train.class_weights == "balanced" and task in ("binary", "multiclass"):
-        weights = balanced_class_weights(bundle.train.y, len(schema.class_names)).to(device)
-    head = TaskHead(task, cfg.train.loss, cfg.model.outputs, weights)
-    check_outputs(model, bundle.train.X, task, cfg.model.outputs, cfg.model.name, device, inputs)
 
     dump = config_yaml(cfg, facts)
     if rd is None:  # the main process makes the folder; the others learn its name
@@ -285,16 +243,6 @@ def _interrupted(trainer: Trainer, last: LastCheckpoint, exc: TrainingInterrupte
                                f"'torchrun --nproc-per-node N -m deepfit resume {rd.path}'")
 
 
-def _scope_facts(cfg: RunConfig, data: Any, processes: int, device: torch.device) -> RunFacts:
-    """What the run is, before its data are loaded (``deepfit.config_scope``)."""
-    kind = source_kind(cfg.data, data)
-    image = kind in IMAGE_SOURCES
-    name = resolve_model_name(cfg.model.name, (1, 1, 1) if image else (1,))
-    check_model_name(name)
-    return RunFacts(source=kind, model=name, family=model_family(name, tuple(model_names())),
-                    processes=processes, device=device.type)
-
-
 def config_yaml(cfg: RunConfig, facts: RunFacts) -> str:
     """The run's config.yaml: every key that applies to it (a CNN run's has no MLP layers)."""
     return yaml.safe_dump(applying_dict(cfg, facts), sort_keys=False)
@@ -318,35 +266,3 @@ def _images_at(X: Any, rows: np.ndarray) -> np.ndarray:
     return torch.cat(batches).numpy() if batches else np.empty((0, *X.shape[1:]), np.uint8)
 
 
-def _pretrained_stats(cfg: RunConfig) -> Optional[tuple]:
-    """Normalisation statistics given by the user (``data.mean``, ``data.std``) or expected
-    by pretrained weights (``data.normalize=pretrained``); None: the training split's."""
-    d = cfg.data
-    if d.mean or d.std:
-        if len(d.mean) != len(d.std) or len(d.mean) not in (1, 3):
-            raise ConfigError(f"data.mean {list(d.mean)} and data.std {list(d.std)} must both "
-                              "have 1 value, or 3 (one per RGB channel)")
-        return d.mean, d.std
-    if cfg.data.normalize != "pretrained":
-        return None
-    from deepfit.models.vision import pretrained_stats
-    name = torchvision_name(cfg.model.name)
-    if name is None:
-        raise ConfigError(f"data.normalize=pretrained needs a torchvision model with pretrained "
-                          f"weights (e.g. model.name=tv:resnet18 model.pretrained=true), not "
-                          f"'{cfg.model.name}'; use data.normalize=train")
-    return pretrained_stats(name)
-
-
-def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
-                  device: torch.device) -> RunConfig:
-    """Decide every ``auto`` value for this data and device; the run saves the result, so a
-    re-run or a resume uses exactly these."""
-    bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    name = resolve_model_name(cfg.model.name, input_shape)
-    # Prediction batches: large for table rows; for images the activations of a batch grow
-    # with the image area, so a few hundred at a time.
-    eval_batch = cfg.eval.batch_size or (512 if kind == "image" else 4096)
-    return dataclasses.replace(cfg, train=cfg.train.resolved(kind, device.type, bf16),
-                               model=dataclasses.replace(cfg.model, name=name),
-                               eval=dataclasses.replace(cfg.eval, batch_size=eval_batch))
