@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deepfit-installed
 # Exact pins: these wheels lie on the dev/CI machine's disk; a looser spec downloads several GB.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test bench docs clean fashion-mnist
+.PHONY: install demo test bench docs clean fashion-mnist postgres
 
 install: $(STAMP)
 
@@ -28,7 +28,16 @@ fashion-mnist:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1)); } || \
 	  echo "note: Fashion-MNIST is not installed ($(FMNIST)); its tests will be skipped"
 
-test: $(STAMP) fashion-mnist
+# PostgreSQL server binaries (Debian's postgresql) for the tests of a study shared by several
+# workers, which start their own server in a temporary folder; best effort (else skipped, saying so).
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
+	  (apt-get install -y -qq postgresql >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)); } || \
+	  echo "note: PostgreSQL is not installed (no initdb); its tests will be skipped"
+
+test: $(STAMP) fashion-mnist postgres
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

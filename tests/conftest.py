@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from postgres_server import postgres_url  # noqa: F401 (a fixture: a real PostgreSQL server, started once, on demand)
 
 torch.set_num_threads(1)  # tiny models: threads cost more than they give, and CI has 2 cores
 
