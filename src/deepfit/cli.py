@@ -3,6 +3,8 @@
     deepfit train [CONFIG.yaml] [--data X] [--target COL] [--model M] [--epochs N]
                   [--out DIR] [--name NAME] [--seed S] [--device D] [--devices N] [key=value ...]
     deepfit cv [same options as train] [--folds K] [--repeats R] [--groups COL]
+    deepfit tune [same options as train] [--space S.yaml] [--trials N] [--timeout 10m]
+                 [--metric M] [--sampler S] [--pruner P] [--storage URL] [--worker] [--nested K]
     deepfit resume RUN [--devices N]   (or: deepfit train --resume RUN)
     deepfit evaluate RUN [--data FILE] | predict RUN INPUT -o OUT.csv | report RUN
     deepfit compare RUN_A RUN_B [...] [-o compare.html] [--force]
@@ -69,7 +71,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
-                "resume": cmd_resume, "models": cmd_models}[args.command](args)
+                "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models}[args.command](args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -135,6 +137,32 @@ def cmd_cv(args: argparse.Namespace) -> int:
     if collapsed_folds_line(cv.to_dict()):
         print(f"warning: {collapsed_folds_line(cv.to_dict())}", file=sys.stderr)
     print(f"\nfolds:  {cv.path}\nreport: {cv.report_path}")
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    from deepfit.tune import tune
+
+    result = tune(_config(args), space=args.space, trials=args.trials, timeout=args.timeout,
+                  metric=args.metric, sampler=args.sampler, pruner=args.pruner,
+                  storage=args.storage, worker=args.worker, nested=args.nested)
+    if result.nested is not None:
+        n = result.nested
+        sd = "undefined" if n["sd"] is None else f"{n['sd']:.4f}"
+        mean = "undefined" if n["mean"] is None else f"{n['mean']:.4f}"
+        print(f"nested cross-validation ({n['folds']} outer folds): test {n['metric']} "
+              f"{mean} ± {sd} (mean ± sd): the estimate of the whole tuning procedure")
+    elif result.best_value is not None:
+        print(f"best trial: validation {result.metric} {result.best_value:.4f} with "
+              + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+    if result.final is not None:
+        _print_metrics(result.final.metrics, result.final.task)
+        print(f"\nfinal run (evaluated once on the test split): {result.final.path}")
+    if args.worker:
+        print(f"worker done: the study holds the trials; the process without --worker "
+              f"makes the final run in {result.path}")
+        return 0
+    print(f"tuning: {result.path}\nreport: {result.report_path}")
     return 0
 
 

@@ -43,6 +43,28 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--repeats", type=int, default=1, help="repeat with reshuffled folds")
     cv.add_argument("--groups", help="column whose rows stay in one fold (e.g. patient id)")
 
+    tu = sub.add_parser("tune", help="search hyperparameters (Optuna), then retrain the best "
+                        "config and evaluate it once on the test split")
+    _add_run_args(tu)
+    tu.add_argument("--space", metavar="SPACE.yaml", help="search space: config keys mapped to "
+                    "{low, high, log} or a list of choices (default: a space for the model)")
+    tu.add_argument("--trials", type=int, default=20, help="finished trials the study should "
+                    "hold (default 20; running the command again continues the study)")
+    tu.add_argument("--timeout", type=_duration, metavar="TIME", help="start no trial after "
+                    "this long: 90s, 10m, 2h")
+    tu.add_argument("--metric", help="validation metric to optimise (default: roc_auc for "
+                    "classes, r2 for regression)")
+    tu.add_argument("--sampler", default="tpe", choices=["tpe", "random", "grid"])
+    tu.add_argument("--pruner", default="median", choices=["median", "hyperband", "none"],
+                    help="stop poor trials early on their per-epoch validation metric")
+    tu.add_argument("--storage", metavar="URL", help="SQLAlchemy URL of a study shared by "
+                    "several workers, e.g. postgresql://user@host/db (default: study.db in the "
+                    "tuning folder)")
+    tu.add_argument("--worker", action="store_true", help="run trials only; the process "
+                    "without --worker retrains the best config and writes the report")
+    tu.add_argument("--nested", type=int, metavar="K", help="nested cross-validation: the "
+                    "whole search in each of K outer folds, for an unbiased estimate")
+
     ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
     ev.add_argument("run", metavar="RUN", help=RUN_HELP)
     ev.add_argument("--data", help="labelled data file; default: the run's own test split")
@@ -78,6 +100,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the built-in datasets and toy generators")
     sub.add_parser("config", help="print the default config (YAML) with every key explained")
     return parser
+
+
+def _duration(text: str) -> float:
+    """'90s', '10m', '2h' or a number of seconds, as seconds."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a duration such as 90s, 10m or "
+                                         "2h") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"'{text}' must be more than 0")
+    return seconds
 
 
 def _add_run_args(parser: argparse.ArgumentParser) -> None:

@@ -95,6 +95,7 @@ class Trainer:
         self._pending: Optional[TrainState] = None  # resume state applied in fit()
         self._mid_epoch: Optional[dict[str, Any]] = None  # resume inside an epoch
         self.partial: Optional[dict[str, Any]] = None  # the running epoch, for checkpoints
+        self.val_outputs: Optional[torch.Tensor] = None  # set by validate()
 
     def find(self, kind: type) -> Optional[Callback]:
         """The first callback of type ``kind`` (e.g. ``BestModel``), or None."""
@@ -304,6 +305,7 @@ class Trainer:
                     raise RunError(_oom_message(exc, self.eval_batch_size, 1, "evaluation ")
                                    ) from None
                 self.eval_batch_size //= 2
+        self.val_outputs = out  # the epoch's validation outputs, for callbacks (tuning)
         tracker = RunningMetric(self.task, self.device)
         tracker.update(self.head.scores(out), y)
         return float(self.head.loss(out, y)), tracker.value()

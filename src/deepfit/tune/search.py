@@ -1,0 +1,160 @@
+"""The search loop of ``deepfit tune``: trials drawn from the space, trained and scored on
+the validation split (``tune.trial``), until the budget is spent; then the best config.
+
+Several processes may run this loop on one study (``--storage``); each stops when the
+study holds the budget's finished trials, counting the ones other workers are running.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
+
+import pandas as pd
+
+from deepfit.config import RunConfig
+from deepfit.config_scope import RunFacts, not_applying
+from deepfit.errors import ConfigError, RunError, TrainingInterrupted
+from deepfit.tune.space import SearchSpace
+from deepfit.tune.study import (ERROR, counted, fail_stale, mark_worker, optuna_module,
+                                recover_dead_trials, retry, running)
+from deepfit.tune.trial import TRIAL_FAILURES, run_trial
+
+
+class TrialFailed(Exception):
+    """A configuration that could not be trained (its trial is FAIL, the search goes on)."""
+
+
+@dataclass
+class Search:
+    """What every trial of one study shares."""
+
+    study: Any
+    space: SearchSpace
+    cfg: RunConfig  # the base config (the user's options); trials override the space's keys
+    resolved: RunConfig  # the same, resolved (for the scope rules)
+    facts: RunFacts
+    data: Any
+    model: Any
+    split: Optional[pd.Series]
+    metric: str
+    prune: bool
+    trials: int
+    say: Callable[[str], None]
+    bundles: dict
+
+    def applies(self, values: dict[str, Any], key: str) -> bool:
+        """Whether ``key`` applies to a run with ``values`` set (``train.momentum`` does not
+        under ``train.optimizer=adamw``)."""
+        try:
+            cfg = self.resolved.override(values) if values else self.resolved
+        except ConfigError:
+            return True  # the trial itself will say what is wrong
+        return key not in not_applying(cfg, self.facts)
+
+    def objective(self, trial: Any) -> float:
+        mark_worker(trial)
+        values = self.space.draw(trial, self.applies)
+        cfg = self.cfg.override({**values, "train.progress": False})
+        try:
+            outcome = run_trial(trial, cfg, self.data, self.model, self.split, self.metric,
+                                self.prune, self.bundles)
+        except TRIAL_FAILURES as exc:
+            why = str(exc).splitlines()[0]
+            trial.set_user_attr(ERROR, why)
+            self.say(f"trial {trial.number}: failed ({why})")
+            raise TrialFailed(why) from None
+        for key, value in (("epochs", outcome.epochs), ("best_epoch", outcome.best_epoch),
+                           ("pruned_at", outcome.pruned_at),
+                           ("seconds", round(outcome.seconds, 3))):
+            trial.set_user_attr(key, value)
+        if outcome.pruned_at is not None:
+            self.say(f"trial {trial.number}: pruned at epoch {outcome.pruned_at} "
+                     f"({outcome.seconds:.1f} s)")
+            raise optuna_module().TrialPruned()
+        if outcome.value is None:
+            raise ConfigError(f"{self.metric} is undefined on the validation split (e.g. it "
+                              "holds one class only); choose another --metric or a larger "
+                              "data.val_size")
+        self.say(f"trial {trial.number}: {self.metric} {outcome.value:.4f} after "
+                 f"{outcome.epochs} epochs ({outcome.seconds:.1f} s){self._best_note()}")
+        return outcome.value
+
+    def _best_note(self) -> str:
+        try:
+            best = self.study.best_trial
+        except ValueError:
+            return ""
+        return f"; best so far {best.value:.4f} (trial {best.number})"
+
+    def budget_spent(self) -> bool:
+        return counted(self.study) >= self.trials
+
+
+def run_search(search: Search, timeout: Optional[float], wait: bool) -> str:
+    """Run trials until the budget is spent or ``timeout`` seconds passed; with ``wait``,
+    then wait for the trials other workers are still running. Returns why it stopped."""
+    started = time.monotonic()
+    for number in recover_dead_trials(search.study):
+        search.say(f"trial {number} was running in a process that died; it runs again")
+    while True:
+        left = None if timeout is None else timeout - (time.monotonic() - started)
+        if left is not None and left <= 0:
+            return "timeout"
+        if not search.budget_spent():
+            def stop_when_spent(study: Any, _trial: Any) -> None:
+                # Trials other workers are running will count too: do not start one more.
+                if counted(study) + running(study) >= search.trials:
+                    study.stop()
+            try:
+                search.study.optimize(search.objective, timeout=left, catch=(TrialFailed,),
+                                      callbacks=[stop_when_spent], gc_after_trial=False)
+            except TrainingInterrupted:
+                _requeue_interrupted(search.study)
+                raise TrainingInterrupted(0, "tuning interrupted; the finished trials are "
+                                          "saved in the study, and the same command continues "
+                                          "it (the interrupted trial runs again)") from None
+        if search.budget_spent() or not wait:
+            break
+        if running(search.study) == 0 and not search.budget_spent():
+            continue  # a worker died and its trial was queued again: run it here
+        search.say(f"waiting for {running(search.study)} trial(s) other workers are running")
+        while running(search.study) > 0:
+            time.sleep(2)
+            fail_stale(search.study)
+            recover_dead_trials(search.study)
+    return "budget"
+
+
+def _requeue_interrupted(study: Any) -> None:
+    """The trial stopped by Ctrl-C / SIGTERM failed without an error of its own: run its
+    values again next time (it does not count in the budget)."""
+    states = optuna_module().trial.TrialState
+    mine = [t for t in study.get_trials(deepcopy=False, states=(states.FAIL,))
+            if ERROR not in t.user_attrs and not t.system_attrs.get("deepfit_requeued")]
+    if mine:
+        last = max(mine, key=lambda t: t.number)
+        study._storage.set_trial_system_attr(last._trial_id, "deepfit_requeued", True)
+        retry(study, last)
+
+
+def best_trial(study: Any) -> Any:
+    """The best complete trial, or one line saying why there is none."""
+    states = optuna_module().trial.TrialState
+    trials = study.get_trials(deepcopy=False)
+    if not any(t.state == states.COMPLETE for t in trials):
+        errors = sorted({t.user_attrs[ERROR] for t in trials if ERROR in t.user_attrs})
+        pruned = sum(t.state == states.PRUNED for t in trials)
+        raise RunError(f"no trial completed ({len(trials)} started, {pruned} pruned"
+                       + (f"; failures: {'; '.join(errors[:3])}" if errors else "")
+                       + "); nothing to retrain: widen the space or run more trials")
+    return study.best_trial
+
+
+def printer(quiet: bool) -> Callable[[str], None]:
+    def say(line: str) -> None:
+        if not quiet:
+            print(f"deepfit tune: {line}", file=sys.stderr, flush=True)
+    return say

@@ -1,0 +1,132 @@
+"""One trial of a search: a run built exactly as ``deepfit.train`` builds it (``assemble``),
+trained on the training split with the validation split for early stopping and scoring, and
+nothing written to disk. The test split is never predicted here: trials only see ``train``
+and ``val``.
+
+The score is the search's metric (``roc_auc``, ``r2``, ...) on the validation split, for
+the model the run would keep (the best epoch by ``train.monitor``). Each epoch's value is
+reported to Optuna, whose pruner may stop the trial (``trainer.should_stop``).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import numpy as np
+import pandas as pd
+
+from deepfit.assemble import Assembly, assemble
+from deepfit.config import RunConfig
+from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
+from deepfit.evaluate.metrics import HEADLINE
+from deepfit.evaluate.predict import Predictions, predict
+from deepfit.train.builtin.nan_guard import TrainingDiverged
+from deepfit.train.callbacks import Callback
+from deepfit.train.device import deterministic_algorithms
+from deepfit.train.trainer import Trainer
+
+# The metric a search optimises by default, per task: threshold-free and smooth on small
+# validation sets (accuracy moves in steps of one row).
+DEFAULT_METRIC = {"binary": "roc_auc", "multiclass": "roc_auc", "regression": "r2",
+                  "multilabel": "roc_auc_macro"}
+_MINIMISED = ("log_loss", "brier", "ece", "rmse", "mae", "median_ae", "mse", "mape")
+# Failures of one configuration (the search goes on); anything else stops the search.
+TRIAL_FAILURES = (TrainingDiverged, RunError)
+
+
+def direction_of(metric: str) -> str:
+    return "minimize" if metric in _MINIMISED else "maximize"
+
+
+def check_metric(metric: Optional[str], task: str) -> str:
+    """The search's metric: ``metric`` if the task has it, else the task's default."""
+    if metric is None:
+        return DEFAULT_METRIC[task]
+    valid = HEADLINE[task]
+    if metric not in valid:
+        raise ConfigError(f"--metric {metric} is not a metric of a {task} task"
+                          f"{did_you_mean(metric, valid)}; use one of {one_of(valid)}")
+    return metric
+
+
+def score(p: Predictions, metric: str) -> Optional[float]:
+    """``metric`` of predictions, or None where it is undefined (e.g. one class only)."""
+    value = p.metrics().get(metric)
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+class ReportToTrial(Callback):
+    """Reports each epoch's validation ``metric`` to an Optuna trial and stops the run when
+    the pruner says so (``pruned_at`` is then that epoch)."""
+
+    def __init__(self, trial: Any, metric: str, built: Assembly, prune: bool) -> None:
+        self.trial, self.metric, self.built, self.prune = trial, metric, built, prune
+        self.values: dict[int, Optional[float]] = {}
+        self.pruned_at: Optional[int] = None
+
+    def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
+        val = self.built.bundle.val
+        scores = self.built.head.scores(trainer.val_outputs).cpu().numpy().astype(np.float64)
+        value = score(_predictions(self.built, val, scores), self.metric)
+        self.values[epoch] = value
+        if value is None:
+            return
+        self.trial.report(value, epoch)
+        if self.prune and self.trial.should_prune():
+            self.pruned_at = epoch
+            trainer.should_stop = True
+            trainer.stop_reason = f"pruned at epoch {epoch}"
+
+
+@dataclass
+class TrialOutcome:
+    value: Optional[float]
+    epochs: int
+    best_epoch: Optional[int]
+    pruned_at: Optional[int]
+    seconds: float
+    intermediate: dict[int, Optional[float]] = field(default_factory=dict)
+
+
+def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional[pd.Series],
+              metric: str, prune: bool, bundles: dict) -> TrialOutcome:
+    """Train ``cfg`` (the base config with the trial's values) and score it on validation."""
+    started = time.perf_counter()
+    built = assemble(cfg, data, None if model is None else _fresh(model), split, bundles)
+    report = ReportToTrial(trial, metric, built, prune)
+    b, c = built.bundle, built.cfg
+    trainer = Trainer(built.model, built.head, c.train, task=b.schema.task,
+                      n_outputs=b.schema.n_outputs, strategy=built.strategy, callbacks=[report],
+                      eval_batch_size=c.eval.batch_size, inputs=built.inputs,
+                      workers=c.data.workers)
+    with deterministic_algorithms(c.train.deterministic):
+        history = trainer.fit(b.train.X, b.train.y, b.val.X, b.val.y)
+    value = None
+    if report.pruned_at is None:
+        p = predict(trainer.model, built.head, b.schema, b.val.X, b.val.ids, b.val.y,
+                    trainer.eval_batch_size, inputs=built.inputs, precision=c.train.precision)
+        value = score(p, metric)
+    return TrialOutcome(value, len(history), trainer.best_epoch, report.pruned_at,
+                        time.perf_counter() - started, report.values)
+
+
+def _predictions(built: Assembly, split: Any, scores: np.ndarray) -> Predictions:
+    schema = built.bundle.schema
+    y = split.y.cpu().numpy()
+    if schema.task == "regression":
+        scores = schema.target.decode_regression(scores)
+        y = schema.target.decode_regression(y.astype(float))
+    elif schema.task != "multilabel":
+        y = y.astype(int)
+    return Predictions(ids=split.ids, scores=scores, task=schema.task,
+                       class_names=schema.class_names, y_true=y)
+
+
+def _fresh(model: Any) -> Any:
+    """An untrained copy of the user's module for every trial (no trial starts from
+    another's weights; the user's object stays as it is)."""
+    return copy.deepcopy(model)
