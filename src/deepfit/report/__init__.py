@@ -18,9 +18,10 @@ def write_report(run_dir: Path) -> Path:
     summary = rd.read_summary()
     config_yaml = rd.read_config_text()
     notes = warnings_for(summary)
+    tuning = rd.read_json(rd.tuning) if rd.tuning.is_file() else None  # a tuned run
     # Atomic: rebuilding the report of a finished run never leaves half a file behind.
-    rd.write_text(rd.report, render_html(summary, rd, notes, config_yaml))
-    rd.write_text(rd.report_md, render_markdown(summary, notes, config_yaml))
+    rd.write_text(rd.report, render_html(summary, rd, notes, config_yaml, tuning))
+    rd.write_text(rd.report_md, render_markdown(summary, notes, config_yaml, tuning))
     return rd.report
 
 

@@ -10,6 +10,7 @@ from deepfit.report.format import (balance_rows, describe_batch, describe_inputs
                                       describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
 from deepfit.report.page import escape, page, png, table
+from deepfit.report.tune import tuning_html
 from deepfit.run import RunDir
 
 def _dl(pairs: list[tuple[str, Any]]) -> str:
@@ -28,7 +29,8 @@ def _img(path: Path, alt: str) -> str:
     return png(path.read_bytes(), alt)
 
 
-def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_yaml: str) -> str:
+def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_yaml: str,
+                tuning: dict[str, Any] | None = None) -> str:
     data, model, training = summary["data"], summary["model"], summary["training"]
     metrics, task = summary["metrics"], data["task"]
     test = metrics.get("test") or {}
@@ -104,6 +106,8 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
     parts.append("<h2>5. Notes</h2>")
     parts.append("".join(f"<div class='note'>{escape(n)}</div>" for n in notes)
                  or "<p>No warnings.</p>")
+    if tuning:  # the run's config was chosen by a search (its tuning.json)
+        parts.append(tuning_html(tuning))
     parts.append("<h2>Configuration</h2><p>Re-run this experiment with "
                  f"<code>deepfit train {escape(rd.config)}</code>.</p>"
                  f"<pre>{escape(config_yaml)}</pre>")

@@ -8,6 +8,7 @@ from deepfit.report.format import (balance_rows, describe_batch, describe_inputs
                                    describe_target,
                                       describe_training_time, fmt, metric_rows,
                                    per_class_rows, rate_rows, test_header, threshold_rows)
+from deepfit.report.tune import tuning_markdown
 
 
 # Value columns per Markdown table: a wider table (the rates of many classes) is split into
@@ -25,7 +26,8 @@ def _table(header: list[str], rows: list[tuple]) -> str:
     return "\n\n".join(chunks)
 
 
-def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str) -> str:
+def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
+                    tuning: dict[str, Any] | None = None) -> str:
     data, model, training = summary["data"], summary["model"], summary["training"]
     metrics, task = summary["metrics"], data["task"]
     out = [f"# {summary['name']}", "",
@@ -79,5 +81,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str)
         if title != "Learning curves":
             out += ["", f"### {title}", "", f"![{title}]({rel})"]
     out += ["", "## 5. Notes", ""] + ([f"- {n}" for n in notes] or ["No warnings."])
+    if tuning:  # the run's config was chosen by a search (its tuning.json)
+        out += tuning_markdown(tuning)
     out += ["", "## Configuration", "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(out)
