@@ -174,7 +174,7 @@ def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
     in its trial: same seed, same model) and evaluated once on the test split."""
     previous = rd.read_json(rd.tune) if rd.tune.is_file() else {}
     done = previous.get("final") or {}
-    if done.get("trial") == best.number and (rd.path / done["path"] / "summary.json").is_file():
+    if done.get("trial") == best.number and RunDir(rd.path / done["path"]).summary.is_file():
         from deepfit.result import load
         return load(rd.path / done["path"])
     name = FINAL
@@ -187,7 +187,7 @@ def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
     final_rd = RunDir(run.path)
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     final_rd.write_json(final_rd.tuning, {
-        "tune_report": "../tune.html", "trials": counted(study),
+        "tune_report": f"../{rd.tune_report.name}", "trials": counted(study),
         "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
         "metric": record["metric"], "direction": record["direction"],
         "best_value": best.value, "best_trial": best.number, "sampler": record["sampler"],
@@ -243,11 +243,11 @@ def _make_folder(rd: RunDir) -> None:
 
 
 def _base_config(cfg: RunConfig) -> dict[str, Any]:
+    """The options every trial shares, as ``{dotted key: value}`` (the evaluation and output
+    options only shape the final run, so they may change between runs of one search)."""
     out = cfg.to_dict()
-    for key in ("name", "out"):
-        out.pop(key, None)
-    out["train"].pop("progress", None)
-    return plain(out)
+    return {f"{section}.{k}": plain(v) for section in ("data", "model", "train")
+            for k, v in out[section].items() if f"{section}.{k}" != "train.progress"}
 
 
 def _check_same_search(study: Any, spec: dict[str, Any], url: str) -> None:
@@ -258,7 +258,11 @@ def _check_same_search(study: Any, spec: dict[str, Any], url: str) -> None:
     if held is None:
         study.set_user_attr(key, spec)
         return
-    differs = [k for k in spec if yaml.safe_dump(held.get(k)) != yaml.safe_dump(spec[k])]
+    differs = [k for k in spec if k != "config"
+               and yaml.safe_dump(held.get(k)) != yaml.safe_dump(spec[k])]
+    old = held.get("config", {})
+    differs += [f"{k} ({old.get(k)} then, {v} now)" for k, v in spec["config"].items()
+                if yaml.safe_dump(old.get(k)) != yaml.safe_dump(v)][:3]
     if differs:
         raise RunError(f"study '{study.study_name}' in {redact(url)} was made by another search "
                        f"(its {', '.join(differs)} differ{'s' if len(differs) == 1 else ''}); "

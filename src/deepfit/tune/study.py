@@ -17,7 +17,9 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any, Optional
 
@@ -58,9 +60,15 @@ def open_study(storage_url: str, name: str, direction: str, sampler: str, pruner
     except Exception as exc:  # a URL SQLAlchemy cannot use, a server that does not answer
         raise RunError(f"cannot open the study storage {redact(storage_url)}: "
                        f"{str(exc).splitlines()[0]}") from None
-    return optuna.create_study(storage=storage, study_name=name, direction=direction,
-                               sampler=make_sampler(sampler, seed, grid),
-                               pruner=make_pruner(pruner, epochs), load_if_exists=True)
+    study = optuna.create_study(storage=storage, study_name=name, direction=direction,
+                                sampler=make_sampler(sampler, seed, grid),
+                                pruner=make_pruner(pruner, epochs), load_if_exists=True)
+    if study.get_trials(deepcopy=False):
+        # A resumed study, or another worker's: the seed alone would draw the first trials'
+        # values again. A fresh search from one process stays reproducible from its seed.
+        mixed = zlib.crc32(f"{seed} {worker_id()} {time.time_ns()}".encode())
+        study.sampler = make_sampler(sampler, mixed, grid)
+    return study
 
 
 def make_sampler(name: str, seed: int, grid: Optional[dict]) -> Any:

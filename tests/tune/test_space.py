@@ -1,0 +1,105 @@
+"""The search space: what a space file may say, and the one line when it says it wrong."""
+
+import pytest
+
+from deepfit.errors import ConfigError
+from deepfit.tune.space import SearchSpace, default_space
+
+
+class FixedTrial:
+    """Stands in for an Optuna trial: returns the first choice / the low end."""
+
+    def __init__(self):
+        self.params = {}
+
+    def suggest_categorical(self, key, options):
+        self.params[key] = options[0]
+        return options[0]
+
+    def suggest_float(self, key, low, high, step=None, log=False):
+        self.params[key] = low
+        return low
+
+    def suggest_int(self, key, low, high, step=1, log=False):
+        self.params[key] = low
+        return low
+
+
+def test_ranges_choices_and_list_values_round_trip():
+    space = SearchSpace.from_dict({
+        "train.lr": {"low": 1e-4, "high": 0.1, "log": True},
+        "train.epochs": {"low": 2, "high": 10, "step": 2},
+        "model.hidden": [[64], [128, 64]],
+        "train.optimizer": ["adam", "sgd"]})
+    assert space.keys == ["train.lr", "train.epochs", "model.hidden", "train.optimizer"]
+    trial = FixedTrial()
+    values = space.draw(trial, lambda drawn, key: True)
+    assert values == {"train.lr": 1e-4, "train.epochs": 2, "model.hidden": [64],
+                      "train.optimizer": "adam"}
+    # Optuna stores a list choice as its JSON text; decode gives the config value back.
+    assert trial.params["model.hidden"] == "[64]"
+    assert space.decode(trial.params)["model.hidden"] == [64]
+    assert space.params[1].integer and space.params[1].grid() == [2, 4, 6, 8, 10]
+    assert space.params[2].grid() == ["[64]", "[128, 64]"]
+    assert SearchSpace.from_dict(space.to_dict()) == space
+
+
+def test_keys_that_do_not_apply_under_earlier_values_are_not_drawn():
+    space = SearchSpace.from_dict({"train.optimizer": ["adamw", "sgd"],
+                                   "train.momentum": {"low": 0.5, "high": 0.99}})
+    values = space.draw(FixedTrial(), lambda drawn, key: key != "train.momentum"
+                        or drawn.get("train.optimizer") == "sgd")
+    assert values == {"train.optimizer": "adamw"}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"train.lrr": [0.1]}, "unknown config key 'train.lrr' (did you mean 'train.lr'?)"),
+    ({"lr": [0.1]}, "'lr' must be a dotted config key such as train.lr (did you mean 'train.lr'?)"),
+    ({"train.lr": 0.1}, "train.lr: 0.1 is one value, not a search"),
+    ({"train.lr": {"low": 1, "high": 0.1}}, "low (1) must be below high (0.1)"),
+    ({"train.lr": {"low": 0, "high": 1, "log": True}}, "a log range needs low > 0"),
+    ({"train.lr": {"low": 1e-3, "high": 1, "lo": 2}}, "a range is {low: .., high: .."),
+    ({"train.lr": {"low": -1, "high": 1}}, "train.lr"),
+    ({"train.optimizer": ["adam", "adamz"]}, "'adamz' is not allowed"),
+    ({"train.epochs": {"low": 1.5, "high": 3}}, "train.epochs takes whole numbers"),
+    ({"model.hidden": {"low": 1, "high": 3}}, "model.hidden is not numeric"),
+    ({"train.seed": [0, 1]}, "train.seed cannot be searched (it sets the seed"),
+    ({"data.test_size": [0.1, 0.2]}, "data.test_size cannot be searched (it sets the test rows)"),
+    ({"train.optimizer": []}, "empty list of choices"),
+    ({"train.optimizer": ["adam", "adam"]}, "lists the same choice twice"),
+    ({"train.lr": [0.1], "train.learning_rate": [0.2]}, "train.lr is given twice"),
+    ([1, 2], "a search space is a mapping"),
+])
+def test_a_wrong_space_is_one_line_naming_the_key(entry, message):
+    with pytest.raises(ConfigError) as err:
+        SearchSpace.from_dict(entry, origin="space.yaml")
+    text = str(err.value)
+    assert message in text and text.startswith("space.yaml:") and "\n" not in text
+
+
+def test_space_files(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("train.lr: {low: 1.0e-4, high: 1.0e-1, log: true}\n"
+                    "model.hidden: [[64], [128, 64]]\n")
+    assert SearchSpace.load(path).to_dict() == {
+        "train.lr": {"low": 1e-4, "high": 0.1, "log": True}, "model.hidden": [[64], [128, 64]]}
+    with pytest.raises(ConfigError, match="does not exist"):
+        SearchSpace.load(tmp_path / "missing.yaml")
+    path.write_text("train.lr: {low: 1\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        SearchSpace.load(path)
+
+
+def test_grid_needs_discrete_values():
+    with pytest.raises(ConfigError, match="--sampler grid needs discrete values: give train.lr"):
+        SearchSpace.from_dict({"train.lr": {"low": 1e-3, "high": 0.1}}).grid()
+
+
+def test_default_spaces_fit_the_model_family():
+    mlp = default_space("mlp", "mlp", "table").keys
+    assert {"train.lr", "train.weight_decay", "train.batch_size", "train.optimizer",
+            "model.hidden", "model.dropout"} == set(mlp)
+    cnn = default_space("image-net", "cnn", "image").keys
+    assert "model.hidden" not in cnn and "data.augment" in cnn
+    custom = default_space("custom", "pkg.mod:Net", "table").keys
+    assert not any(k.startswith("model.") for k in custom)

@@ -1,0 +1,247 @@
+"""deepfit tune end to end, with real Optuna and tiny data: the search, its files, the final
+run, resume after a kill, workers sharing a study, the untouched test split, pruning."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pandas as pd
+import pytest
+
+from deepfit.errors import ConfigError, RunError
+from deepfit.result import load
+from deepfit.run import RunDir
+from deepfit.tune import tune
+
+DEEPFIT = [sys.executable, "-m", "deepfit"]
+QUIET = {"train.progress": False, "eval.plots": False, "eval.report": False}
+SPACE = {"train.lr": {"low": 1e-3, "high": 0.1, "log": True}, "model.hidden": [[8], [16, 8]]}
+
+
+def toy(n=160, seed=0, split=False):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4))
+    y = np.where(X[:, 0] + 0.5 * X[:, 1] + 0.3 * rng.normal(size=n) > 0, "yes", "no")
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    if split:
+        frame["part"] = np.array(["train", "train", "train", "val", "test"] * (n // 5))
+    frame["label"] = y
+    return frame
+
+
+def study_of(folder: Path, name: str | None = None):
+    return optuna.load_study(study_name=name or folder.name,
+                             storage=f"sqlite:///{folder / 'study.db'}")
+
+
+def test_a_search_writes_its_folder_and_a_final_run_evaluated_once(tmp_path):
+    result = tune(data=toy(), space=SPACE, trials=3, epochs=4, out=tmp_path, name="t",
+                  pruner="none", **{**QUIET, "eval.report": True})
+    rd = RunDir(result.path)
+    record = rd.read_json(rd.tune)
+    assert [t["state"] for t in record["trials"]] == ["complete"] * 3
+    assert record["metric"] == "roc_auc" and record["direction"] == "maximize"
+    assert record["test_used_in_search"] is False
+    best = max(record["trials"], key=lambda t: t["value"])
+    assert record["best"]["number"] == best["number"] and result.best_value == best["value"]
+    assert all(set(t["intermediate"]) == {"1", "2", "3", "4"} for t in record["trials"])
+    # The final run: the best config, in the folder, its test metrics in tune.json.
+    final = load(result.path / "final")
+    assert final.config.train.lr == pytest.approx(best["params"]["train.lr"])
+    assert list(final.config.model.hidden) == best["params"]["model.hidden"]
+    assert record["final"]["test"]["roc_auc"] == final.metrics["test"]["roc_auc"]
+    tuning = RunDir(final.path).read_json(RunDir(final.path).tuning)
+    assert tuning["best_value"] == best["value"] and tuning["test_used_in_search"] is False
+    assert "../tune.html" in (final.path / "report.html").read_text()
+    # The validation score of the final run is the best trial's (same seed, same split).
+    assert final.metrics["val"]["roc_auc"] == pytest.approx(best["value"], abs=1e-9)
+    assert rd.tune_report.is_file() and rd.best_config.is_file()
+    # Running the same search again adds nothing and retrains nothing.
+    again = tune(data=toy(), space=SPACE, trials=3, epochs=4, out=tmp_path, name="t",
+                 pruner="none", **QUIET)
+    assert len(again.study.trials) == 3 and again.final.path == final.path
+    # More trials continue the same study.
+    more = tune(data=toy(), space=SPACE, trials=4, epochs=4, out=tmp_path, name="t",
+                pruner="none", **QUIET)
+    assert [t.number for t in more.study.trials] == [0, 1, 2, 3]
+
+
+def test_best_yaml_trains_the_best_config(tmp_path):
+    data = tmp_path / "toy.csv"
+    toy().to_csv(data, index=False)
+    tune(data=str(data), space=SPACE, trials=2, epochs=3, out=tmp_path, name="t", **QUIET)
+    out = subprocess.run([*DEEPFIT, "train", str(tmp_path / "t" / "best.yaml"), "--quiet",
+                          "--out", str(tmp_path), "--name", "again", "eval.plots=false",
+                          "eval.report=false"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert load(tmp_path / "again").metrics["val"]["roc_auc"] == pytest.approx(
+        RunDir(tmp_path / "t").read_json(RunDir(tmp_path / "t").tune)["best"]["value"])
+
+
+def test_the_test_split_is_not_used_by_the_search(tmp_path):
+    """Poisoning the test rows' labels changes nothing in the search: same values drawn,
+    same validation scores, trial by trial."""
+    clean = toy(split=True)
+    poisoned = clean.copy()
+    test = poisoned["part"] == "test"
+    poisoned.loc[test, "label"] = poisoned.loc[test, "label"].map({"yes": "no", "no": "yes"})
+    runs = [tune(data=frame, space=SPACE, trials=4, epochs=3, out=tmp_path, name=name,
+                 split_column="part", **QUIET) for name, frame in (("a", clean), ("b", poisoned))]
+    records = [RunDir(r.path).read_json(RunDir(r.path).tune)["trials"] for r in runs]
+    assert [(t["params"], t["value"], t["intermediate"]) for t in records[0]] == \
+           [(t["params"], t["value"], t["intermediate"]) for t in records[1]]
+    # ... and the final runs, evaluated on those test rows, see the poison.
+    tests = [r.final.metrics["test"]["roc_auc"] for r in runs]
+    assert tests[0] > 0.8 and tests[1] < 0.2
+
+
+def test_pruning_stops_poor_trials_early(tmp_path):
+    """Seeded random sampler: both arms draw the same configs; with the median pruner the
+    poor ones stop early, fewer epochs run, and the best config is the same."""
+    space = {"train.lr": {"low": 1e-5, "high": 0.3, "log": True}}
+    arms = {}
+    for pruner in ("none", "median"):
+        r = tune(data=toy(), space=space, trials=10, epochs=12, out=tmp_path, name=pruner,
+                 sampler="random", pruner=pruner, early_stopping=False, **QUIET)
+        arms[pruner] = RunDir(r.path).read_json(RunDir(r.path).tune)
+    epochs = {k: sum(t["epochs"] for t in v["trials"]) for k, v in arms.items()}
+    pruned = [t for t in arms["median"]["trials"] if t["state"] == "pruned"]
+    assert pruned and all(t["pruned_at"] < 12 for t in pruned)
+    assert epochs["median"] < epochs["none"]
+    assert arms["median"]["best"]["params"] == arms["none"]["best"]["params"]
+
+
+def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+    data = tmp_path / "toy.csv"
+    toy(n=400).to_csv(data, index=False)
+    cmd = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", "k",
+           "--trials", "4", "--epochs", "40", "--pruner", "none", "--quiet",
+           "train.early_stopping=false", "eval.plots=false", "eval.report=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    killed = None
+    while time.monotonic() < deadline and killed is None:
+        time.sleep(0.2)
+        if not (tmp_path / "k" / "study.db").is_file():
+            continue
+        try:
+            trials = study_of(tmp_path / "k").get_trials(deepcopy=False)
+        except Exception:  # the study is still being created
+            continue
+        running = [t for t in trials if t.state.name == "RUNNING" and t.number >= 1]
+        if running:
+            time.sleep(0.3)  # inside the trial's training
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            killed = running[0].number
+    assert killed is not None, proc.stderr.read().decode() if proc.poll() is not None else ""
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    trials = study_of(tmp_path / "k").get_trials(deepcopy=False)
+    states = [t.state.name for t in trials]
+    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1
+    dead = trials[killed]
+    assert dead.state.name == "FAIL"
+    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
+    assert len(rerun) == 1 and rerun[0].params == dead.params
+    assert rerun[0].state.name == "COMPLETE"
+    complete = [json.dumps(t.params, sort_keys=True) for t in trials if t.state.name == "COMPLETE"]
+    assert len(set(complete)) == 4  # none duplicated
+    assert (tmp_path / "k" / "final" / "summary.json").is_file()
+
+
+def test_two_workers_share_one_sqlite_study(tmp_path):
+    data = tmp_path / "toy.csv"
+    toy().to_csv(data, index=False)
+    base = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", "w",
+            "--trials", "6", "--epochs", "3", "--quiet", "eval.plots=false", "eval.report=false"]
+    # The first process makes the study's tables; then both run trials.
+    tune(data=str(data), trials=0 + 1, epochs=3, out=tmp_path, name="w", worker=True, **QUIET)
+    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for extra in ([], ["--worker"])]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    trials = study_of(tmp_path / "w").get_trials(deepcopy=False)
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 6 <= len(finished) <= 7 and len({t.number for t in trials}) == len(trials)
+    workers = {t.user_attrs["worker"].split()[1] for t in finished}
+    assert len(workers) >= 2, "both processes ran trials"
+    assert (tmp_path / "w" / "final" / "summary.json").is_file()
+    assert "worker done" in outs[1][0]
+
+
+def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
+    data = tmp_path / "toy.csv"
+    toy().to_csv(data, index=False)
+    name = f"pg{os.getpid()}"
+    base = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", name,
+            "--trials", "5", "--epochs", "3", "--storage", postgres_url, "--quiet",
+            "eval.plots=false", "eval.report=false"]
+    tune(data=str(data), trials=1, epochs=3, out=tmp_path, name=name, worker=True,
+         storage=postgres_url, **QUIET)
+    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for extra in ([], ["--worker"])]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    study = optuna.load_study(study_name=name, storage=postgres_url)
+    finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
+    assert 5 <= len(finished) <= 6
+    assert len({t.user_attrs["worker"] for t in finished}) >= 2
+    record = RunDir(tmp_path / name).read_json(RunDir(tmp_path / name).tune)
+    assert record["storage"].startswith("postgresql") and len(record["trials"]) == len(study.trials)
+    assert not (tmp_path / name / "study.db").exists()
+
+
+def test_nested_cross_validation_estimates_the_whole_procedure(tmp_path):
+    result = tune(data=toy(), space=SPACE, trials=2, epochs=3, out=tmp_path, name="n",
+                  nested=3, **QUIET)
+    rd = RunDir(result.path)
+    nested = rd.read_json(rd.nested)
+    assert nested["folds"] == 3 and len(nested["per_fold"]) == 3
+    tests = [f["test"] for f in nested["per_fold"]]
+    assert nested["mean"] == pytest.approx(np.mean(tests))
+    assert nested["sd"] == pytest.approx(np.std(tests, ddof=1))
+    for k in (1, 2, 3):  # each outer fold: its own search and final run on its test fold
+        fold = load(rd.path / f"outer-{k}" / "final")
+        assert fold.metrics["test"]["roc_auc"] == tests[k - 1]
+    sizes = [load(rd.path / f"outer-{k}" / "final").metrics["test"]["n"] for k in (1, 2, 3)]
+    assert sum(sizes) == 160  # the outer test folds cover every row once
+    assert rd.read_json(rd.tune)["nested"]["mean"] == nested["mean"]
+
+
+def test_refusals_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="search space: model.channels does not apply to "
+                       "this run .*not to the mlp"):
+        tune(data=toy(), space={"model.channels": [[8]]}, trials=1, out=tmp_path, **QUIET)
+    with pytest.raises(ConfigError, match="--metric accuracyy is not a metric of a binary"):
+        tune(data=toy(), space=SPACE, trials=1, metric="accuracyy", out=tmp_path, **QUIET)
+    with pytest.raises(ConfigError, match="--sampler grid needs discrete values"):
+        tune(data=toy(), space=SPACE, trials=1, sampler="grid", out=tmp_path, **QUIET)
+    with pytest.raises(RunError, match="cannot open the study storage"):
+        tune(data=toy(), space=SPACE, trials=1, storage="nosuchdb://x", out=tmp_path, **QUIET)
+    tune(data=toy(), space=SPACE, trials=1, epochs=2, out=tmp_path, name="s", **QUIET)
+    with pytest.raises(RunError, match="was made by another search .*space differs"):
+        tune(data=toy(), space={"train.lr": [0.01, 0.1]}, trials=1, epochs=2, out=tmp_path,
+             name="s", **QUIET)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("train.lrr: {low: 0.001, high: 0.1}\n")
+    out = subprocess.run([*DEEPFIT, "tune", "--data", "iris", "--space", str(space),
+                          "--out", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"error: {space}: unknown config key 'train.lrr' (did you mean 'train.lr'?)"]
+    out = subprocess.run([*DEEPFIT, "tune", "--data", "iris", "--timeout", "ten"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "'ten' is not a duration" in out.stderr
+    assert not (tmp_path / "iris-tune").exists()
