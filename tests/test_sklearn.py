@@ -316,6 +316,27 @@ def test_grid_search_over_two_hyperparameters(iris):
     assert search.predict(X).shape == (150,) and search.score(X, y) > 0.8
 
 
+@pytest.mark.filterwarnings("ignore:OptunaSearchCV is experimental",
+                            "ignore:`optuna.terminator` module has been deprecated")
+def test_optunas_own_search_tunes_the_estimators(iris):
+    """Optuna's scikit-learn search (optuna-integration's OptunaSearchCV) drives the
+    estimators as GridSearchCV does: get/set_params, clone, fit and score per fold."""
+    optuna = pytest.importorskip("optuna")
+    integration = pytest.importorskip("optuna_integration")
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+    X, y = iris
+    space = {"lr": FloatDistribution(1e-3, 1e-1, log=True),
+             "hidden": CategoricalDistribution([8, 16])}  # Optuna's choices are scalars
+    search = integration.OptunaSearchCV(
+        NeuralClassifier(epochs=10, device="cpu"), space, n_trials=3, cv=2, random_state=0,
+        study=optuna.create_study(direction="maximize",
+                                  sampler=optuna.samplers.RandomSampler(seed=0)))
+    search.fit(X, y)
+    assert len(search.trials_) == 3 and 1e-3 <= search.best_params_["lr"] <= 1e-1
+    assert search.best_estimator_.get_params()["hidden"] == search.best_params_["hidden"]
+    assert search.predict(X).shape == (150,) and search.score(X, y) > 0.6
+
+
 def test_randomized_search_accepts_numpy_values(iris):
     X, y = iris
     dists = {"lr": loguniform(1e-3, 1e-1), "batch_size": randint(16, 64),
