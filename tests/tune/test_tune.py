@@ -245,3 +245,65 @@ def test_cli_errors_are_one_line(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "'ten' is not a duration" in out.stderr
     assert not (tmp_path / "iris-tune").exists()
+
+
+def test_ctrl_c_stops_the_search_and_the_same_command_continues_it(tmp_path):
+    data = tmp_path / "toy.csv"
+    toy(n=400).to_csv(data, index=False)
+    cmd = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", "i",
+           "--trials", "3", "--epochs", "40", "--pruner", "none", "--quiet",
+           "train.early_stopping=false", "eval.plots=false", "eval.report=false"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        try:
+            trials = study_of(tmp_path / "i").get_trials(deepcopy=False)
+        except Exception:
+            continue
+        if any(t.state.name == "RUNNING" and t.number == 1 for t in trials):
+            break
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "tuning interrupted" in err and "the same command continues it" in err
+    # tune.json was written after the first trial: the search's state while it runs.
+    record = RunDir(tmp_path / "i").read_json(RunDir(tmp_path / "i").tune)
+    assert record["trials"][0]["state"] == "complete" and record["final"] is None
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    trials = study_of(tmp_path / "i").get_trials(deepcopy=False)
+    assert [t.state.name for t in trials].count("COMPLETE") == 3
+    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
+    assert len(rerun) == 1 and rerun[0].params == trials[1].params
+
+
+def test_hyperband_and_timeout(tmp_path):
+    result = tune(data=toy(), space=SPACE, trials=50, timeout=3, epochs=9, out=tmp_path,
+                  name="h", pruner="hyperband", **QUIET)
+    assert result.stopped_by == "timeout"
+    finished = len(result.study.trials)
+    assert 1 <= finished < 50 and result.final is not None
+    record = RunDir(result.path).read_json(RunDir(result.path).tune)
+    assert record["pruner"] == "hyperband" and record["timeout_s"] == 3
+
+
+def test_an_image_search_uses_the_image_space(tmp_path):
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    for label in ("h", "v"):
+        (tmp_path / "img" / label).mkdir(parents=True)
+        for i in range(20):
+            a = (rng.random((12, 12)) * 60).astype(np.uint8)
+            if label == "h":
+                a[5:7, :] = 255
+            else:
+                a[:, 5:7] = 255
+            Image.fromarray(a).save(tmp_path / "img" / label / f"{i}.png")
+    result = tune(data=str(tmp_path / "img"), model="cnn", trials=2, epochs=2, out=tmp_path,
+                  name="im", **QUIET)
+    record = RunDir(result.path).read_json(RunDir(result.path).tune)
+    assert "data.augment" in record["space"] and "model.hidden" not in record["space"]
+    assert all(t["state"] in ("complete", "pruned") for t in record["trials"])
+    assert result.final.metrics["test"]["n"] > 0

@@ -128,15 +128,20 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
             "config": _base_config(cfg)}
     _check_same_search(study, spec, url)
     say = printer(not cfg.train.progress)
+    record = {"version": 1, **spec, "direction": direction, "storage": redact(url),
+              "study": study.study_name, "trials_requested": trials, "timeout_s": timeout,
+              "seed": cfg.train.seed, "test_used_in_search": False}
+    previous = rd.read_json(rd.tune).get("final") if rd.tune.is_file() else None
+    # tune.json after every finished trial: the search's state, readable while it runs.
+    after_trial = None if worker else (
+        lambda: write_record(rd, record, study, space, None, None, final_entry=previous,
+                             html=False))
     search = Search(study, space, cfg, probe.cfg, probe.facts, data, model, split, metric,
-                    pruner != "none", trials, say, bundles)
+                    pruner != "none", trials, say, bundles, after_trial)
     done = counted(study)
     if done:
         say(f"study '{study.study_name}' holds {done} finished trial(s) of {trials}; continuing")
     stopped_by = run_search(search, timeout, wait=not worker)
-    record = {"version": 1, **spec, "direction": direction, "storage": redact(url),
-              "study": study.study_name, "trials_requested": trials, "timeout_s": timeout,
-              "seed": cfg.train.seed, "test_used_in_search": False}
     if worker:
         return _result(rd, study, space, cfg, metric, direction, stopped_by)
     best = best_trial(study)
@@ -151,21 +156,25 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
 
 
 def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpace],
-                 final_run: Optional[Run], best: Any, nested: Optional[dict] = None) -> None:
-    """tune.json and tune.html (a nested search's: no study of its own, its folds')."""
+                 final_run: Optional[Run], best: Any, nested: Optional[dict] = None,
+                 final_entry: Optional[dict] = None, html: bool = True) -> None:
+    """tune.json and (with ``html``) tune.html; a nested search's has no study of its own.
+    ``final_entry``: the final run's entry to keep when there is no new ``final_run``."""
     from deepfit.report.tune import render_tune
     imp, why = importances(study) if study is not None else (
         None, "see each outer fold's tune.html")
     out = {**record, "trials": trial_records(study, space) if study is not None else [],
            "best": best_record(study, space) if study is not None else None,
-           "importances": imp, "importances_note": why, "final": None, "nested": nested}
+           "importances": imp, "importances_note": why, "final": final_entry,
+           "nested": nested}
     if final_run is not None:
         out["final"] = {"path": final_run.path.name, "refit": "train", "trial": best.number,
                         "epochs": best.user_attrs.get("best_epoch"),
                         "test": {k: v for k, v in final_run.metrics["test"].items()
                                  if isinstance(v, (int, float)) or v is None}}
     rd.write_json(rd.tune, out)
-    rd.write_text(rd.tune_report, render_tune(rd.read_json(rd.tune)))
+    if html:
+        rd.write_text(rd.tune_report, render_tune(rd.read_json(rd.tune)))
 
 
 def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
@@ -214,7 +223,7 @@ def search_space_check(space: SearchSpace, probe: Any, cfg: RunConfig, data: Any
     first = {p.key: p.choices[0] if p.choices is not None else
              (int(p.low) if p.integer else p.low) for p in space.params}
     search = Search(None, space, cfg, probe.cfg, probe.facts, data, model, split, "", False,
-                    0, print, bundles)
+                    0, print, bundles, None)
     values = {k: v for k, v in first.items() if search.applies({}, k)}
     assemble(cfg.override(values), data, None if model is None else copy.deepcopy(model),
              split, bundles)

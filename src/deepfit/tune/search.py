@@ -44,6 +44,7 @@ class Search:
     trials: int
     say: Callable[[str], None]
     bundles: dict
+    after_trial: Optional[Callable[[], None]]  # e.g. rewrite tune.json
 
     def applies(self, values: dict[str, Any], key: str) -> bool:
         """Whether ``key`` applies to a run with ``values`` set (``train.momentum`` does not
@@ -105,6 +106,8 @@ def run_search(search: Search, timeout: Optional[float], wait: bool) -> str:
             return "timeout"
         if not search.budget_spent():
             def stop_when_spent(study: Any, _trial: Any) -> None:
+                if search.after_trial is not None:
+                    search.after_trial()
                 # Trials other workers are running will count too: do not start one more.
                 if counted(study) + running(study) >= search.trials:
                     study.stop()
@@ -132,12 +135,13 @@ def _requeue_interrupted(study: Any) -> None:
     """The trial stopped by Ctrl-C / SIGTERM failed without an error of its own: run its
     values again next time (it does not count in the budget)."""
     states = optuna_module().trial.TrialState
-    mine = [t for t in study.get_trials(deepcopy=False, states=(states.FAIL,))
-            if ERROR not in t.user_attrs and not t.system_attrs.get("deepfit_requeued")]
+    trials = study.get_trials(deepcopy=False)
+    # Optuna's retry records every re-run trial's number in its retry_history.
+    queued = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    mine = [t for t in trials if t.state == states.FAIL and ERROR not in t.user_attrs
+            and t.number not in queued]
     if mine:
-        last = max(mine, key=lambda t: t.number)
-        study._storage.set_trial_system_attr(last._trial_id, "deepfit_requeued", True)
-        retry(study, last)
+        retry(study, max(mine, key=lambda t: t.number))
 
 
 def best_trial(study: Any) -> Any:

@@ -41,7 +41,9 @@ def optuna_module() -> Any:
     except ImportError:
         raise ConfigError("deepfit tune needs Optuna: pip install 'deepfit[tune]' "
                           "(or pip install optuna)") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # deepfit says what happened to each trial in one line; Optuna's own log would add
+    # a traceback for every failed or interrupted trial.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     return optuna
 
 
