@@ -14,6 +14,7 @@ from deepfit.cv import cross_validate
 from deepfit.pipeline import resume, train
 from deepfit.result import Run, load
 from deepfit.sklearn import NeuralClassifier, NeuralRegressor
+from deepfit.tune import tune
 from deepfit.train.callbacks import Callback, describe_loop
 
 from deepfit.version import __version__  # noqa: E402
@@ -22,5 +23,5 @@ __all__ = [
     "Callback", "ConfigError", "cross_validate", "DataConfig", "DataError", "DeepfitError", "EvalConfig", "MLP",
     "ModelConfig", "ModelError", "NeuralClassifier", "NeuralRegressor", "Run", "RunConfig",
     "RunError", "TrainConfig", "describe_loop",
-    "__version__", "load", "register_model", "resume", "train",
+    "__version__", "load", "register_model", "resume", "train", "tune",
 ]
