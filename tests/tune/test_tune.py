@@ -303,6 +303,8 @@ def test_an_image_search_uses_the_image_space(tmp_path):
             Image.fromarray(a).save(tmp_path / "img" / label / f"{i}.png")
     result = tune(data=str(tmp_path / "img"), model="cnn", trials=2, epochs=2, out=tmp_path,
                   name="im", **QUIET)
+    with pytest.raises(ConfigError, match="--nested needs folds of the data, and image data"):
+        tune(data=str(tmp_path / "img"), model="cnn", trials=1, nested=2, out=tmp_path, **QUIET)
     record = RunDir(result.path).read_json(RunDir(result.path).tune)
     assert "data.augment" in record["space"] and "model.hidden" not in record["space"]
     assert all(t["state"] in ("complete", "pruned") for t in record["trials"])

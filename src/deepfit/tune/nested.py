@@ -39,6 +39,10 @@ def nested_tune(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: An
         raise ConfigError("--nested runs the outer folds one after another in one process; "
                           "give it no --worker (its searches may still share --storage)")
     probe = assemble(cfg, data, None if model is None else copy.deepcopy(model))
+    if probe.facts.kind == "image":
+        raise ConfigError("--nested needs folds of the data, and image data have no "
+                          "cross-validation yet; tune without --nested and report the final "
+                          "run's test score with its interval")
     task = probe.bundle.schema.task
     metric = check_metric(metric, task)
     labels, n = _labels_and_rows(probe, data)
