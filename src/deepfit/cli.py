@@ -193,18 +193,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from deepfit.files import atomic_write
+    from deepfit.predict_files import predict_file
     from deepfit.result import load
 
     out = Path(args.output)
     if out.exists() and not args.force:
         raise DeepfitError(f"'{out}' already exists; choose another -o or pass --force")
-    run = load(args.run)
-    preds = run.predictions(args.input, origin=str(args.input))
-    frame = preds.to_frame()
-    text = frame.to_csv(index=False).encode("utf-8")
-    atomic_write(out, lambda fh: fh.write(text))  # a crash never leaves half a file
-    print(f"wrote {len(frame)} predictions to {out}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise DeepfitError(f"--batch-size is {args.batch_size}; give a positive number")
+    # Read, predicted and written in parts; a crash never leaves half a file.
+    done = predict_file(load(args.run), args.input, out, args.batch_size)
+    print(f"wrote {done.rows} predictions to {out}")
     return 0
 
 

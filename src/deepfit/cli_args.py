@@ -72,9 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     pr = sub.add_parser("predict", help="predict new rows with a finished run")
     pr.add_argument("run", metavar="RUN", help=RUN_HELP)
     pr.add_argument("input", help="a table (CSV / TSV / Excel / Parquet) with the training "
-                    "columns, or for an image run an image file or a folder of images")
+                    "columns, or for an image run an image file, a folder of images (searched "
+                    "recursively) or a CSV of image paths")
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    pr.add_argument("--batch-size", type=int, metavar="N", help="rows (default 10000) or "
+                    "images (default 256) read, predicted and written at a time")
 
     rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     rs_.add_argument("run", metavar="RUN", help=RUN_HELP)

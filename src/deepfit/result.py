@@ -33,6 +33,8 @@ from deepfit.train.history import History
 class Run:
     """A finished run. ``path`` is its directory (None only if nothing was written)."""
 
+    precision = "fp32"  # of the forward pass; ``predict_files`` uses the run's on a GPU
+
     def __init__(self, config: RunConfig, schema: Schema, model: nn.Module, head: TaskHead,
                  history: History, metrics: dict[str, Any], path: Optional[Path]) -> None:
         self.config, self.schema, self.model, self.head = config, schema, model, head
@@ -100,13 +102,19 @@ class Run:
         X, ids, codes = images_for_model(data, self.schema.image, self.schema.class_names,
                                          self.config.data.label_map, origin,
                                          self.task == "multilabel")
+        return self.image_predictions(X, ids, codes)
+
+    def image_predictions(self, X: torch.Tensor, ids: np.ndarray,
+                          codes: Optional[np.ndarray] = None) -> Predictions:
+        """Scores for uint8 images (N, C, H, W) of the model's size; ``codes``: their
+        labels in ``schema.class_names`` order, if known."""
         device = next(self.model.parameters(), torch.empty(0)).device
         inputs = ImageInputs(self.schema.image, device, seed=0)  # never augments here
         y = None if codes is None else torch.from_numpy(
             codes.astype(np.int64 if self.task == "multiclass" else np.float32))
         return predict(self.model, self.head, self.schema, X, ids, y,
                        self.config.eval.batch_size or 4096, threshold=self.threshold, id_name="image",
-                       inputs=inputs)
+                       inputs=inputs, precision=self.precision)
 
     def predictions(self, data: Any, origin: Optional[str] = None) -> Predictions:
         """Scores for new rows (a file path, DataFrame, array or tensor) or, for an image
@@ -116,11 +124,21 @@ class Run:
         origin = origin or _origin(data)
         if self.schema.image is not None:
             return self._image_predictions(data, origin)
-        frame = self._checked(self._frame(data, origin), origin)
-        X = self.schema.transform(frame, origin)
-        unfamiliar = [f"{origin}: {line}" for line in self.schema.preprocessor.unfamiliar(frame)]
+        frame = self._frame(data, origin)
+        p = self.frame_predictions(frame, origin)
+        p.warnings = [f"{origin}: {line}" for line in self.schema.preprocessor.unfamiliar(frame)]
+        _warn(p.warnings)
+        return p
+
+    def frame_predictions(self, frame: pd.DataFrame, origin: str,
+                          first_row: int = 0) -> Predictions:
+        """Scores for a table of new rows that starts at row ``first_row`` of its input
+        (rows are numbered so in ids and errors); warns of nothing (see
+        ``TabularPreprocessor.unfamiliar``)."""
+        X = self.schema.transform(self._checked(frame, origin), origin)
         has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
-        ids = frame[self.schema.id_column].to_numpy() if has_ids else np.arange(len(frame))
+        ids = frame[self.schema.id_column].to_numpy() if has_ids else \
+            np.arange(first_row, first_row + len(frame))
         y = None
         columns = self.schema.target_columns
         if all(c in frame.columns for c in columns):
@@ -128,16 +146,14 @@ class Run:
             gaps = np.flatnonzero(target.isna().to_numpy().reshape(len(frame), -1).any(axis=1))
             if len(gaps):
                 raise DataError(f"{origin}: target '{self.schema.target.column}' is missing at "
-                                f"row {gaps[0]}")
+                                f"row {first_row + gaps[0]}")
             if self.task != "multilabel":  # the old spellings of data.label_map, renamed
                 target = self.schema.target.relabel(target)
             y = torch.from_numpy(self.schema.target.encode(target, origin))
-        p = predict(self.model, self.head, self.schema, X, ids, y,
-                    self.config.eval.batch_size or 4096, threshold=self.threshold,
-                    id_name=self.schema.id_column if has_ids else "row")
-        p.warnings = unfamiliar
-        _warn(unfamiliar)
-        return p
+        return predict(self.model, self.head, self.schema, X, ids, y,
+                       self.config.eval.batch_size or 4096, threshold=self.threshold,
+                       id_name=self.schema.id_column if has_ids else "row",
+                       precision=self.precision)
 
     def predict(self, data: Any) -> np.ndarray:
         """Class names (classification), values (regression), or a 0/1 matrix (rows, labels)

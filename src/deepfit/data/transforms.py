@@ -11,7 +11,7 @@ category. ``missing='strict'`` turns any gap into an error naming the column and
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
@@ -155,26 +155,48 @@ class TabularPreprocessor:
         known category' (all zeros in the column's one-hot inputs) and fills a numeric gap
         with the training median; this says so, with the count of rows and examples.
         Text in a numeric column is refused by ``transform`` itself."""
-        lines = []
+        return self.unfamiliar_lines(self.unfamiliar_counts(frame))
+
+    def unfamiliar_counts(self, frame: pd.DataFrame,
+                          into: Optional[dict[str, dict]] = None) -> dict[str, dict]:
+        """What ``unfamiliar`` says, as counts added to ``into`` (new data read in chunks
+        are said once, for all chunks): ``{column: {unseen value: rows}}`` for categorical
+        columns (values in order of first appearance), ``{column: rows}`` for gaps."""
+        into = into if into is not None else {"categories": {}, "gaps": {}}
         for col in self.categorical_:
             values = _categories_of(frame[col])
             new = values[~values.isin(self.categories_[col])]
-            if not len(new):
-                continue
-            examples = new.value_counts().index[:3].tolist()
-            shown = ", ".join("a missing value" if v == MISSING_CATEGORY else repr(v)
-                              for v in examples)
-            lines.append(f"column '{col}': {len(new)} row(s) hold a category not seen in "
-                         f"training ({shown}{', ...' if new.nunique() > 3 else ''}), encoded "
-                         "as 'no known category' (all zeros in its one-hot inputs)")
+            if len(new):
+                counts = into["categories"].setdefault(col, {})
+                for value, count in new.value_counts(sort=False).items():
+                    counts[value] = counts.get(value, 0) + int(count)
         indicated = set(self.indicators_)
         plain = [c for c in self.numeric_ if c not in indicated]
         if plain:
             gaps = frame[plain].isna().sum()
             for col, count in gaps[gaps > 0].items():
-                lines.append(f"column '{col}': {int(count)} row(s) are missing a value, which "
-                             "training never had in this column; filled with the training "
-                             "median")
+                into["gaps"][col] = into["gaps"].get(col, 0) + int(count)
+        return into
+
+    def unfamiliar_lines(self, counts: dict[str, dict]) -> list[str]:
+        """The lines of ``unfamiliar`` from ``unfamiliar_counts``: the columns in training
+        order, the three most frequent unseen values of each (ties: first seen first)."""
+        lines = []
+        for col in self.categorical_:
+            new = counts["categories"].get(col)
+            if not new:
+                continue
+            examples = sorted(new, key=lambda v: -new[v])[:3]  # stable: ties keep order
+            shown = ", ".join("a missing value" if v == MISSING_CATEGORY else repr(v)
+                              for v in examples)
+            lines.append(f"column '{col}': {sum(new.values())} row(s) hold a category not "
+                         f"seen in training ({shown}{', ...' if len(new) > 3 else ''}), "
+                         "encoded as 'no known category' (all zeros in its one-hot inputs)")
+        for col in self.numeric_:
+            if counts["gaps"].get(col):
+                lines.append(f"column '{col}': {counts['gaps'][col]} row(s) are missing a value, "
+                             "which training never had in this column; filled with the "
+                             "training median")
         return lines
 
     # -- persistence ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from deepfit.errors import DataError, did_you_mean
 CSV_SUFFIXES = (".csv", ".tsv")
 _IMAGE_NAMES = ("path", "file", "filename", "file_name", "filepath", "image", "img",
                 "image_path", "img_path")
-_LABEL_NAMES = ("label", "class", "target", "y", "labels", "category")
+LABEL_NAMES = ("label", "class", "target", "y", "labels", "category")
 _HEAD_ROWS = 50  # rows read to recognise an image CSV
 
 
@@ -60,7 +60,7 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
     frame = _read(path)
     if frame.empty:
         raise DataError(f"'{path}' has a header but no rows")
-    image_col = _image_column(frame, path, opts)
+    image_col = image_column(frame, path, opts)
     split_col = next((c for c in frame.columns if c.strip().lower() == "split"
                       and c != image_col), None)
     group_col = opts.group_column
@@ -69,21 +69,11 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
                         f"{did_you_mean(group_col, frame.columns)}; columns are "
                         f"{list(frame.columns)}")
     label_col = _label_column(frame, path, opts, {image_col, split_col, group_col})
-    base = path.parent
     files, ids = [], []
     for row, value in enumerate(frame[image_col].tolist(), start=1):
-        value = value.strip()
-        if not value:
-            raise DataError(f"'{path}' row {row}: the image column '{image_col}' is empty; "
-                            "give a file path or remove the row")
-        file = Path(value).expanduser()
-        file = file if file.is_absolute() else base / file
-        if not file.is_file():
-            raise DataError(f"'{path}' row {row}: image file '{value}' does not exist (looked "
-                            f"for '{file}'); fix the path (relative paths start from the "
-                            "CSV's folder)")
-        files.append(str(file))
-        ids.append(Path(value).as_posix())
+        file, image_id = listed_image(path, row, value, image_col)
+        files.append(file)
+        ids.append(image_id)
     raw_labels = [v.strip() for v in frame[label_col].tolist()]
     empty = next((i for i, v in enumerate(raw_labels, start=1) if not v), None)
     if empty is not None:
@@ -113,10 +103,34 @@ def load_image_csv(path: Path, opts: ImageOptions) -> ImageSet:
                     f"'{label_col}', {len(class_names)} classes)")
 
 
+def listed_image(path: Path, row: int, value: str, image_col: str) -> tuple[str, str]:
+    """The file and id of the image named ``value`` at ``row`` (from 1) of the image CSV
+    ``path``; a relative path starts from the CSV's folder.
+
+    Raises:
+        DataError: the cell is empty or the file does not exist (naming the row)."""
+    value = value.strip()
+    if not value:
+        raise DataError(f"'{path}' row {row}: the image column '{image_col}' is empty; "
+                        "give a file path or remove the row")
+    file = Path(value).expanduser()
+    file = file if file.is_absolute() else path.parent / file
+    if not file.is_file():
+        raise DataError(f"'{path}' row {row}: image file '{value}' does not exist (looked "
+                        f"for '{file}'); fix the path (relative paths start from the "
+                        "CSV's folder)")
+    return str(file), Path(value).as_posix()
+
+
+def read_image_csv(path: Path, **options) -> "pd.DataFrame | pd.io.parsers.TextFileReader":
+    """The image CSV as text columns (``chunksize=`` in ``options``: in parts)."""
+    sep, _ = sniff_format(text_sample(path), "\t" if path.suffix.lower() == ".tsv" else None)
+    return read_csv_checked(path, sep=sep, dtype=str, keep_default_na=False, **options)
+
+
 def _read(path: Path, nrows: Optional[int] = None) -> pd.DataFrame:
     """The CSV as text columns: labels and paths are compared as written."""
-    sep, _ = sniff_format(text_sample(path), "\t" if path.suffix.lower() == ".tsv" else None)
-    frame = read_csv_checked(path, sep=sep, dtype=str, keep_default_na=False, nrows=nrows)
+    frame = read_image_csv(path, nrows=nrows)
     frame.columns = [str(c).strip() for c in frame.columns]
     return frame
 
@@ -140,7 +154,8 @@ def _find_image_column(frame: "pd.DataFrame | dict[str, list[str]]") -> Optional
             or next((col for col in columns if all_paths(col, False)), None))
 
 
-def _image_column(frame: pd.DataFrame, path: Path, opts: ImageOptions) -> str:
+def image_column(frame: pd.DataFrame, path: Path, opts: ImageOptions) -> str:
+    """The column of image paths: ``opts.image_column``, else the one found by its values."""
     if opts.image_column:
         if opts.image_column not in frame.columns:
             raise DataError(f"'{path}' has no column '{opts.image_column}' (data.image_column)"
@@ -163,7 +178,7 @@ def _label_column(frame: pd.DataFrame, path: Path, opts: ImageOptions,
                             f"{list(frame.columns)}")
         return opts.label_column
     others = [c for c in frame.columns if c not in taken]
-    named = next((c for c in others if c.lower() in _LABEL_NAMES), None)
+    named = next((c for c in others if c.lower() in LABEL_NAMES), None)
     if named is not None:
         return named
     if len(others) == 1:

@@ -3,7 +3,9 @@ any) matched to its classes by name."""
 
 from __future__ import annotations
 
+import os
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -16,6 +18,7 @@ from deepfit.data.images.imageset import (STRETCH_NOTE_FACTOR, Aspects, ImageSet
                                           measure_aspects)
 from deepfit.data.images.inputs import ImageSpec
 from deepfit.data.images.load import ImageOptions, load_images
+from deepfit.data.images.options import split_name
 from deepfit.data.labels import renamed
 from deepfit.errors import DataError, DataWarning
 
@@ -39,10 +42,9 @@ def images_for_model(data: Any, spec: ImageSpec, class_names: list[str],
         images = data
     else:
         path = Path(str(data)).expanduser()
-        loose = _loose_images(path)
-        if loose is not None:
-            items = ImageList(names=loose, ids=[str(Path(p).relative_to(path)) if path.is_dir()
-                                                else Path(p).name for p in loose], paths=loose)
+        listed = list_new_images(path, class_names, label_map or {}, multilabel)
+        if listed is not None and listed.codes is None:
+            items = ImageList(names=listed.paths, ids=listed.ids, paths=listed.paths)
             decoded = decode_list(items, opts)
             warn_if_reshaped(decoded.aspects, spec, origin)
             return decoded.images, np.asarray(items.ids, dtype=str)[decoded.kept], None
@@ -89,23 +91,53 @@ def _from_array(data: Any, spec: ImageSpec, opts: ImageOptions, origin: str) -> 
     return arrays_to_tensor(arr, layout, spec.size, opts.channels, origin, spec.resize)
 
 
-def _loose_images(path: Path) -> Optional[list[str]]:
-    """The image files of a single file or of a folder holding images directly (no class
-    folders); None for anything else."""
-    if path.is_file() and is_image_name(path.name):
-        return [str(path)]
-    if path.is_dir():
-        visible = [p for p in path.iterdir() if not p.name.startswith(".")]
-        files = sorted(str(p) for p in visible if p.is_file() and is_image_name(p.name))
-        has_dirs = any(p.is_dir() for p in visible)
-        if files and not has_dirs:
-            others = sorted(p.name for p in visible if p.is_file() and not is_image_name(p.name))
-            if others:  # predicted rows are what the user gets back: say what is missing
-                warnings.warn(f"{path}: {len(others)} file(s) are not images by their name "
-                              f"and get no prediction (e.g. '{others[0]}'); "
-                              f"{len(files)} image(s) are predicted", DataWarning, stacklevel=4)
-            return files
-    return None
+@dataclass
+class NewImages:
+    """Image files given to a trained model: their paths, ids (the path below the folder
+    given, or the file's name) and, for class folders, label codes in the model's order."""
+
+    paths: list[str]
+    ids: list[str]
+    codes: Optional[np.ndarray] = None
+
+
+def list_new_images(path: Path, class_names: list[str], label_map: Optional[dict] = None,
+                    multilabel: bool = False, stacklevel: int = 4) -> Optional[NewImages]:
+    """The image files of a single file or, recursively, of a folder (hidden files and
+    folders left out, files that are not images named in one ``DataWarning``). A folder
+    that holds only sub-folders, one of them named as a class of the model, is class
+    folders: labelled by them. None for anything else: a table, a CSV of image paths, a
+    train / val / test folder tree, class folders of a class the model does not know
+    (all read whole by ``load_images``, which names the class)."""
+    if path.is_file():
+        return NewImages([str(path)], [path.name]) if is_image_name(path.name) else None
+    if not path.is_dir():
+        return None
+    top = [p for p in path.iterdir() if not p.name.startswith(".")]
+    subdirs = [p.name for p in top if p.is_dir()]
+    if subdirs and all(split_name(name) for name in subdirs):
+        return None
+    files, others = [], []
+    for folder, dirs, names in os.walk(path):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(n for n in names if not n.startswith(".")):
+            (files if is_image_name(name) else others).append(os.path.join(folder, name))
+    if not files:
+        return None
+    ids = [Path(f).relative_to(path).as_posix() for f in files]
+    mapped = {name: str(new) for name, new in zip(subdirs, renamed(subdirs, label_map or {}))}
+    known = [mapped[name] in class_names for name in subdirs]
+    codes = None
+    if not multilabel and any(known) and all("/" in i for i in ids):
+        if not all(known):  # class folders, one of a class the model does not know:
+            return None     # load_images names it
+        codes = np.asarray([class_names.index(mapped[i.split("/")[0]]) for i in ids])
+    if others:  # predicted rows are what the user gets back: say what is missing
+        warnings.warn(f"{path}: {len(others)} file(s) are not images by their name and get "
+                      f"no prediction (e.g. '{Path(others[0]).relative_to(path).as_posix()}');"
+                      f" {len(files)} image(s) are predicted", DataWarning,
+                      stacklevel=stacklevel)
+    return NewImages(files, ids, codes)
 
 
 def _codes(images: ImageSet, class_names: list[str], label_map: dict, origin: str,

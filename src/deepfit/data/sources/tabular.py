@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 import pandas as pd
@@ -96,8 +97,16 @@ def text_sample(path: Path, size: int = 1 << 20, lines: int = 50) -> str:
 def read_csv_checked(path: Path, **options: Any) -> pd.DataFrame:
     """``pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)`` with every
     way a text table can be unreadable turned into one line naming the file."""
-    try:
+    with csv_errors(path):
         return pd.read_csv(path, encoding="utf-8", skipinitialspace=True, **options)
+
+
+@contextlib.contextmanager
+def csv_errors(path: Path) -> Iterator[None]:
+    """Reading the text table ``path`` (whole or a chunk of it): every way it can be
+    unreadable turned into one ``DataError`` naming the file."""
+    try:
+        yield
     except UnicodeDecodeError as exc:
         raise _not_utf8(path, exc.start) from None
     except pd.errors.EmptyDataError:
@@ -139,6 +148,13 @@ def _read_text(path: Path, sep: Optional[str]) -> pd.DataFrame:
     frame = read_csv_checked(path, sep=sep, decimal=decimal)
     if frame.empty:
         raise DataError(f"'{path}' has a header but no data rows")
+    return tidy_text_frame(frame, path, sample, sep)
+
+
+def tidy_text_frame(frame: pd.DataFrame, path: Path, sample: str, sep: str) -> pd.DataFrame:
+    """A table (or a part of one) as read from a text file, cleaned as every text table is:
+    text cells stripped, an empty unnamed last column dropped, a repeated column name an
+    error. ``sample``: the file's first lines (``text_sample``), delimited by ``sep``."""
     strip_text_cells(frame)
     # A delimiter at the end of every line (common in exports) makes an empty, unnamed last
     # column: drop it instead of carrying an all-missing feature (or target).
