@@ -71,7 +71,8 @@ def _main(argv: Optional[list[str]] = None) -> int:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
-                "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models}[args.command](args)
+                "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models,
+                "export": cmd_export}[args.command](args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -204,6 +205,16 @@ def cmd_predict(args: argparse.Namespace) -> int:
     # Read, predicted and written in parts; a crash never leaves half a file.
     done = predict_file(load(args.run), args.input, out, args.batch_size)
     print(f"wrote {done.rows} predictions to {out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from deepfit.result import load
+
+    run = load(args.run)
+    done = run.export(args.format, args.output, force=args.force,
+                      intended_use=args.intended_use)
+    print(f"exported {args.format} to {done.model}\nschema: {done.schema}\ncard:   {done.card}")
     return 0
 
 

@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, metavar="N", help="rows (default 10000) or "
                     "images (default 256) read, predicted and written at a time")
 
+    ex = sub.add_parser("export", help="export a finished run's model with its preprocessing "
+                        "(ONNX, TorchScript, ExportedProgram, safetensors), its input schema and "
+                        "a model card; see docs/deploy.md")
+    ex.add_argument("run", metavar="RUN", help=RUN_HELP)
+    ex.add_argument("--format", required=True, metavar="FORMAT", help="onnx, torchscript, "
+                    "exported-program or safetensors")
+    ex.add_argument("-o", "--output", metavar="FOLDER", help="folder for the model file, "
+                    "input_schema.json and model_card.md (default: RUN/export/FORMAT)")
+    ex.add_argument("--force", action="store_true", help="overwrite those files if they exist")
+    ex.add_argument("--intended-use", metavar="TEXT", help="what the model is for, in the "
+                    "model card (default: not stated; not validated for clinical use)")
+
     rs_ = sub.add_parser("resume", help="continue an interrupted run from its last checkpoint")
     rs_.add_argument("run", metavar="RUN", help=RUN_HELP)
     rs_.add_argument("--devices", type=int, metavar="N", help=DEVICES_HELP)

@@ -173,6 +173,15 @@ class Run:
         s = self.predictions(data).scores
         return np.c_[1 - s, s] if self.task == "binary" else s
 
+    def export(self, format: str, path: Optional[str | Path] = None, force: bool = False,
+               intended_use: Optional[str] = None) -> Any:
+        """Write the model with its preprocessing as ``format`` (onnx, torchscript,
+        exported-program, safetensors) into the folder ``path`` (default RUN/export/FORMAT),
+        with input_schema.json and model_card.md; returns their paths (``deepfit.export``)."""
+        from deepfit.export import export_run  # same layer; torch.onnx only when asked
+
+        return export_run(self, format, path, force=force, intended_use=intended_use)
+
     def evaluate(self, data: Any) -> dict[str, Any]:
         """Metrics on labelled data passed through the run's fitted preprocessing."""
         origin = _origin(data)

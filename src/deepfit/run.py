@@ -58,6 +58,7 @@ class RunDir:
         self.best = self.checkpoints / "best.pt"
         self.last = self.checkpoints / "last.pt"
         self.weights = self.path / "model.safetensors"  # the best weights, exported
+        self.exports = self.path / "export"  # deepfit export: one folder per format
         self.plots = self.path / "plots"
         self.report = self.path / "report.html"
         self.report_md = self.path / "report.md"
