@@ -50,7 +50,7 @@ def test_to_dict_uses_plain_lists():
     raw = RunConfig().to_dict()
     assert raw["model"]["hidden"] == [128, 64]
     assert raw["data"]["drop_columns"] == []
-    assert set(raw) == {"data", "model", "train", "eval", "name", "out"}
+    assert set(raw) == {"data", "model", "train", "eval", "track", "name", "out"}
 
 
 # -- YAML loading ------------------------------------------------------------------------

@@ -147,6 +147,8 @@ VALUES = {  # key -> (table value, image value); None: the same value for both
     "eval.target": (0.9, None), "eval.betas": ([1.5], None), "eval.bootstrap": (0, None),
     "eval.ci_level": (0.8, None), "eval.calibration_bins": (4, None),
     "eval.plots": (True, None), "eval.report": (True, None),
+    "track.tensorboard": (True, None), "track.mlflow": ("{root}/mlruns", None),
+    "track.experiment": ("other", None),
     "name": ("named-run", None), "out": ("{root}/elsewhere", None),
 }
 
@@ -157,7 +159,7 @@ USED_IN_BOTH = {"data.source", "data.val_size", "data.test_size",
                 "train.early_stopping", "train.patience", "train.monitor", "train.min_delta",
                 "train.class_weights", "train.deterministic", "train.seed", "train.progress",
                 "eval.batch_size", "eval.bootstrap", "eval.ci_level", "eval.plots",
-                "eval.report", "name", "out"}
+                "eval.report", "track.tensorboard", "track.mlflow", "name", "out"}
 EXPECTED = {
     "table": {**dict.fromkeys(USED_IN_BOTH, "used"), **dict.fromkeys(ARMED, "armed"),
               **dict.fromkeys(["data.targets", "data.split_column", "data.val_file",
@@ -178,7 +180,8 @@ EXPECTED = {
                                "data.workers", "data.trust_remote_code", "model.outputs",
                                "model.channels", "model.pretrained", "model.kwargs",
                                "train.momentum", "train.nesterov", "train.step_size",
-                               "train.channels_last", "train.sync_bn", "eval.beta"],
+                               "train.channels_last", "train.sync_bn", "eval.beta",
+                               "track.experiment"],
                               "refused")},
     "image": {**dict.fromkeys(USED_IN_BOTH, "used"), **dict.fromkeys(ARMED, "armed"),
               **dict.fromkeys(["data.image_size", "data.color", "data.augment",
@@ -199,7 +202,7 @@ EXPECTED = {
                                "train.momentum", "train.nesterov", "train.step_size",
                                "train.gamma", "train.plateau_patience", "train.sync_bn",
                                "eval.threshold_objective", "eval.apply_threshold",
-                               "eval.beta"], "refused"),
+                               "eval.beta", "track.experiment"], "refused"),
               "train.loss": "used", "data.target": "refused", "data.task": "stops",
               "eval.target": "refused"},
 }
@@ -224,6 +227,7 @@ IN_CONTEXT = [
     ({"data.image_size": [16]}, "data.resize", "pad", "image"),
     ({"data.max_memory_gb": 1e-6}, "data.workers", 0, "image"),
     ({"data.mean": [0.5], "data.std": [0.25]}, "data.std", [0.5], "image"),
+    ({"track.mlflow": "{root}/mlruns"}, "track.experiment", "other", "table"),
 ]
 
 

@@ -39,7 +39,8 @@ one line naming the key and why (all such keys at once):
 - by another key: `train.momentum` (sgd, rmsprop), `train.nesterov` (sgd),
   `train.step_size` (step schedule), `train.gamma` (step, plateau), `train.plateau_patience`
   (plateau), `train.patience` (early stopping), `eval.beta` (fbeta objective),
-  `eval.apply_threshold` (a threshold objective), `eval.ci_level` (bootstrap > 0);
+  `eval.apply_threshold` (a threshold objective), `eval.ci_level` (bootstrap > 0),
+  `track.experiment` (`track.mlflow` set; tracking: docs/deploy.md);
 - by the number of processes: `train.sync_bn` (several processes on GPUs, docs/scaling.md);
 - by task: `data.positive_class`, `eval.threshold_objective`, `eval.apply_threshold`,
   `eval.target` (binary); `data.label_map`, `train.class_weights`, `eval.betas`,

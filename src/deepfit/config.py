@@ -196,6 +196,19 @@ class EvalConfig:
     report: bool = _opt(True)
 
 
+@dataclass(frozen=True)
+class TrackConfig:
+    """Experiment tracking (pip install 'deepfit[track]'); both off by default."""
+
+    tensorboard: bool = _opt(False, help="TensorBoard logs in the run's tensorboard/ folder: "
+                             "scalars per epoch, weight and gradient histograms, the model "
+                             "graph, image grids, the test metrics")
+    mlflow: Optional[str] = _opt(None, help="MLflow tracking URI: a local folder, "
+                                 "sqlite:///file.db or an http(s):// server; null = off")
+    experiment: str = _opt("deepfit", pattern=r".*\S.*", help="a non-empty name: the MLflow "
+                           "experiment the run is logged in")
+
+
 # The names other tools give deepfit's options (PyTorch Lightning, Keras, scikit-learn,
 # Hugging Face), accepted where they can mean only one key; config.yaml uses deepfit's name.
 ALIASES: dict[str, dict[str, str]] = {
@@ -224,6 +237,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    track: TrackConfig = field(default_factory=TrackConfig)
     name: Optional[str] = _opt(None, help="run name (default: <data>-<model>-<time>)")
     out: str = _opt("runs", help="folder that holds the run directories")
 

@@ -225,6 +225,8 @@ RULES: dict[str, Rule] = {
         what="single-label tasks (multi-label runs have no intervals yet)")(cfg, f),
     "eval.ci_level": lambda cfg, _: None if cfg.eval.bootstrap else (
         "it is the level of the bootstrap intervals, and eval.bootstrap is 0"),
+    "track.experiment": lambda cfg, _: None if cfg.track.mlflow else (
+        "it names the MLflow experiment runs are logged in, and track.mlflow is not set"),
 }
 
 

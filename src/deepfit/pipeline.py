@@ -33,6 +33,7 @@ from deepfit.report import write_report
 from deepfit.result import Run, load
 from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
 from deepfit.summary import build_summary, versions
+from deepfit.track import Tracking
 from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
@@ -42,7 +43,7 @@ from deepfit.train.history import MAIN_METRIC
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
-_SECTIONS = ("train", "model", "data", "eval")
+_SECTIONS = ("train", "model", "data", "eval", "track")
 
 
 def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
@@ -157,6 +158,7 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
 def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Sequence[Callback],
          split: Optional[pd.Series], rd: Optional[RunDir] = None,
          state: Optional[dict] = None) -> Run:
+    tracking = Tracking(cfg)  # a tracker that is not installed: one line, before any work
     built = assemble(cfg, data, model, split)
     cfg, facts, strategy, bundle = built.cfg, built.facts, built.strategy, built.bundle
     model, head, inputs, data_seed = built.model, built.head, built.inputs, built.data_seed
@@ -176,7 +178,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                        "same data")
     files = RunFiles(rd.best, rd.last, extra={"config": dump, "versions": versions()})
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
-                      strategy=strategy, callbacks=callbacks, files=files,
+                      strategy=strategy, callbacks=[*callbacks, *tracking.callbacks(built, rd)],
+                      files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
                       workers=cfg.data.workers)
     best, last = trainer.find(BestModel), trainer.find(LastCheckpoint)
@@ -184,7 +187,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         trainer.load_state_dict(state)
     started = time.perf_counter()
     try:
-        with deterministic_algorithms(cfg.train.deterministic):
+        with deterministic_algorithms(cfg.train.deterministic), tracking:
             history = trainer.fit(bundle.train.X, bundle.train.y, bundle.val.X, bundle.val.y)
     except TrainingInterrupted as exc:
         raise _interrupted(trainer, last, exc, rd) from None
@@ -221,6 +224,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
+    tracking.finish(metrics, rd)  # test metrics with intervals, the run's files
     strategy.barrier()  # the run is complete on disk for every process
     strategy.close()
     return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)

@@ -10,6 +10,7 @@
       checkpoints/     best.pt (best epoch's weights), last.pt (full training state)
       model.safetensors  the best weights, exported
       plots/           PNG figures
+      tensorboard/     TensorBoard event files (only with track.tensorboard=true)
       report.html, report.md
       FAILED.txt       only in a run stopped by an error
 
@@ -60,6 +61,7 @@ class RunDir:
         self.weights = self.path / "model.safetensors"  # the best weights, exported
         self.exports = self.path / "export"  # deepfit export: one folder per format
         self.plots = self.path / "plots"
+        self.tensorboard = self.path / "tensorboard"  # track.tensorboard: the event files
         self.report = self.path / "report.html"
         self.report_md = self.path / "report.md"
         self.failed = self.path / "FAILED.txt"  # in a run stopped by an error: the error

@@ -32,6 +32,7 @@ from deepfit.pipeline import config_yaml, train, train_arguments
 from deepfit.report import write_report
 from deepfit.result import Run
 from deepfit.run import RunDir
+from deepfit.track import StudyRun
 from deepfit.tune.record import best_record, importances, trial_records
 from deepfit.tune.search import Search, best_trial, printer, run_search
 from deepfit.tune.space import SearchSpace, default_space
@@ -127,6 +128,7 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
             "sampler": sampler, "pruner": pruner, "space": space.to_dict(),
             "config": _base_config(cfg)}
     _check_same_search(study, spec, url)
+    study_run = StudyRun(cfg, rd.path, study.study_name)  # track.mlflow: the trials' parent
     say = printer(not cfg.train.progress)
     record = {"version": 1, **spec, "direction": direction, "storage": redact(url),
               "study": study.study_name, "trials_requested": trials, "timeout_s": timeout,
@@ -143,6 +145,7 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
         say(f"study '{study.study_name}' holds {done} finished trial(s) of {trials}; continuing")
     stopped_by = run_search(search, timeout, wait=not worker)
     if worker:
+        study_run.end()
         return _result(rd, study, space, cfg, metric, direction, stopped_by)
     best = best_trial(study)
     best_cfg = cfg.override(space.decode(best.params))
@@ -152,6 +155,7 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
         if final else None
     result.final = final_run
     write_record(rd, record, study, space, final_run, best)
+    study_run.end()
     return result
 
 

@@ -24,6 +24,7 @@ from deepfit.config import RunConfig
 from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.evaluate.predict import Predictions, predict
+from deepfit.track import Tracking
 from deepfit.train.builtin.nan_guard import TrainingDiverged
 from deepfit.train.callbacks import Callback
 from deepfit.train.device import deterministic_algorithms
@@ -98,18 +99,21 @@ def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional
     started = time.perf_counter()
     built = assemble(cfg, data, None if model is None else _fresh(model), split, bundles)
     report = ReportToTrial(trial, metric, built, prune)
+    tracking = Tracking(cfg, trial=trial)  # track.mlflow: a child of the study's run
     b, c = built.bundle, built.cfg
     trainer = Trainer(built.model, built.head, c.train, task=b.schema.task,
-                      n_outputs=b.schema.n_outputs, strategy=built.strategy, callbacks=[report],
+                      n_outputs=b.schema.n_outputs, strategy=built.strategy,
+                      callbacks=[report, *tracking.callbacks(built)],
                       eval_batch_size=c.eval.batch_size, inputs=built.inputs,
                       workers=c.data.workers)
-    with deterministic_algorithms(c.train.deterministic):
+    with deterministic_algorithms(c.train.deterministic), tracking:
         history = trainer.fit(b.train.X, b.train.y, b.val.X, b.val.y)
     value = None
     if report.pruned_at is None:
         p = predict(trainer.model, built.head, b.schema, b.val.X, b.val.ids, b.val.y,
                     trainer.eval_batch_size, inputs=built.inputs, precision=c.train.precision)
         value = score(p, metric)
+    tracking.finish(values={f"trial_{metric}": value})
     return TrialOutcome(value, len(history), trainer.best_epoch, report.pruned_at,
                         time.perf_counter() - started, report.values)
 
