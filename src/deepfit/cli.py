@@ -72,7 +72,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
                 "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models,
-                "export": cmd_export}[args.command](args)
+                "serve": cmd_serve, "export": cmd_export}[args.command](args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -206,6 +206,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     done = predict_file(load(args.run), args.input, out, args.batch_size)
     print(f"wrote {done.rows} predictions to {out}")
     return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from deepfit.serve import serve  # FastAPI only inside: one line if the extra is missing
+
+    return serve(args.run, host=args.host, port=args.port, max_request_mb=args.max_request_mb,
+                 max_rows=args.max_rows)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

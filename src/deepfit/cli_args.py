@@ -79,6 +79,18 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch-size", type=int, metavar="N", help="rows (default 10000) or "
                     "images (default 256) read, predicted and written at a time")
 
+    sv = sub.add_parser("serve", help="serve a finished run over HTTP: POST /predict, GET "
+                        "/health, /schema, docs at /docs (needs: pip install 'deepfit[serve]')")
+    sv.add_argument("run", metavar="RUN", help=RUN_HELP)
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                    "127.0.0.1: this machine only; 0.0.0.0 opens it to the network, with no "
+                    "authentication)")
+    sv.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    sv.add_argument("--max-request-mb", type=float, default=10, metavar="MB", help="larger "
+                    "request bodies get 413 (default 10)")
+    sv.add_argument("--max-rows", type=int, default=10_000, metavar="N", help="rows or images "
+                    "per request; more get 413 (default 10000)")
+
     ex = sub.add_parser("export", help="export a finished run's model with its preprocessing "
                         "(ONNX, TorchScript, ExportedProgram, safetensors), its input schema and "
                         "a model card; see docs/deploy.md")
