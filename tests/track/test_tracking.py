@@ -214,15 +214,19 @@ def test_an_unreachable_server_gives_one_warning_and_a_finished_run(tmp_path):
     assert time.monotonic() - started < 30  # a few seconds of retries, not MLflow's minutes
 
 
-def test_a_store_that_cannot_be_written_gives_one_warning(tmp_path):
+def test_a_store_that_cannot_be_written_gives_one_warning_for_a_whole_study(tmp_path):
+    from deepfit.tune import tune
     blocked = tmp_path / "not-a-folder"
     blocked.write_text("a file where the store should be")
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        run = deepfit.train(data=table(), out=str(tmp_path / "runs"),
-                            **{**QUICK, "track.mlflow": str(blocked)})
-    assert len(deepfit_warnings(record)) == 1
-    assert (run.path / "summary.json").is_file()
+        result = tune(data=table(), space={"train.lr": {"low": 1e-3, "high": 0.1}}, trials=2,
+                      pruner="none", out=str(tmp_path), name="study",
+                      **{**QUICK, "train.epochs": 2, "eval.bootstrap": 0,
+                         "track.mlflow": str(blocked)})
+    warned = deepfit_warnings(record)
+    assert len(warned) == 1 and warned[0].startswith("MLflow at file://"), warned
+    assert (result.final.path / "summary.json").is_file()  # trials and final run went on
 
 
 @pytest.mark.parametrize("module, key, value", [

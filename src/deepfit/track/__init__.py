@@ -88,8 +88,9 @@ class Tracking:
                 name, parent = rd.path.name, _study(inside=path)
                 tags["deepfit.run_dir"] = str(path)
             params = params_of(applying_dict(cfg, built.facts))
-            self.trackers.append(MLflowLog(self.uri, self.track.experiment, name, params,
-                                           tags, parent=parent))
+            if parent is None or parent.run_id is not None:  # its study's failure said it
+                self.trackers.append(MLflowLog(self.uri, self.track.experiment, name, params,
+                                               tags, parent=parent))
         return list(self.trackers)
 
     def __enter__(self) -> Tracking:
@@ -159,8 +160,9 @@ def _study(study: Optional[str] = None, inside: Optional[Path] = None) -> Option
 
 
 def final_metrics(metrics: dict) -> dict[str, float]:
-    """metrics.json's test metrics as ``{"test_accuracy": ..., "test_accuracy_ci_low": ...,
-    "threshold": ...}``: numbers only; an undefined value is left out, never 0."""
+    """A run's test metrics (``RunDir.metrics``) as ``{"test_accuracy": ...,
+    "test_accuracy_ci_low": ..., "threshold": ...}``: numbers only; an undefined value is left
+    out, never 0."""
     out = {f"test_{k}": float(v) for k, v in (metrics.get("test") or {}).items() if _number(v)}
     for name, interval in (metrics.get("ci") or {}).items():
         for side in ("low", "high"):
