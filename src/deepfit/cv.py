@@ -36,6 +36,7 @@ from deepfit.report.cv import render_cv
 from deepfit.report.notes import collapse_warning
 from deepfit.result import Run
 from deepfit.run import RunDir, default_run_name
+from deepfit.track import StudyRun
 from deepfit.train.callbacks import Callback
 
 
@@ -162,6 +163,7 @@ def cross_validate(config: Any = None, *, data: Any = None,
     if group_values is not None:
         check_group_carving(splits, group_values, groups, cfg.data.val_size, labels is not None)
     rd = RunDir.create(cfg.out, cfg.name, default_run_name(probe.info["name"], "cv"))
+    group = StudyRun(cfg, rd.path, rd.path.name, kind="cv")  # track.mlflow: the folds' parent
     runs: list[Run] = []
     for name, split in splits:
         try:
@@ -186,6 +188,7 @@ def cross_validate(config: Any = None, *, data: Any = None,
     rd.write_json(rd.cv, result.to_dict())
     rd.write_text(rd.cv_report, render_cv(result.to_dict(),
                                           {r.path.name: r.history.rows for r in runs}))
+    group.end(result.summary)
     return result
 
 

@@ -33,7 +33,7 @@ from deepfit.report import write_report
 from deepfit.result import Run, load
 from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
 from deepfit.summary import build_summary, versions
-from deepfit.track import Tracking
+from deepfit.track import Tracking, check as check_trackers
 from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest
@@ -122,6 +122,7 @@ def train_arguments(config: Any, data: Any, model: Optional[nn.Module | str],
     elif data is not None:  # recorded so that a re-run says it needs the object again
         overrides["data.source"] = f"{PYTHON_SOURCE}{type(data).__name__}"
     cfg = resolve_config(config, **overrides)
+    check_trackers(cfg)  # train, cv and tune: a tracker not installed is one line, no folder
     if model is not None:
         cls = type(model)
         cfg = cfg.override({"model.name": f"{cls.__module__}:{cls.__qualname__}"})

@@ -229,16 +229,34 @@ def test_a_store_that_cannot_be_written_gives_one_warning_for_a_whole_study(tmp_
     assert (result.final.path / "summary.json").is_file()  # trials and final run went on
 
 
-@pytest.mark.parametrize("module, key, value", [
-    ("mlflow", "track.mlflow", "mlruns"),
-    ("torch.utils.tensorboard", "track.tensorboard", True)])
-def test_a_missing_package_is_one_line_before_any_work(tmp_path, monkeypatch, module, key,
-                                                       value):
+@pytest.mark.parametrize("face, module, key, value", [
+    ("train", "mlflow", "track.mlflow", "mlruns"),
+    ("train", "torch.utils.tensorboard", "track.tensorboard", True),
+    ("cross_validate", "mlflow", "track.mlflow", "mlruns"),
+    ("tune", "mlflow", "track.mlflow", "mlruns")])
+def test_a_missing_package_is_one_line_before_any_work(tmp_path, monkeypatch, face, module,
+                                                       key, value):
+    from deepfit.tune import tune
+    call = {"train": deepfit.train, "cross_validate": deepfit.cross_validate, "tune": tune}
     monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     with pytest.raises(ConfigError, match=r"pip install 'deepfit\[track\]'") as err:
-        deepfit.train(data=table(), out=str(tmp_path / "runs"), **{**QUICK, key: value})
+        call[face](data=table(), out=str(tmp_path / "runs"), **{**QUICK, key: value})
     assert "\n" not in str(err.value) and key in str(err.value)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_cross_validation_is_one_parent_run_with_a_child_per_fold(tmp_path):
+    store = tmp_path / "mlruns"
+    cv = deepfit.cross_validate(data=table(), folds=2, out=str(tmp_path), **{
+        **QUICK, "train.epochs": 2, "eval.bootstrap": 0, "track.mlflow": str(store)})
+    c, found = runs_of(store)
+    parent = next(r for r in found if "mlflow.parentRunId" not in r.data.tags)
+    assert parent.info.run_name == cv.path.name and parent.data.tags["deepfit.kind"] == "cv"
+    children = sorted(r.info.run_name for r in found
+                      if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id)
+    assert children == sorted(r.path.name for r in cv.runs) and len(found) == 3
+    assert parent.data.metrics["cv_accuracy_mean"] == pytest.approx(
+        cv.summary["accuracy"]["mean"])
 
 
 @pytest.mark.parametrize("uri, words", [

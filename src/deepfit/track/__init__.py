@@ -28,7 +28,7 @@ from deepfit.errors import ConfigError
 from deepfit.run import RunDir
 from deepfit.track.guard import Tracker, aborted_status
 from deepfit.track.mlflow_log import MLflowLog, params_of, tracking_uri
-from deepfit.track.tensorboard_log import TensorBoardLog, open_writer_check
+from deepfit.track.tensorboard_log import TensorBoardLog, tensorboard_missing
 from deepfit.train.callbacks import Callback
 from deepfit.version import __version__
 
@@ -43,7 +43,7 @@ def check(cfg: RunConfig) -> Optional[str]:
     installed and its settings make sense; else one ``ConfigError`` line."""
     track = cfg.track
     if track.tensorboard:
-        why = open_writer_check()
+        why = tensorboard_missing()
         if why is not None:
             raise ConfigError(f"track.tensorboard=true needs TensorBoard, which cannot be "
                               f"imported ({why}): {INSTALL}")
@@ -120,16 +120,18 @@ class Tracking:
 
 
 class StudyRun:
-    """A tuning study's own MLflow run, the parent of its trials' runs and of its final run
-    (which lies inside ``folder``). Running the same study again logs into the same parent.
-    Nothing when ``track.mlflow`` is not set."""
+    """The MLflow run of a group of runs, the parent of theirs: a tuning study (``kind``
+    "tune"; its trials' runs, and its final run, which lies inside ``folder``) or a
+    cross-validation (``kind`` "cv"; its folds, inside ``folder``). Running the same study
+    again logs into the same parent. Nothing when ``track.mlflow`` is not set."""
 
-    def __init__(self, cfg: RunConfig, folder: Path, study: str) -> None:
+    def __init__(self, cfg: RunConfig, folder: Path, study: str, kind: str = "tune") -> None:
         self.uri, self.folder, self.study = check(cfg), Path(folder).resolve(), study
+        self.kind = kind
         self.log: Optional[MLflowLog] = None
         if self.uri is None:
             return
-        tags = {"deepfit.version": __version__, "deepfit.study": study,
+        tags = {"deepfit.version": __version__, "deepfit.kind": kind, "deepfit.study": study,
                 "deepfit.study_folder": str(self.folder)}
         self.log = MLflowLog(self.uri, cfg.track.experiment, self.folder.name,
                              params_of(cfg.to_dict()), tags, parent=_study(inside=self.folder),
@@ -141,18 +143,22 @@ class StudyRun:
     def run_id(self) -> Optional[str]:
         return None if self.log is None or self.log.failed else self.log.run_id
 
-    def end(self) -> None:
-        """The study is done: its run is FINISHED."""
+    def end(self, summary: Optional[dict[str, dict]] = None) -> None:
+        """The group is done: its run is FINISHED, with ``summary`` (``{metric: {"mean": ..,
+        "sd": ..}}``, a cross-validation's) as metrics ``<kind>_<metric>_mean`` / ``_sd``."""
         if self.log is not None:
-            self.log.end("FINISHED")
+            values = {f"{self.kind}_{name}_{stat}": float(stats[stat])
+                      for name, stats in (summary or {}).items() for stat in ("mean", "sd")
+                      if isinstance(stats, dict) and _number(stats.get(stat))}
+            self.log.finish(values, [])
         if self in _STUDIES:
             _STUDIES.remove(self)
 
 
 def _study(study: Optional[str] = None, inside: Optional[Path] = None) -> Optional[StudyRun]:
-    """The open study run named ``study``, or whose folder holds the path ``inside``."""
+    """The open tuning study named ``study``, or the group whose folder holds ``inside``."""
     for run in reversed(_STUDIES):
-        if study is not None and run.study == study:
+        if study is not None and run.kind == "tune" and run.study == study:
             return run
         if inside is not None and run.folder != inside and run.folder in inside.parents:
             return run

@@ -53,6 +53,7 @@ class TensorBoardLog(Tracker):
 
     # -- hooks ----------------------------------------------------------------------------
     def on_train_begin(self, trainer: Any, **kwargs: Any) -> None:
+        self.last_epoch = trainer.epoch  # > 0 when resumed
         self.writer = self.guarded("opening the log", self._open)
         if self.writer is not None and not self.started:
             self.guarded("writing the image grids", self._images)
@@ -146,7 +147,7 @@ def _histogram(writer: Any, tag: str, values: torch.Tensor, epoch: int) -> None:
         writer.add_histogram(tag, flat, epoch)
 
 
-def open_writer_check() -> Optional[str]:
+def tensorboard_missing() -> Optional[str]:
     """None when TensorBoard can be imported, else why not."""
     try:
         import torch.utils.tensorboard  # noqa: F401 (raises without the tensorboard package)
