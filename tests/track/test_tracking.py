@@ -290,3 +290,9 @@ def test_a_resumed_run_logs_into_the_same_mlflow_run(tmp_path):
     np.testing.assert_allclose([m.value for m in points], history["val_loss"], rtol=1e-9)
     assert sorted(p.step for p in events(run.path / "tensorboard").Scalars("val_loss")) == \
         [1, 2, 3, 4]
+
+
+def test_tracking_keys_cannot_be_searched():
+    from deepfit.tune.space import SearchSpace
+    with pytest.raises(ConfigError, match="track.mlflow cannot be searched"):
+        SearchSpace.from_dict({"track.mlflow": ["a", "b"]})

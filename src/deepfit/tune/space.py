@@ -43,6 +43,8 @@ NOT_SEARCHABLE = {
     "train.device": "the hardware", "train.progress": "the output",
     "train.monitor": "how the best epoch is chosen",
     "name": "the run's name", "out": "the output folder",
+    "track.tensorboard": "the tracking", "track.mlflow": "the tracking",
+    "track.experiment": "the tracking",
 }
 
 
