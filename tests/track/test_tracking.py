@@ -296,3 +296,12 @@ def test_tracking_keys_cannot_be_searched():
     from deepfit.tune.space import SearchSpace
     with pytest.raises(ConfigError, match="track.mlflow cannot be searched"):
         SearchSpace.from_dict({"track.mlflow": ["a", "b"]})
+
+
+def test_an_export_joins_the_runs_mlflow_run(tracked):
+    run, store, _ = tracked
+    exported = deepfit.load(run.path).export("safetensors")
+    c, found = runs_of(store)
+    assert len(found) == 1 and found[0].info.status == "FINISHED"  # the same run, no new one
+    files = {a.path for a in c.list_artifacts(found[0].info.run_id, "export/safetensors")}
+    assert files == {f"export/safetensors/{p.name}" for p in exported.folder.iterdir()}

@@ -67,4 +67,6 @@ def export_run(run: Any, fmt: str, out: Optional[str | Path] = None, force: bool
     text = json.dumps(schema, indent=2) + "\n"
     atomic_write(target.schema, lambda fh: fh.write(text.encode("utf-8")))
     atomic_write(target.card, lambda fh: fh.write(card.encode("utf-8")))
+    from deepfit.track import log_export  # a run trained with track.mlflow: its MLflow run
+    log_export(run.config, rd, target.folder)  # gets the export (a failure: one warning)
     return target

@@ -19,12 +19,13 @@ and its final run.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
 from deepfit.config import RunConfig
 from deepfit.config_scope import applying_dict
-from deepfit.errors import ConfigError
+from deepfit.errors import ConfigError, DeepfitWarning
 from deepfit.run import RunDir
 from deepfit.track.guard import Tracker, aborted_status
 from deepfit.track.mlflow_log import MLflowLog, params_of, tracking_uri
@@ -33,8 +34,6 @@ from deepfit.train.callbacks import Callback
 from deepfit.version import __version__
 
 INSTALL = "pip install 'deepfit[track]'"
-# Exported models in the run (``deepfit export``'s default folder), logged when present.
-EXPORTS = "export"
 _STUDIES: list[StudyRun] = []  # the tuning studies of this process with an open MLflow run
 
 
@@ -185,9 +184,30 @@ def artifacts(rd: RunDir) -> list[tuple[Path, Optional[str]]]:
     exported models (``export/<format>/...``, in the same folders)."""
     files = [rd.config, rd.schema, rd.history, rd.metrics, rd.report, rd.report_md,
              rd.weights]
-    files += sorted(p for p in (rd.path / EXPORTS).rglob("*") if p.is_file())
+    files += sorted(p for p in rd.exports.rglob("*") if p.is_file())
     return [(p, None if p.parent == rd.path else p.parent.relative_to(rd.path).as_posix())
             for p in files if p.is_file()]
+
+
+def log_export(cfg: RunConfig, rd: RunDir, folder: Path) -> None:
+    """After ``deepfit export``: the exported files (``folder``) join the run's MLflow run,
+    under ``export/<folder name>/``, when the run was trained with ``track.mlflow``. A
+    failure (MLflow not installed here, the server down, the run not found) is one warning;
+    the export itself stands."""
+    if cfg.track.mlflow is None:
+        return
+    try:
+        uri = check(cfg)
+    except ConfigError as exc:
+        warnings.warn(f"{exc}; the export is not logged to MLflow", DeepfitWarning,
+                      stacklevel=2)
+        return
+    log = MLflowLog(uri, cfg.track.experiment, rd.path.name, {}, {}, create=False,
+                    reuse={"deepfit.run_dir": str(rd.path.resolve())})
+    log.label = f"MLflow at {uri} (the run's export)"
+    log.start()
+    log.finish({}, [(p, f"{rd.exports.name}/{folder.name}") for p in sorted(folder.iterdir())
+                    if p.is_file()])
 
 
 def _number(value: Any) -> bool:
@@ -195,4 +215,4 @@ def _number(value: Any) -> bool:
             and math.isfinite(value))
 
 
-__all__ = ["StudyRun", "Tracking", "check", "final_metrics"]
+__all__ = ["StudyRun", "Tracking", "check", "final_metrics", "log_export"]

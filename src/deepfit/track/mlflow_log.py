@@ -77,16 +77,17 @@ class MLflowLog(Tracker):
     metrics, then ``finish`` (final metrics, artifacts) or ``end`` (FAILED, KILLED).
 
     ``parent``: an object with ``run_id`` (a tuning study's run): this run is its child.
-    ``reuse``: ``{tag: value}`` of an unfinished run to log into again instead of a new one
-    (a resumed study's run).
+    ``reuse``: ``{tag: value}`` of an earlier run to log into again instead of a new one
+    (a resumed study's run); ``create=False``: that run must exist (a failure otherwise).
     """
 
     def __init__(self, uri: str, experiment: str, name: str, params: dict[str, str],
                  tags: dict[str, str], parent: Any = None,
-                 reuse: Optional[dict[str, str]] = None) -> None:
+                 reuse: Optional[dict[str, str]] = None, create: bool = True) -> None:
         super().__init__()
         self.uri, self.experiment, self.name = uri, experiment, name
         self.params, self.tags, self.parent, self.reuse = params, tags, parent, reuse
+        self.create = create
         self.label = f"MLflow at {uri}"
         self.client: Any = None
         self.run_id: Optional[str] = None
@@ -127,6 +128,9 @@ class MLflowLog(Tracker):
             return
         experiment = _experiment_id(client, self.experiment, self.uri)
         self.run_id = self._reusable(client, experiment)
+        if self.run_id is None and not self.create:
+            raise LookupError(f"no run of experiment '{self.experiment}' has the tags "
+                              f"{self.reuse}")
         if self.run_id is None:
             tags = dict(self.tags)
             parent = getattr(self.parent, "run_id", None)
