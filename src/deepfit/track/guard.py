@@ -18,7 +18,6 @@ import contextlib
 import io
 import logging
 import warnings
-import weakref
 from typing import Any, Callable, Iterator, Optional
 
 from deepfit.errors import DeepfitWarning
@@ -26,7 +25,8 @@ from deepfit.train.callbacks import Callback
 
 # Loggers of the tracking libraries and what they use, quiet during their calls.
 LIBRARY_LOGGERS = ("mlflow", "urllib3", "requests", "alembic", "sqlalchemy", "tensorboard")
-_OPEN: "weakref.WeakSet[Tracker]" = weakref.WeakSet()
+# Trackers not closed yet, held until they are (a crash after training: closed at exit).
+_OPEN: set = set()
 
 
 @contextlib.contextmanager

@@ -59,6 +59,7 @@ class TensorBoardLog(Tracker):
             self.guarded("writing the image grids", self._images)
             self._graph(trainer)
             self.started = True
+        self.sample = None  # the training data are not held any longer than needed
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
         self.last_epoch = epoch
