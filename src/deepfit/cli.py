@@ -156,6 +156,12 @@ def cmd_tune(args: argparse.Namespace) -> int:
     elif result.best_value is not None:
         print(f"best trial: validation {result.metric} {result.best_value:.4f} with "
               + ", ".join(f"{k}={v}" for k, v in result.best_params.items()))
+        ties = sum(t.value == result.best_value for t in result.study.trials
+                   if t.state.name == "COMPLETE")
+        if ties > 1:
+            print(f"warning: {ties} trials tie at the best validation {result.metric}; the "
+                  "first is taken (a larger validation split or --metric log_loss separates "
+                  "them)", file=sys.stderr)
     if result.final is not None:
         _print_metrics(result.final.metrics, result.final.task)
         print(f"\nfinal run (evaluated once on the test split): {result.final.path}")

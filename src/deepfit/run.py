@@ -42,6 +42,11 @@ from deepfit.errors import DeepfitError, RunError
 from deepfit.train.checkpoint import atomic_write_bytes, load_latest
 
 COMPARISON = "compare.html"  # beside the first compared run; compare-2.html, ... if taken
+# deepfit export: the model's file in an export folder (RUN/export/<format>/), per format,
+# beside its machine-readable input schema and its model card.
+EXPORT_FILES = {"onnx": "model.onnx", "torchscript": "model.pt",
+                "exported-program": "model.pt2", "safetensors": "model.safetensors"}
+EXPORT_SCHEMA, EXPORT_CARD = "input_schema.json", "model_card.md"
 
 
 class RunDir:

@@ -103,3 +103,31 @@ def test_default_spaces_fit_the_model_family():
     assert "model.hidden" not in cnn and "data.augment" in cnn
     custom = default_space("custom", "pkg.mod:Net", "table").keys
     assert not any(k.startswith("model.") for k in custom)
+
+
+def test_every_metric_a_search_accepts_is_computed_as_the_evaluation_computes_it():
+    """score() computes the common metrics alone; each must equal the run's evaluation
+    (full_metrics), and every metric --metric accepts must be defined on ordinary data."""
+    import numpy as np
+    from deepfit.config import EvalConfig
+    from deepfit.evaluate.evaluation import full_metrics
+    from deepfit.evaluate.metrics import HEADLINE
+    from deepfit.evaluate.predict import Predictions
+    from deepfit.tune.trial import check_metric, score
+    rng = np.random.default_rng(0)
+    y3 = rng.integers(0, 3, 60)
+    probs = rng.dirichlet(np.ones(3), 60)
+    cases = {
+        "binary": Predictions(np.arange(60), rng.random(60), "binary", ["a", "b"],
+                              rng.integers(0, 2, 60)),
+        "multiclass": Predictions(np.arange(60), probs, "multiclass", ["a", "b", "c"], y3),
+        "regression": Predictions(np.arange(60), rng.normal(size=60), "regression", [],
+                                  rng.normal(size=60)),
+    }
+    for task, p in cases.items():
+        full = full_metrics(p, EvalConfig())
+        for metric in HEADLINE[task]:
+            assert check_metric(metric, task) == metric
+            expected = full.get(metric)
+            assert expected is not None, (task, metric)
+            assert score(p, metric) == pytest.approx(expected, abs=1e-12), (task, metric)

@@ -16,6 +16,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from deepfit.cli import main
 from deepfit.errors import ConfigError, RunError
 from deepfit.result import load
 from deepfit.run import RunDir
@@ -35,6 +36,16 @@ def toy(n=160, seed=0, split=False):
         frame["part"] = np.array(["train", "train", "train", "val", "test"] * (n // 5))
     frame["label"] = y
     return frame
+
+
+def wait_until_running(load, timeout=120):
+    """Poll a study (``load()`` returns it) until one of its trials is running."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(t.state.name == "RUNNING" for t in load().get_trials(deepcopy=False)):
+            return
+        time.sleep(0.1)
+    raise AssertionError("no trial started")
 
 
 def study_of(folder: Path, name: str | None = None):
@@ -78,10 +89,9 @@ def test_best_yaml_trains_the_best_config(tmp_path):
     data = tmp_path / "toy.csv"
     toy().to_csv(data, index=False)
     tune(data=str(data), space=SPACE, trials=2, epochs=3, out=tmp_path, name="t", **QUIET)
-    out = subprocess.run([*DEEPFIT, "train", str(tmp_path / "t" / "best.yaml"), "--quiet",
-                          "--out", str(tmp_path), "--name", "again", "eval.plots=false",
-                          "eval.report=false"], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    assert main(["train", str(tmp_path / "t" / "best.yaml"), "--quiet", "--out",
+                 str(tmp_path), "--name", "again", "eval.plots=false",
+                 "eval.report=false"]) == 0
     assert load(tmp_path / "again").metrics["val"]["roc_auc"] == pytest.approx(
         RunDir(tmp_path / "t").read_json(RunDir(tmp_path / "t").tune)["best"]["value"])
 
@@ -119,42 +129,56 @@ def test_pruning_stops_poor_trials_early(tmp_path):
     assert arms["median"]["best"]["params"] == arms["none"]["best"]["params"]
 
 
-def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+def running_trial(folder: Path, first: int = 1):
+    """The number of a trial (>= ``first``) the study in ``folder`` shows running with its
+    values drawn (so training), or None."""
+    try:
+        trials = study_of(folder).get_trials(deepcopy=False)
+    except Exception:  # the study is still being created
+        return None
+    return next((t.number for t in trials if t.state.name == "RUNNING" and t.number >= first
+                 and "seconds" not in t.user_attrs and t.user_attrs.get("drawn")), None)
+
+
+def start_and_stop(cmd: list, folder: Path, sig: int) -> subprocess.Popen:
+    """Start ``cmd``; send ``sig`` while its second trial trains."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if (folder / "study.db").is_file() and running_trial(folder) is not None:
+            proc.send_signal(sig)
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=60)
+    return proc
+
+
+def slow_search(tmp_path: Path, name: str) -> list:
+    """A search whose trials take about a second each (time to stop one midway)."""
     data = tmp_path / "toy.csv"
     toy(n=400).to_csv(data, index=False)
-    cmd = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", "k",
-           "--trials", "4", "--epochs", "40", "--pruner", "none", "--quiet",
-           "train.early_stopping=false", "eval.plots=false", "eval.report=false"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    killed = None
-    while time.monotonic() < deadline and killed is None:
-        time.sleep(0.2)
-        if not (tmp_path / "k" / "study.db").is_file():
-            continue
-        try:
-            trials = study_of(tmp_path / "k").get_trials(deepcopy=False)
-        except Exception:  # the study is still being created
-            continue
-        running = [t for t in trials if t.state.name == "RUNNING" and t.number >= 1]
-        if running:
-            time.sleep(0.3)  # inside the trial's training
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            killed = running[0].number
-    assert killed is not None, proc.stderr.read().decode() if proc.poll() is not None else ""
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    return [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", name,
+            "--trials", "3", "--epochs", "12", "--batch-size", "16", "--pruner", "none",
+            "--quiet", "train.early_stopping=false", "eval.plots=false", "eval.report=false"]
+
+
+def test_a_killed_search_resumes_without_losing_or_repeating_a_trial(tmp_path):
+    cmd = slow_search(tmp_path, "k")
+    proc = start_and_stop(cmd, tmp_path / "k", signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    killed = running_trial(tmp_path / "k")  # left "running" by the dead process
+    assert killed is not None
+    assert main(cmd[3:]) == 0  # the same command, in this process
     trials = study_of(tmp_path / "k").get_trials(deepcopy=False)
     states = [t.state.name for t in trials]
-    assert states.count("COMPLETE") == 4 and states.count("FAIL") == 1
+    assert states.count("COMPLETE") == 3 and states.count("FAIL") == 1
     dead = trials[killed]
     assert dead.state.name == "FAIL"
     rerun = [t for t in trials if t.system_attrs.get("failed_trial") == killed]
     assert len(rerun) == 1 and rerun[0].params == dead.params
     assert rerun[0].state.name == "COMPLETE"
     complete = [json.dumps(t.params, sort_keys=True) for t in trials if t.state.name == "COMPLETE"]
-    assert len(set(complete)) == 4  # none duplicated
+    assert len(set(complete)) == 3  # none duplicated
     assert (tmp_path / "k" / "final" / "summary.json").is_file()
 
 
@@ -165,17 +189,19 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
             "--trials", "6", "--epochs", "3", "--quiet", "eval.plots=false", "eval.report=false"]
     # The first process makes the study's tables; then both run trials.
     tune(data=str(data), trials=0 + 1, epochs=3, out=tmp_path, name="w", worker=True, **QUIET)
-    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for extra in ([], ["--worker"])]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    worker = subprocess.Popen(base + ["--worker"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_until_running(lambda: study_of(tmp_path / "w"))
+    assert main(base[3:]) == 0  # the main process, here: it waits for the worker's trials
+    out, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
     trials = study_of(tmp_path / "w").get_trials(deepcopy=False)
     finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert 6 <= len(finished) <= 7 and len({t.number for t in trials}) == len(trials)
     workers = {t.user_attrs["worker"].split()[1] for t in finished}
     assert len(workers) >= 2, "both processes ran trials"
     assert (tmp_path / "w" / "final" / "summary.json").is_file()
-    assert "worker done" in outs[1][0]
+    assert "worker done" in out
 
 
 def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
@@ -187,10 +213,12 @@ def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
             "eval.plots=false", "eval.report=false"]
     tune(data=str(data), trials=1, epochs=3, out=tmp_path, name=name, worker=True,
          storage=postgres_url, **QUIET)
-    procs = [subprocess.Popen(base + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for extra in ([], ["--worker"])]
-    outs = [p.communicate(timeout=300) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outs
+    worker = subprocess.Popen(base + ["--worker"], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    wait_until_running(lambda: optuna.load_study(study_name=name, storage=postgres_url))
+    assert main(base[3:]) == 0
+    _, err = worker.communicate(timeout=300)
+    assert worker.returncode == 0, err
     study = optuna.load_study(study_name=name, storage=postgres_url)
     finished = [t for t in study.trials if t.state.name in ("COMPLETE", "PRUNED")]
     assert 5 <= len(finished) <= 6
@@ -233,50 +261,34 @@ def test_refusals_are_one_line(tmp_path):
              name="s", **QUIET)
 
 
-def test_cli_errors_are_one_line(tmp_path):
+def test_cli_errors_are_one_line(tmp_path, capsys):
     space = tmp_path / "space.yaml"
     space.write_text("train.lrr: {low: 0.001, high: 0.1}\n")
-    out = subprocess.run([*DEEPFIT, "tune", "--data", "iris", "--space", str(space),
-                          "--out", str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
+    assert main(["tune", "--data", "iris", "--space", str(space), "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         f"error: {space}: unknown config key 'train.lrr' (did you mean 'train.lr'?)"]
-    out = subprocess.run([*DEEPFIT, "tune", "--data", "iris", "--timeout", "ten"],
-                         capture_output=True, text=True)
-    assert out.returncode == 2 and "'ten' is not a duration" in out.stderr
+    with pytest.raises(SystemExit) as exit_:
+        main(["tune", "--data", "iris", "--timeout", "ten"])
+    assert exit_.value.code == 2 and "'ten' is not a duration" in capsys.readouterr().err
     assert not (tmp_path / "iris-tune").exists()
 
 
 def test_ctrl_c_stops_the_search_and_the_same_command_continues_it(tmp_path):
-    data = tmp_path / "toy.csv"
-    toy(n=400).to_csv(data, index=False)
-    cmd = [*DEEPFIT, "tune", "--data", str(data), "--out", str(tmp_path), "--name", "i",
-           "--trials", "3", "--epochs", "40", "--pruner", "none", "--quiet",
-           "train.early_stopping=false", "eval.plots=false", "eval.report=false"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        time.sleep(0.2)
-        try:
-            trials = study_of(tmp_path / "i").get_trials(deepcopy=False)
-        except Exception:
-            continue
-        if any(t.state.name == "RUNNING" and t.number == 1 for t in trials):
-            break
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    cmd = slow_search(tmp_path, "i")
+    proc = start_and_stop(cmd, tmp_path / "i", signal.SIGTERM)
+    err = proc.stderr.read()
     assert proc.returncode == 130, err
     assert "tuning interrupted" in err and "the same command continues it" in err
+    stopped = next(t for t in study_of(tmp_path / "i").get_trials(deepcopy=False)
+                   if t.state.name == "FAIL")
     # tune.json was written after the first trial: the search's state while it runs.
     record = RunDir(tmp_path / "i").read_json(RunDir(tmp_path / "i").tune)
     assert record["trials"][0]["state"] == "complete" and record["final"] is None
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
+    assert main(cmd[3:]) == 0
     trials = study_of(tmp_path / "i").get_trials(deepcopy=False)
     assert [t.state.name for t in trials].count("COMPLETE") == 3
-    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == 1]
-    assert len(rerun) == 1 and rerun[0].params == trials[1].params
+    rerun = [t for t in trials if t.system_attrs.get("failed_trial") == stopped.number]
+    assert len(rerun) == 1 and rerun[0].params == stopped.params
 
 
 def test_hyperband_and_timeout(tmp_path):

@@ -22,9 +22,9 @@ from deepfit.export.input_schema import input_schema
 from deepfit.export.model_card import model_card
 from deepfit.export.servable import servable
 from deepfit.files import atomic_write
-from deepfit.run import RunDir, require_finished
+from deepfit.run import EXPORT_CARD, EXPORT_SCHEMA, RunDir, require_finished
 
-SCHEMA_FILE, CARD_FILE = "input_schema.json", "model_card.md"
+SCHEMA_FILE, CARD_FILE = EXPORT_SCHEMA, EXPORT_CARD
 
 
 @dataclass

@@ -28,11 +28,10 @@ from torch import nn
 from deepfit.data.bundle import Schema
 from deepfit.errors import ConfigError, did_you_mean, one_of
 from deepfit.export.failures import tracer_warning, unexportable
+from deepfit.run import EXPORT_FILES
 from deepfit.export.servable import EXAMPLE_BATCH, OUTPUT_NAMES, example_inputs, input_names
 
-# Format name -> file name of the model in the export folder.
-FILE_NAMES = {"onnx": "model.onnx", "torchscript": "model.pt",
-              "exported-program": "model.pt2", "safetensors": "model.safetensors"}
+FILE_NAMES = EXPORT_FILES  # format name -> the model's file in the export folder
 FORMATS = tuple(FILE_NAMES)
 BATCH = "batch"
 

@@ -151,6 +151,11 @@ def _best(tune: dict[str, Any], label: str) -> str:
             f"{escape(label)} {escape(fmt(best.get('value')))} after "
             f"{escape(fmt(best.get('epochs')))} epoch{'' if best.get('epochs') == 1 else 's'}, "
             "with</p>"
+            + (f"<p><strong>{escape(best['ties'])} trials tie at this value</strong> (the "
+               "metric's ceiling on this validation split, or equal predictions): the search "
+               "cannot tell them apart, and the first of them is taken. A larger validation "
+               "split, or a finer metric (e.g. --metric log_loss), separates them.</p>"
+               if (best.get("ties") or 0) > 1 else "")
             + table(["parameter", "value"], _param_rows(best.get("params")))
             + f"<p>These are the tuned values of <code>{escape(config)}</code> (already written "
             "beside this page, with the rest of the search's configuration); train with them "

@@ -235,7 +235,8 @@ def search_space_check(space: SearchSpace, probe: Any, cfg: RunConfig, data: Any
 
 def _space(space: Any, probe: Any) -> SearchSpace:
     if space is None:
-        return default_space(probe.facts.family, probe.cfg.model.name, probe.facts.kind)
+        return default_space(probe.facts.family, probe.cfg.model.name, probe.facts.kind,
+                             len(probe.bundle.train.y))
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, dict):

@@ -33,9 +33,14 @@ def best_record(study: Any, space: SearchSpace) -> Optional[dict[str, Any]]:
         best = study.best_trial
     except ValueError:  # no complete trial
         return None
+    complete = study.get_trials(deepcopy=False,
+                                states=(optuna_module().trial.TrialState.COMPLETE,))
     return {"number": best.number, "value": _finite(best.value),
             "params": space.decode(best.params), "epochs": best.user_attrs.get("epochs"),
-            "best_epoch": best.user_attrs.get("best_epoch")}
+            "best_epoch": best.user_attrs.get("best_epoch"),
+            # trials as good as the best (the first of them is the best): a search that hits
+            # the metric's ceiling on a small validation split cannot tell them apart
+            "ties": sum(1 for t in complete if t.value == best.value)}
 
 
 def importances(study: Any) -> tuple[Optional[dict[str, float]], Optional[str]]:

@@ -58,6 +58,7 @@ class Search:
     def objective(self, trial: Any) -> float:
         mark_worker(trial)
         values = self.space.draw(trial, self.applies)
+        trial.set_user_attr("drawn", True)  # every value drawn: training starts
         cfg = self.cfg.override({**values, "train.progress": False})
         try:
             outcome = run_trial(trial, cfg, self.data, self.model, self.split, self.metric,

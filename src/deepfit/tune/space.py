@@ -249,15 +249,18 @@ def _check_value(key: str, value: Any, origin: str, known_only: bool = False) ->
     return plain(getattr(getattr(cfg, section), name))
 
 
-def default_space(family: str, model: str, kind: str) -> SearchSpace:
+def default_space(family: str, model: str, kind: str, n_train: int = 10**9) -> SearchSpace:
     """The space searched when none is given: the hyperparameters that matter most for the
     model's family (learning rate and weight decay on log scales, batch size, optimiser;
-    an MLP's width, depth and dropout; an image network's augmentation)."""
+    an MLP's width, depth and dropout; an image network's augmentation). Batch sizes above
+    a quarter of the ``n_train`` training rows are left out: a few steps an epoch learn
+    little, and the pruner would stop such trials for that alone."""
+    sizes = [32, 64, 128, 256] if kind == "table" else [32, 64, 128]
     raw: dict[str, Any] = {
         "train.lr": {"low": 1e-4, "high": 3e-2, "log": True},
         "train.weight_decay": {"low": 1e-6, "high": 1e-1, "log": True},
         "train.optimizer": ["adamw", "sgd"],
-        "train.batch_size": [32, 64, 128, 256] if kind == "table" else [32, 64, 128],
+        "train.batch_size": [b for b in sizes if b <= max(32, n_train // 4)],
     }
     if family == "mlp":
         raw["model.hidden"] = [[64], [128], [128, 64], [256, 128], [256, 256, 128]]

@@ -86,8 +86,11 @@ def make_sampler(name: str, seed: int, grid: Optional[dict]) -> Any:
 
 def make_pruner(name: str, epochs: int) -> Any:
     optuna = optuna_module()
-    if name == "median":  # a trial below the median of earlier ones at the same epoch stops
-        return optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=2)
+    if name == "median":  # a trial below the median of earlier ones at the same epoch stops,
+        # once 5 trials finished, and not in its first tenth of epochs (a warm-up or a large
+        # batch learns little in the first epochs; at least 2)
+        return optuna.pruners.MedianPruner(n_startup_trials=5,
+                                           n_warmup_steps=max(2, epochs // 10))
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 3),
                                               reduction_factor=3)
@@ -149,7 +152,9 @@ def retry(study: Any, trial: Any) -> None:
 
 def fail_stale(study: Any) -> None:
     """Fail (and queue again) the running trials whose worker's heartbeat stopped."""
-    optuna_module().storages.fail_stale_trials(study)
+    with warnings.catch_warnings():  # marked experimental
+        warnings.simplefilter("ignore")
+        optuna_module().storages.fail_stale_trials(study)
 
 
 def redact(url: str) -> str:

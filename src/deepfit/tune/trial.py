@@ -18,10 +18,12 @@ from typing import Any, Optional
 
 import numpy as np
 import pandas as pd
+import sklearn.metrics as skm
 
 from deepfit.assemble import Assembly, assemble
-from deepfit.config import RunConfig
+from deepfit.config import EvalConfig, RunConfig
 from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
+from deepfit.evaluate.evaluation import full_metrics
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.evaluate.predict import Predictions, predict
 from deepfit.track import Tracking
@@ -55,9 +57,46 @@ def check_metric(metric: Optional[str], task: str) -> str:
 
 
 def score(p: Predictions, metric: str) -> Optional[float]:
-    """``metric`` of predictions, or None where it is undefined (e.g. one class only)."""
-    value = p.metrics().get(metric)
+    """``metric`` of predictions as the run's evaluation computes it, or None where it is
+    undefined (e.g. one class only). The common search metrics are computed alone, by the
+    same scikit-learn call as ``evaluate.metrics`` (a test pins the equality); the rest
+    through the whole evaluation (``full_metrics``), which costs tens of ms an epoch."""
+    fast = _alone(p, metric)
+    value = fast if fast is not _ALL else full_metrics(p, EvalConfig()).get(metric)
     return float(value) if value is not None and math.isfinite(value) else None
+
+
+_ALL = object()
+
+
+def _alone(p: Predictions, metric: str) -> Any:
+    y, s = p.y_true, p.scores
+    if p.task == "regression":
+        if metric == "r2":
+            return float(skm.r2_score(y, s)) if len(y) >= 2 and np.var(y) > 0 else None
+        if metric in ("mse", "rmse"):
+            mse = float(skm.mean_squared_error(y, s))
+            return mse if metric == "mse" else math.sqrt(mse)
+        return float(skm.mean_absolute_error(y, s)) if metric == "mae" else _ALL
+    if p.task not in ("binary", "multiclass"):
+        return _ALL
+    labels = list(range(len(p.class_names)))
+    if metric == "roc_auc":
+        if len(np.unique(y)) < 2:
+            return None
+        if p.task == "binary":
+            return float(skm.roc_auc_score(y, s))
+        try:
+            return float(skm.roc_auc_score(y, s, multi_class="ovr", average="macro",
+                                           labels=labels))
+        except ValueError:
+            return None
+    if metric == "log_loss":
+        probs = np.c_[1 - s, s] if p.task == "binary" else s
+        return float(skm.log_loss(y, np.clip(probs, 1e-15, 1.0), labels=labels))
+    if metric == "accuracy":
+        return float(skm.accuracy_score(y, p.y_pred))
+    return _ALL
 
 
 class ReportToTrial(Callback):
