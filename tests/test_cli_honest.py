@@ -202,4 +202,4 @@ def test_predict_help_names_images_too(capsys):
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     out = " ".join(capsys.readouterr().out.split())
-    assert "an image file or a folder of images" in out
+    assert "an image file, a folder of images" in out and "CSV of image paths" in out

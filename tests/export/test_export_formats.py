@@ -178,11 +178,11 @@ def test_a_model_that_cannot_be_exported_is_one_line_naming_the_operation(table_
                                                                           tmp_path):
     branchy = copy.copy(table_run)  # the same finished run, holding the user's own network
     branchy.model = Branchy()
-    with pytest.raises(ModelError, match=r"branches on a tensor's value at test_export.py "
+    with pytest.raises(ModelError, match=r"branches on a tensor's value at test_export_formats.py "
                                          r"line \d+ \(`if x.sum\(\) > 0:`\)") as err:
         branchy.export("onnx", tmp_path / "a")
     assert "\n" not in str(err.value)
-    with pytest.raises(ModelError, match=r"test_export.py line \d+ \(`if x.sum\(\) > 0:`\)"):
+    with pytest.raises(ModelError, match=r"test_export_formats.py line \d+ \(`if x.sum\(\) > 0:`\)"):
         branchy.export("torchscript", tmp_path / "b")
     odd = copy.copy(table_run)
     odd.model = MatrixExp()
