@@ -137,7 +137,7 @@ def running_trial(folder: Path, first: int = 1):
     except Exception:  # the study is still being created
         return None
     return next((t.number for t in trials if t.state.name == "RUNNING" and t.number >= first
-                 and "seconds" not in t.user_attrs and t.user_attrs.get("drawn")), None)
+                 and "outcome" not in t.user_attrs and "worker" in t.user_attrs), None)
 
 
 def start_and_stop(cmd: list, folder: Path, sig: int) -> subprocess.Popen:

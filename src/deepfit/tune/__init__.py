@@ -36,8 +36,8 @@ from deepfit.track import StudyRun
 from deepfit.tune.record import best_record, importances, trial_records
 from deepfit.tune.search import Search, best_trial, printer, run_search
 from deepfit.tune.space import SearchSpace, default_space
-from deepfit.tune.study import (PRUNERS, SAMPLERS, counted, open_study, optuna_module, redact,
-                                sqlite_url)
+from deepfit.tune.study import (PRUNERS, SAMPLERS, counted, open_study, optuna_module,
+                                outcome, redact, sqlite_url)
 from deepfit.tune.trial import check_metric, direction_of
 
 FINAL = "final"
@@ -165,15 +165,19 @@ def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpa
     """tune.json and (with ``html``) tune.html; a nested search's has no study of its own.
     ``final_entry``: the final run's entry to keep when there is no new ``final_run``."""
     from deepfit.report.tune import render_tune
-    imp, why = importances(study) if study is not None else (
-        None, "see each outer fold's tune.html")
+    if study is None:
+        imp, why = None, "see each outer fold's tune.html"
+    elif not html:  # a snapshot while the search runs: estimated once, at its end
+        imp, why = None, "estimated when the search ends"
+    else:
+        imp, why = importances(study)
     out = {**record, "trials": trial_records(study, space) if study is not None else [],
            "best": best_record(study, space) if study is not None else None,
            "importances": imp, "importances_note": why, "final": final_entry,
            "nested": nested}
     if final_run is not None:
         out["final"] = {"path": final_run.path.name, "refit": "train", "trial": best.number,
-                        "epochs": best.user_attrs.get("best_epoch"),
+                        "epochs": outcome(best).get("best_epoch"),
                         "test": {k: v for k, v in final_run.metrics["test"].items()
                                  if isinstance(v, (int, float)) or v is None}}
     rd.write_json(rd.tune, out)

@@ -8,19 +8,19 @@ import warnings
 from typing import Any, Optional
 
 from deepfit.tune.space import SearchSpace
-from deepfit.tune.study import ERROR, optuna_module
+from deepfit.tune.study import ERROR, optuna_module, outcome
 
 
 def trial_records(study: Any, space: SearchSpace) -> list[dict[str, Any]]:
     out = []
     for t in study.get_trials(deepcopy=False):
-        a = t.user_attrs
+        a, o = t.user_attrs, outcome(t)
         out.append({
             "number": t.number, "state": t.state.name.lower(),
             "value": _finite(t.value) if t.state.name == "COMPLETE" else None,
-            "params": space.decode(t.params), "epochs": a.get("epochs"),
-            "best_epoch": a.get("best_epoch"), "pruned_at": a.get("pruned_at"),
-            "seconds": a.get("seconds"),
+            "params": space.decode(t.params), "epochs": o.get("epochs"),
+            "best_epoch": o.get("best_epoch"), "pruned_at": o.get("pruned_at"),
+            "seconds": o.get("seconds"),
             "intermediate": {str(k): _finite(v) for k, v in sorted(t.intermediate_values.items())},
             "error": a.get(ERROR) if t.state.name == "FAIL" else None,
             "retry_of": t.system_attrs.get("failed_trial"),
@@ -36,8 +36,8 @@ def best_record(study: Any, space: SearchSpace) -> Optional[dict[str, Any]]:
     complete = study.get_trials(deepcopy=False,
                                 states=(optuna_module().trial.TrialState.COMPLETE,))
     return {"number": best.number, "value": _finite(best.value),
-            "params": space.decode(best.params), "epochs": best.user_attrs.get("epochs"),
-            "best_epoch": best.user_attrs.get("best_epoch"),
+            "params": space.decode(best.params), "epochs": outcome(best).get("epochs"),
+            "best_epoch": outcome(best).get("best_epoch"),
             # trials as good as the best (the first of them is the best): a search that hits
             # the metric's ceiling on a small validation split cannot tell them apart
             "ties": sum(1 for t in complete if t.value == best.value)}

@@ -7,10 +7,13 @@ study holds the budget's finished trials, counting the ones other workers are ru
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import pandas as pd
 
@@ -18,7 +21,7 @@ from deepfit.config import RunConfig
 from deepfit.config_scope import RunFacts, not_applying
 from deepfit.errors import ConfigError, RunError, TrainingInterrupted
 from deepfit.tune.space import SearchSpace
-from deepfit.tune.study import (ERROR, counted, fail_stale, mark_worker, optuna_module,
+from deepfit.tune.study import (ERROR, OUTCOME, counted, fail_stale, mark_worker, optuna_module,
                                 recover_dead_trials, retry, running)
 from deepfit.tune.trial import TRIAL_FAILURES, run_trial
 
@@ -56,9 +59,10 @@ class Search:
         return key not in not_applying(cfg, self.facts)
 
     def objective(self, trial: Any) -> float:
-        mark_worker(trial)
         values = self.space.draw(trial, self.applies)
-        trial.set_user_attr("drawn", True)  # every value drawn: training starts
+        # Which process runs it, written once its values are drawn (one database commit per
+        # write; a trial killed while drawing is found by the heartbeat instead).
+        mark_worker(trial)
         cfg = self.cfg.override({**values, "train.progress": False})
         try:
             outcome = run_trial(trial, cfg, self.data, self.model, self.split, self.metric,
@@ -68,10 +72,10 @@ class Search:
             trial.set_user_attr(ERROR, why)
             self.say(f"trial {trial.number}: failed ({why})")
             raise TrialFailed(why) from None
-        for key, value in (("epochs", outcome.epochs), ("best_epoch", outcome.best_epoch),
-                           ("pruned_at", outcome.pruned_at),
-                           ("seconds", round(outcome.seconds, 3))):
-            trial.set_user_attr(key, value)
+        # One write to the study (each is a database commit): how the trial went.
+        trial.set_user_attr(OUTCOME, {"epochs": outcome.epochs, "best_epoch": outcome.best_epoch,
+                                      "pruned_at": outcome.pruned_at,
+                                      "seconds": round(outcome.seconds, 3)})
         if outcome.pruned_at is not None:
             self.say(f"trial {trial.number}: pruned at epoch {outcome.pruned_at} "
                      f"({outcome.seconds:.1f} s)")
@@ -113,9 +117,11 @@ def run_search(search: Search, timeout: Optional[float], wait: bool) -> str:
                 if counted(study) + running(study) >= search.trials:
                     study.stop()
             try:
-                search.study.optimize(search.objective, timeout=left, catch=(TrialFailed,),
-                                      callbacks=[stop_when_spent], gc_after_trial=False)
-            except TrainingInterrupted:
+                with _interruptible():
+                    search.study.optimize(search.objective, timeout=left,
+                                          catch=(TrialFailed,), callbacks=[stop_when_spent],
+                                          gc_after_trial=False)
+            except (TrainingInterrupted, KeyboardInterrupt):
                 _requeue_interrupted(search.study)
                 raise TrainingInterrupted(0, "tuning interrupted; the finished trials are "
                                           "saved in the study, and the same command continues "
@@ -130,6 +136,29 @@ def run_search(search: Search, timeout: Optional[float], wait: bool) -> str:
             fail_stale(search.study)
             recover_dead_trials(search.study)
     return "budget"
+
+
+@contextmanager
+def _interruptible() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the search where they find it. Inside a trial's training the
+    trainer's own handlers take over (a clean stop at the next step); elsewhere (drawing,
+    building the run, writing the study) this one stops at once; the study's database
+    commits are atomic, and the trial is queued again."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        # KeyboardInterrupt, not an Exception: no `except Exception` on the way (a model
+        # check, a file reader) may take it for an error of its own.
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def _requeue_interrupted(study: Any) -> None:

@@ -32,6 +32,12 @@ SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 ERROR = "error"  # user attr: why a trial failed on its configuration (counts in the budget)
 WORKER = "worker"  # user attr: "host pid start" of the process running the trial
+OUTCOME = "outcome"  # user attr: {"epochs", "best_epoch", "pruned_at", "seconds"}
+
+
+def outcome(trial: Any) -> dict[str, Any]:
+    """How a finished trial went (empty for one that did not get that far)."""
+    return trial.user_attrs.get(OUTCOME) or {}
 
 
 def optuna_module() -> Any:
