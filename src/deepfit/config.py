@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Optional
 import yaml
 
 from deepfit.config_rules import build, comment, opt as _opt, plain, set_dotted
-from deepfit.config_rules import split_assignment, yaml_line
+from deepfit.config_rules import read_yaml_file, split_assignment, yaml_line
 from deepfit.errors import ConfigError
 
 
@@ -254,17 +254,7 @@ class RunConfig:
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         """Read a YAML file (safe loader only) into a validated config."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file '{path}' does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            where = getattr(exc, "problem_mark", None)
-            line = f" at line {where.line + 1}" if where is not None else ""
-            raise ConfigError(f"config file '{path}' is not valid YAML{line}; "
-                              "check its indentation and quoting") from None
-        return cls.from_dict(raw, origin=str(path))
+        return cls.from_dict(read_yaml_file(path, "config file"), origin=str(path))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain nested values (tuples as lists), ready for YAML or JSON."""

@@ -31,6 +31,21 @@ def opt(default: Any, *, choices: tuple[str, ...] | None = None, lo: float | Non
 
 
 
+def read_yaml_file(path: str | Path, what: str) -> Any:
+    """A YAML file's content (safe loader only); one line naming ``what`` and the file when
+    it is missing or not valid YAML (with the line of the mistake)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} '{path}' does not exist")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise ConfigError(f"{what} '{path}' is not valid YAML{line}; check its indentation "
+                          "and quoting") from None
+
+
 def yaml_line(name: str, value: Any) -> str:
     text = yaml.safe_dump({name: plain(value)}, default_flow_style=True, width=1000).strip()
     return text[1:-1] if text.startswith("{") else text

@@ -24,10 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-import yaml
 
 from deepfit.config import RunConfig
-from deepfit.config_rules import canonical_key, plain, suggest_key
+from deepfit.config_rules import canonical_key, plain, read_yaml_file, suggest_key
 from deepfit.errors import ConfigError
 
 # Keys a search may not draw, and why (the message says it).
@@ -135,14 +134,7 @@ class SearchSpace:
 
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"search space file '{path}' does not exist")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
-        return cls.from_dict(raw, origin=str(path))
+        return cls.from_dict(read_yaml_file(path, "search space file"), origin=str(path))
 
     @classmethod
     def from_dict(cls, raw: Any, origin: str = "space") -> SearchSpace:
