@@ -7,6 +7,7 @@ import copy
 import json
 import os
 import shutil
+import warnings
 
 import numpy as np
 import onnxruntime as ort
@@ -136,8 +137,90 @@ def test_image_models_take_uint8_images_and_give_deepfits_probabilities(image_ru
             got = torch.export.load(str(done.model)).module()(torch.from_numpy(images)).numpy()
         assert got.shape == (5, 3) and np.abs(got - want).max() <= TOLERANCE
     schema = json.loads(done.schema.read_text())
-    assert schema["inputs"][0]["shape"] == ["batch", 3, 8, 8]
+    assert schema["inputs"][0]["shape"] == ["batch", 3, "height", "width"]
+    assert schema["inputs"][0]["size"] == [8, 8]
     assert schema["output"]["classes"] == ["cat", "dog", "owl"]
+
+
+# Probabilities: PIL's resize (files) against torch's (in the graph). Measured on torch 2.14.1:
+# at most 0.0018 (resnet9, the 5×6 file); pixels differ by at most 1 of 255 (docs/deploy.md).
+PIL_TOLERANCE = 0.02
+
+
+def _other_sizes(folder) -> dict[str, np.ndarray]:
+    """uint8 images (1, 3, H, W) of other sizes than the runs' 8×8, smaller, larger and
+    out of shape, each also written as a PNG file in ``folder`` (named by its size)."""
+    rng = np.random.default_rng(11)
+    folder.mkdir()
+    out = {}
+    for i, (h, w) in enumerate([(5, 6), (13, 11), (32, 20), (8, 17), (1, 1), (64, 64)]):
+        pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / f"{i}_{h}x{w}.png")
+        out[f"{i}_{h}x{w}.png"] = pixels.transpose(2, 0, 1)[None].copy()
+    return out
+
+
+def test_image_models_take_any_size_and_resize_it_inside_the_graph(image_runs, tmp_path):
+    images = _other_sizes(tmp_path / "new")
+    for model, formats in (("cnn", ["onnx", "torchscript"]), ("resnet9", ["exported-program"])):
+        run = image_runs[model]
+        with pytest.warns(deepfit.errors.DataWarning, match="stretched"):
+            from_files = run.predictions(str(tmp_path / "new"))
+        by_file = dict(zip(from_files.ids, from_files.scores))
+        for fmt in formats:
+            done = run.export(fmt, tmp_path / model / fmt)
+            if fmt == "onnx":
+                session = ort.InferenceSession(str(done.model),
+                                               providers=["CPUExecutionProvider"])
+                assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
+                call = lambda x: session.run(None, {"images": x})[0]  # noqa: E731
+            else:
+                loaded = (torch.jit.load(str(done.model)) if fmt == "torchscript"
+                          else torch.export.load(str(done.model)).module())
+                call = lambda x: loaded(torch.from_numpy(x)).numpy()  # noqa: E731
+            for name, pixels in images.items():
+                got = call(pixels)
+                # deepfit resizes an array with torch, as the graph does: the same numbers
+                with warnings.catch_warnings():  # out-of-shape arrays: a stretch warning
+                    warnings.simplefilter("ignore", deepfit.errors.DataWarning)
+                    # (N, H, W, C): deepfit would read a 1×1 (1, 3, 1, 1) as (N, H, W, C)
+                    want = run.predict_proba(pixels.transpose(0, 2, 3, 1))
+                    assert np.abs(got - want).max() <= TOLERANCE, name
+                # a file is resized by PIL: close, not equal (measured: docs/deploy.md)
+                assert np.abs(got[0] - by_file[name]).max() <= PIL_TOLERANCE, (fmt, name)
+            both = call(np.concatenate([images["1_13x11.png"]] * 2))  # dynamic batch too
+            assert both.shape == (2, 3)
+    entry = json.loads(done.schema.read_text())["inputs"][0]
+    assert "stretched to 8×8" in entry["resize"] and "at most 0.002" in entry["resize"]
+    card = done.card.read_text()
+    assert "any height and width (resized to 8×8 inside)" in card
+    assert "np.zeros((1, 3, 8, 8), dtype=np.uint8)" in card  # the snippet runs at the run's size
+
+
+def test_a_letterboxing_image_run_exports_for_its_own_size_only(tmp_path):
+    rng = np.random.default_rng(3)
+    for cls in ("a", "b"):
+        (tmp_path / "data" / cls).mkdir(parents=True)
+        for i in range(6):
+            Image.fromarray(rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)).save(
+                tmp_path / "data" / cls / f"{i}.png")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
+        run = deepfit.train(data=str(tmp_path / "data"), out=tmp_path / "runs", name="pad",
+                            model="cnn", channels=[4], **{**QUICK, "eval.bootstrap": 0,
+                                                          "train.epochs": 1,
+                                                          "data.image_size": [8, 8],
+                                                          "data.resize": "pad"})
+    done = run.export("onnx", tmp_path / "onnx")
+    session = ort.InferenceSession(str(done.model), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == ["batch", 3, 8, 8]
+    images = np.random.default_rng(4).integers(0, 256, (3, 3, 8, 8), dtype=np.uint8)
+    assert np.abs(session.run(None, {"images": images})[0]
+                  - run.predict_proba(images)[:, 1]).max() <= TOLERANCE
+    entry = json.loads(done.schema.read_text())["inputs"][0]
+    assert entry["shape"] == ["batch", 3, 8, 8]
+    assert "letterbox" in entry["resize"] and "exactly 8×8" in entry["resize"]
+    assert "exactly 8×8" in done.card.read_text()
 
 
 def test_a_regression_export_gives_values_in_the_targets_units(tmp_path):

@@ -4,9 +4,10 @@ bytes of one file, with a dynamic batch size.
 - onnx: torch.export, then torch's ONNX exporter from that ExportedProgram (the
   torch.export-based "dynamo" exporter, torch's default since 2.9; the TorchScript-based one
   is deprecated). Its inputs and output are named as in the input schema; the batch axis
-  is called "batch".
-- torchscript: ``torch.jit.trace``, checked on a second batch size; a tracer warning (a
-  Python value made from a tensor, which would freeze one branch) is an error.
+  is called "batch"; an image model that resizes has "height" and "width" axes too.
+- torchscript: ``torch.jit.trace``, checked on a second batch size (and image size); a
+  tracer warning (a Python value made from a tensor, which would freeze one branch) is an
+  error.
 - exported-program: ``torch.export`` (a ``.pt2`` file for ``torch.export.load``).
 - safetensors: the tensors of the servable module (the network's weights and the
   preprocessing constants); no graph: the code that uses them must rebuild the model.
@@ -29,18 +30,20 @@ from deepfit.data.bundle import Schema
 from deepfit.errors import ConfigError, did_you_mean, one_of
 from deepfit.export.failures import tracer_warning, unexportable
 from deepfit.run import EXPORT_FILES
-from deepfit.export.servable import EXAMPLE_BATCH, OUTPUT_NAMES, example_inputs, input_names
+from deepfit.export.servable import (EXAMPLE_BATCH, HEIGHT, IMAGES, OUTPUT_NAMES, WIDTH,
+                                     example_inputs, input_names, resizes)
 
 FILE_NAMES = EXPORT_FILES  # format name -> the model's file in the export folder
 FORMATS = tuple(FILE_NAMES)
 BATCH = "batch"
+DYNAMIC_AXES = {0: BATCH, 2: HEIGHT, 3: WIDTH}  # axes 2, 3 dynamic only for images that resize
 
 
 def model_bytes(module: nn.Module, schema: Schema, fmt: str, run_name: str,
                 metadata: dict[str, Any]) -> bytes:
     """The file of ``module`` in ``fmt``; ``metadata`` (the input schema) goes into the
     formats that hold text (ONNX metadata_props, safetensors metadata)."""
-    inputs = example_inputs(schema)
+    inputs = example_inputs(schema, other_size=True)  # not the run's size: nothing specialises
     if fmt == "safetensors":
         tensors = {k: t.detach().cpu().contiguous().clone()
                    for k, t in module.state_dict().items()}
@@ -72,15 +75,16 @@ def _onnx(program: Any, schema: Schema, fmt: str, run_name: str,
     proto = onnx_program.model_proto
     for value in list(proto.graph.input) + list(proto.graph.output):
         dims = value.type.tensor_type.shape.dim
-        if len(dims) and not dims[0].HasField("dim_value"):
-            dims[0].dim_param = BATCH  # the exporter's symbol (s31) renamed for the reader
+        for axis, name in DYNAMIC_AXES.items():  # the exporter's symbols (s31) renamed
+            if axis < len(dims) and not dims[axis].HasField("dim_value"):
+                dims[axis].dim_param = name
     entry = proto.metadata_props.add()
     entry.key, entry.value = "deepfit_input_schema", json.dumps(metadata)
     return proto.SerializeToString()
 
 
 def _torchscript(module: nn.Module, schema: Schema, inputs: tuple, run_name: str) -> bytes:
-    other = example_inputs(schema, EXAMPLE_BATCH + 3)
+    other = example_inputs(schema, EXAMPLE_BATCH + 3, other_size=False)  # the run's own size
     with _quiet(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -98,6 +102,9 @@ def _torchscript(module: nn.Module, schema: Schema, inputs: tuple, run_name: str
 
 def _dynamic(schema: Schema) -> dict[str, dict[int, Any]]:
     batch = torch.export.Dim(BATCH)
+    if resizes(schema):  # any height and width, resized inside the graph
+        return {IMAGES: {0: batch, 2: torch.export.Dim(HEIGHT, min=1),
+                         3: torch.export.Dim(WIDTH, min=1)}}
     return {name: {0: batch} for name in input_names(schema)}
 
 

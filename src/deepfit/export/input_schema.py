@@ -2,8 +2,9 @@
 
 Tables: ``numeric`` (float32, NaN for a gap) and ``categorical`` (int64 codes into the
 category lists learned in training) matrices, columns in the listed order. Images: uint8
-(N, C, H, W) at the run's size. The output: P(positive class), class or label
-probabilities, or regression values in the target's units.
+(N, C, H, W), of any H and W where the graph stretches them to the run's size, else (a
+letterboxing run) at that size. The output: P(positive class), class or label probabilities,
+or regression values in the target's units.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 
 from deepfit.data.bundle import Schema
 from deepfit.data.transforms import MISSING_CATEGORY
-from deepfit.export.servable import (CATEGORICAL, IMAGES, NUMERIC, OUTPUT_NAMES,
-                                     input_names)
+from deepfit.export.servable import (CATEGORICAL, HEIGHT, IMAGES, NUMERIC, OUTPUT_NAMES,
+                                     WIDTH, input_names, resizes)
 from deepfit.version import __version__
 
 UNKNOWN_CODE = -1
@@ -64,15 +65,32 @@ def _numeric_steps(state: dict[str, Any]) -> str:
     return "; ".join(steps) or "none (used as given)"
 
 
+# Measured by tests/export/test_export_formats.py (the largest difference over its PNG files
+# of six other sizes, a CNN and a ResNet, torch 2.14.1); docs/deploy.md gives the same numbers.
+PIL_DIFFERENCE = ("at most 0.002 in deepfit's tests (resized pixels differ by at most 1 of 255; "
+                  "a model more sensitive to one grey level can differ more)")
+
+
 def _image_inputs(schema: Schema) -> list[dict[str, Any]]:
     spec = schema.image
     height, width = spec.size
-    return [{"name": IMAGES, "dtype": "uint8", "shape": ["batch", spec.channels, height, width],
+    if resizes(schema):
+        shape = ["batch", spec.channels, HEIGHT, WIDTH]
+        resize = (f"inside the graph: images of any height and width are stretched to "
+                  f"{height}×{width} with antialiased bilinear resampling (torch's, as deepfit "
+                  "resizes arrays of images) and rounded to uint8; images already "
+                  f"{height}×{width} pass unchanged. deepfit resizes image files with PIL, "
+                  "whose resampling differs slightly: probabilities differ from deepfit's on "
+                  f"the same files by {PIL_DIFFERENCE}")
+    else:
+        shape = ["batch", spec.channels, height, width]
+        resize = (f"not done in the graph: this run letterboxed its images (data.resize=pad), "
+                  f"which the graph does not hold; give images of exactly {height}×{width}, "
+                  "scaled with their aspect ratio kept (antialiased bilinear) and centred on "
+                  "black, as deepfit does")
+    return [{"name": IMAGES, "dtype": "uint8", "shape": shape,
              "layout": "NCHW", "channels": "RGB" if spec.channels == 3 else "grayscale",
-             "size": [height, width],
-             "resize": f"not done in the graph: give images of exactly {height}×{width} "
-                       f"(deepfit {'letterboxes' if spec.resize == 'pad' else 'stretches'} "
-                       "other sizes to it with antialiased bilinear resampling)",
+             "size": [height, width], "resize": resize,
              "scaling": "divided by 255, then normalised per channel inside the graph",
              "mean": list(spec.mean), "std": list(spec.std)}]
 

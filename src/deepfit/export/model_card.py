@@ -108,13 +108,18 @@ def _use(data: dict[str, Any], intended_use: Optional[str]) -> list[str]:
 
 
 def _inputs(schema: dict[str, Any]) -> list[str]:
-    lines = ["Batch size dynamic (axis 0). Machine-readable: `input_schema.json`."]
+    lines = ["Batch size dynamic (axis 0); an image model that resizes takes any height and "
+             "width (axes 2, 3). Machine-readable: `input_schema.json`."]
     for entry in schema["inputs"]:
         shape = "(" + ", ".join(str(d) for d in entry["shape"]) + ")"
         lines += ["", f"**`{entry['name']}`**: {entry['dtype']} {shape}"]
         if entry["name"] == "images":
+            size = "×".join(str(d) for d in entry["size"])
+            fixed = all(isinstance(d, int) for d in entry["shape"])
             lines += [f"- {entry['channels']}, layout {entry['layout']}, "
-                      f"{entry['size'][0]}×{entry['size'][1]} pixels, values 0-255",
+                      + (f"exactly {size} pixels" if fixed else
+                         f"any height and width (resized to {size} inside)")
+                      + ", values 0-255",
                       f"- Resizing: {entry['resize']}", f"- Scaling: {entry['scaling']} "
                       f"(mean {entry['mean']}, std {entry['std']})"]
         elif entry["name"] == "numeric":
@@ -147,7 +152,8 @@ def _snippet(schema: dict[str, Any]) -> str:
     inputs = []
     for entry in schema["inputs"]:
         width = entry["shape"][1:]
-        if entry["dtype"] == "uint8":
+        if entry["dtype"] == "uint8":  # an example at the run's size (any size if it resizes)
+            width = [width[0], *entry["size"]]
             value = f"np.zeros((1, {', '.join(map(str, width))}), dtype=np.uint8)"
         elif entry["dtype"] == "int64":
             value = f"np.zeros((1, {width[0]}), dtype=np.int64)"
@@ -159,8 +165,8 @@ def _snippet(schema: dict[str, Any]) -> str:
     code = HOW_TO_RUN[fmt].format(file=schema["file"], inputs_line=line, output=out)
     if fmt == "safetensors":
         return code
-    return ("One batch of one example (numeric gaps, code 0, or a black image); put your own "
-            "values in the same shapes and types.\n\n" + code)
+    return ("One batch of one example (numeric gaps, code 0, or a black image at the run's "
+            "size); put your own values in the same shapes and types.\n\n" + code)
 
 
 def _table(header: list[str], rows: list[tuple]) -> str:
