@@ -3,9 +3,12 @@
 Starts ``python -m deepfit serve RUN --port 0`` as its own process on 127.0.0.1 (a tiny
 breast_cancer MLP trained here unless --run is given), then fires --requests concurrent
 POST /predict requests of one row each, --repeats times; prints p50 / p99 latency and
-throughput per repeat, and their median and spread (min-max). Every reply must be 200.
+throughput per repeat, and their median and spread (min-max). Each repeat also sends the
+same requests one after another from one client (one keep-alive connection, the next request
+once the last reply is in): the single-request latency, without a queue. Every reply must
+be 200; the load average is printed before and after.
 
-    .venv/bin/python benchmarks/serve_load.py [--run RUN] [--requests 200] [--repeats 5]
+    nice -n 5 .venv/bin/python benchmarks/serve_load.py [--run RUN] [--requests 200] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -41,6 +45,9 @@ def start(run: Path) -> tuple[subprocess.Popen, str]:
         proc.kill()
         raise SystemExit(f"the server did not start: {line!r}")
     url = line.split(" on ", 1)[1].split(": POST", 1)[0]
+    # uvicorn writes an access line per request to stdout: read them all, or the pipe fills
+    # (about 1,000 requests) and the server blocks on its next write
+    threading.Thread(target=proc.stdout.read, daemon=True).start()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -66,6 +73,23 @@ async def fire(url: str, bodies: list[dict]) -> tuple[np.ndarray, float]:
         return np.array(latencies) * 1000, time.perf_counter() - start_time
 
 
+def sequential(url: str, bodies: list[dict]) -> np.ndarray:
+    """Latencies (ms) of ``bodies`` sent one at a time by one client."""
+    latencies = []
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for body in bodies:
+            t = time.perf_counter()
+            reply = client.post("/predict", json=body)
+            latencies.append(time.perf_counter() - t)
+            if reply.status_code != 200:
+                raise SystemExit(f"reply {reply.status_code}: {reply.text}")
+    return np.array(latencies) * 1000
+
+
+def load_average() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", help="a finished table run (default: train a tiny one)")
@@ -82,25 +106,34 @@ def main() -> None:
         bodies = [{"rows": [{c: float(rng.normal()) for c in columns}]}
                   for _ in range(args.requests)]
         proc, url = start(run)
+        before = load_average()
         try:
             asyncio.run(fire(url, bodies[:20]))  # warm-up
+            sequential(url, bodies[:20])
             rows = []
             for i in range(args.repeats):
                 latency, wall = asyncio.run(fire(url, bodies))
+                alone = sequential(url, bodies)
                 rows.append((np.percentile(latency, 50), np.percentile(latency, 99),
-                             args.requests / wall))
-                print(f"repeat {i + 1}: p50 {rows[-1][0]:.0f} ms, p99 {rows[-1][1]:.0f} ms, "
-                      f"{rows[-1][2]:.0f} requests/s")
+                             args.requests / wall, np.percentile(alone, 50),
+                             np.percentile(alone, 99)))
+                print(f"repeat {i + 1}: concurrent p50 {rows[-1][0]:.0f} ms, p99 "
+                      f"{rows[-1][1]:.0f} ms, {rows[-1][2]:.0f} requests/s; one at a time "
+                      f"p50 {rows[-1][3]:.1f} ms, p99 {rows[-1][4]:.1f} ms")
         finally:
             proc.terminate()
             proc.wait(10)
     table = np.array(rows)
     print(f"\n{datetime.date.today()} {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; {args.requests} "
-          f"concurrent one-row requests x {args.repeats} repeats")
-    for j, name in enumerate(("p50 latency (ms)", "p99 latency (ms)", "requests/s")):
-        print(f"{name}: median {np.median(table[:, j]):.0f} (min {table[:, j].min():.0f}, "
-              f"max {table[:, j].max():.0f})")
+          f"concurrent one-row requests x {args.repeats} repeats; load average (1, 5, 15 "
+          f"min) {before} before, {load_average()} after")
+    names = ("concurrent p50 latency (ms)", "concurrent p99 latency (ms)", "requests/s",
+             "one at a time p50 latency (ms)", "one at a time p99 latency (ms)")
+    for j, name in enumerate(names):
+        digits = 1 if j >= 3 else 0
+        print(f"{name}: median {np.median(table[:, j]):.{digits}f} (min "
+              f"{table[:, j].min():.{digits}f}, max {table[:, j].max():.{digits}f})")
 
 
 if __name__ == "__main__":
