@@ -76,7 +76,7 @@ def _parser() -> argparse.ArgumentParser:
                     "recursively) or a CSV of image paths")
     pr.add_argument("-o", "--output", required=True, help="where to write the predictions CSV")
     pr.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
-    pr.add_argument("--batch-size", type=int, metavar="N", help="rows (default 10000) or "
+    pr.add_argument("--batch-size", type=int, metavar="N", help="rows (default 100000) or "
                     "images (default 256) read, predicted and written at a time")
 
     sv = sub.add_parser("serve", help="serve a finished run over HTTP: POST /predict, GET "

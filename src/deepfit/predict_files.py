@@ -36,7 +36,7 @@ from deepfit.evaluate.predict import Predictions
 from deepfit.files import atomic_write
 from deepfit.result import Run
 
-TABLE_ROWS = 10_000  # rows of a table read, predicted and written at a time
+TABLE_ROWS = 100_000  # rows of a table read, predicted and written at a time
 IMAGES = 256  # images decoded, predicted and written at a time
 REPORT_EVERY_S = 5.0  # a plain progress line this often when stderr is not a terminal
 
@@ -113,8 +113,9 @@ def _table_parts(run: Run, path: Path, origin: str, rows: int, progress: "_Progr
     def parts() -> Iterator[Predictions]:
         counts = None
         for part in chunks.parts:
-            yield run.frame_predictions(part, origin, first_row=int(part.index[0]))
-            counts = pre.unfamiliar_counts(part, counts)
+            texts: dict = {}  # categorical columns as text: converted once, used twice
+            yield run.frame_predictions(part, origin, first_row=int(part.index[0]), texts=texts)
+            counts = pre.unfamiliar_counts(part, counts, texts)
         if counts is not None:
             said.extend(f"{origin}: {line}" for line in pre.unfamiliar_lines(counts))
 

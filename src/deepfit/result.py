@@ -131,11 +131,11 @@ class Run:
         return p
 
     def frame_predictions(self, frame: pd.DataFrame, origin: str,
-                          first_row: int = 0) -> Predictions:
+                          first_row: int = 0, texts: Optional[dict] = None) -> Predictions:
         """Scores for a table of new rows that starts at row ``first_row`` of its input
         (rows are numbered so in ids and errors); warns of nothing (see
-        ``TabularPreprocessor.unfamiliar``)."""
-        X = self.schema.transform(self._checked(frame, origin), origin)
+        ``TabularPreprocessor.unfamiliar``). ``texts``: as ``TabularPreprocessor.transform``."""
+        X = self.schema.transform(self._checked(frame, origin), origin, texts)
         has_ids = self.schema.id_column is not None and self.schema.id_column in frame.columns
         ids = frame[self.schema.id_column].to_numpy() if has_ids else \
             np.arange(first_row, first_row + len(frame))

@@ -68,11 +68,12 @@ class Schema:
     def n_outputs(self) -> int:
         return len(self.target.classes) if self.task in ("multiclass", "multilabel") else 1
 
-    def transform(self, frame: pd.DataFrame, origin: str) -> torch.Tensor:
+    def transform(self, frame: pd.DataFrame, origin: str,
+                  texts: Optional[dict] = None) -> torch.Tensor:
         if self.preprocessor is None:
             raise DataError(f"{origin}: this model takes images, not a table of columns; give "
                             "an image folder, a CSV of image paths or an image file")
-        return torch.from_numpy(self.preprocessor.transform(frame, origin))
+        return torch.from_numpy(self.preprocessor.transform(frame, origin, texts))
 
     def to_dict(self) -> dict[str, Any]:
         return {"task": self.task, "target": self.target.to_dict(), "id_column": self.id_column,

@@ -123,8 +123,11 @@ class TabularPreprocessor:
         return names
 
     # -- applying ------------------------------------------------------------------------
-    def transform(self, frame: pd.DataFrame, origin: str = "data") -> np.ndarray:
-        """Apply the fitted steps; returns float32 ``(rows, len(output_names_))``."""
+    def transform(self, frame: pd.DataFrame, origin: str = "data",
+                  texts: Optional[dict[str, np.ndarray]] = None) -> np.ndarray:
+        """Apply the fitted steps; returns float32 ``(rows, len(output_names_))``.
+        ``texts``: a dict shared with ``unfamiliar_counts`` for the same frame, so each
+        categorical column is converted to text once (filled by whichever call is first)."""
         missing = [c for c in self.columns_ if c not in frame.columns]
         if missing:
             raise DataError(f"{origin}: missing column(s) {missing} that the model was trained "
@@ -142,7 +145,7 @@ class TabularPreprocessor:
         if self.indicators_:
             out[:, k:j] = frame[self.indicators_].isna().to_numpy(dtype=np.float32)
         for col in self.categorical_:
-            values = _categories_of(frame[col]).to_numpy()
+            values = _texts_of(frame, col, texts)
             for cat in self.categories_[col]:  # unseen categories: all zeros
                 out[:, j] = values == cat
                 j += 1
@@ -157,14 +160,14 @@ class TabularPreprocessor:
         Text in a numeric column is refused by ``transform`` itself."""
         return self.unfamiliar_lines(self.unfamiliar_counts(frame))
 
-    def unfamiliar_counts(self, frame: pd.DataFrame,
-                          into: Optional[dict[str, dict]] = None) -> dict[str, dict]:
+    def unfamiliar_counts(self, frame: pd.DataFrame, into: Optional[dict[str, dict]] = None,
+                          texts: Optional[dict[str, np.ndarray]] = None) -> dict[str, dict]:
         """What ``unfamiliar`` says, as counts added to ``into`` (new data read in chunks
         are said once, for all chunks): ``{column: {unseen value: rows}}`` for categorical
         columns (values in order of first appearance), ``{column: rows}`` for gaps."""
         into = into if into is not None else {"categories": {}, "gaps": {}}
         for col in self.categorical_:
-            values = _categories_of(frame[col])
+            values = pd.Series(_texts_of(frame, col, texts), dtype=object)
             new = values[~values.isin(self.categories_[col])]
             if len(new):
                 counts = into["categories"].setdefault(col, {})
@@ -233,6 +236,17 @@ class TabularPreprocessor:
 def _categories_of(series: pd.Series) -> pd.Series:
     """A categorical column as the text its categories are named by; a gap is a category."""
     return series.astype("string").fillna(MISSING_CATEGORY)
+
+
+def _texts_of(frame: pd.DataFrame, col: str,
+              texts: Optional[dict[str, np.ndarray]]) -> np.ndarray:
+    """``_categories_of(frame[col])`` as an array, kept in ``texts`` (when given) for reuse."""
+    if texts is not None and col in texts:
+        return texts[col]
+    values = _categories_of(frame[col]).to_numpy()
+    if texts is not None:
+        texts[col] = values
+    return values
 
 
 def _is_numeric_dtype(dtype: Any) -> bool:

@@ -32,8 +32,12 @@ def strip_text_cells(frame: pd.DataFrame) -> pd.DataFrame:
         if dtype != object and not isinstance(dtype, pd.StringDtype):
             continue
         values = frame[col]
-        stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v,
-                              na_action="ignore")
+        if pd.api.types.infer_dtype(values, skipna=True) == "string":  # text and gaps only
+            stripped = values.str.strip()  # vectorised; the same cells and dtype as below
+            stripped = stripped.infer_objects() if values.dtype == object else stripped
+        else:  # numbers or other objects mixed in (Excel): strip only the text cells
+            stripped = values.map(lambda v: v.strip() if isinstance(v, str) else v,
+                                  na_action="ignore")
         frame[col] = stripped.mask(stripped.eq(""))
     return frame
 
