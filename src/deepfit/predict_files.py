@@ -75,7 +75,14 @@ def predict_file(run: Run, source: str | Path, output: str | Path,
     def write(fh: Any) -> None:
         nonlocal count
         for p in parts:
-            fh.write(p.to_frame().to_csv(index=False, header=count == 0).encode("utf-8"))
+            frame = p.to_frame()
+            if p.task != "regression":
+                # The model computes probabilities in float32: written as float32 (the
+                # shortest text that reads back to the same float32; 9 digits at most, not
+                # float64's 17), they lose nothing and format about twice as fast.
+                probs = [f"p_{name}" for name in p.class_names]
+                frame[probs] = frame[probs].astype(np.float32)
+            fh.write(frame.to_csv(index=False, header=count == 0).encode("utf-8"))
             count += len(p.ids)
             progress.advance(len(p.ids))
 
