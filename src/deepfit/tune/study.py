@@ -58,16 +58,23 @@ def open_study(storage_url: str, name: str, direction: str, sampler: str, pruner
     """Create the study, or load it when it exists (same name in the same storage)."""
     optuna = optuna_module()
     from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-    try:
-        with warnings.catch_warnings():  # the heartbeat and retry are marked experimental
-            warnings.simplefilter("ignore")
-            retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
-            storage = RDBStorage(storage_url, heartbeat_interval=HEARTBEAT, grace_period=GRACE,
-                                 heartbeat_stale_trial_callback=retry,
-                                 engine_kwargs=_engine_kwargs(storage_url))
-    except Exception as exc:  # a URL SQLAlchemy cannot use, a server that does not answer
-        raise RunError(f"cannot open the study storage {redact(storage_url)}: "
-                       f"{str(exc).splitlines()[0]}") from None
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():  # the heartbeat and retry are marked experimental
+                warnings.simplefilter("ignore")
+                retry = RetryHeartbeatStaleTrialCallback(max_retry=3)
+                storage = RDBStorage(storage_url, heartbeat_interval=HEARTBEAT,
+                                     grace_period=GRACE, heartbeat_stale_trial_callback=retry,
+                                     engine_kwargs=_engine_kwargs(storage_url))
+            break
+        except Exception as exc:  # a URL SQLAlchemy cannot use, a server that does not answer
+            # Two processes opening a new storage at once both create its tables; the one
+            # that loses the race finds them made: open it again.
+            if "already exists" in str(exc) and attempt < 4:
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise RunError(f"cannot open the study storage {redact(storage_url)}: "
+                           f"{str(exc).splitlines()[0]}") from None
     study = optuna.create_study(storage=storage, study_name=name, direction=direction,
                                 sampler=make_sampler(sampler, seed, grid),
                                 pruner=make_pruner(pruner, epochs), load_if_exists=True)
