@@ -133,7 +133,7 @@ def test_a_failing_first_fold_leaves_no_folder(tmp_path):
 
 
 def test_mean_over_folds_says_where_it_is_undefined():
-    from deepfit.cv import _mean_sd
+    from deepfit.cv import mean_sd as _mean_sd
     from deepfit.report.format import mean_sd_cell
 
     entry = _mean_sd([0.8, 0.82, None, 0.79, 0.83])

@@ -180,7 +180,7 @@ def cross_validate(config: Any = None, *, data: Any = None,
     result = CVResult(
         task=task, folds=folds, repeats=repeats, groups=groups,
         data=probe.info["description"], path=rd.path,
-        summary={k: _mean_sd([m.get(k) for m in tests]) for k in keys},
+        summary={k: mean_sd([m.get(k) for m in tests]) for k in keys},
         per_fold=[{"fold": r.path.name, "path": str(r.path), **{k: m.get(k) for k in keys},
                    "collapsed": collapse_warning(task, m) is not None}
                   for r, m in zip(runs, tests)],
@@ -242,7 +242,7 @@ def _give_up(rd: RunDir, fold: str, finished: list[str], exc: Exception) -> None
                   f"{', '.join(finished)} (each a complete run); no summary.\n")
 
 
-def _mean_sd(values: list) -> dict[str, Any]:
+def mean_sd(values: list) -> dict[str, Any]:
     """Mean and sample sd over the folds where the value is defined (sd undefined for one)."""
     ok = [v for v in values if v is not None and math.isfinite(v)]
     if not ok:

@@ -321,3 +321,15 @@ def test_an_image_search_uses_the_image_space(tmp_path):
     assert "data.augment" in record["space"] and "model.hidden" not in record["space"]
     assert all(t["state"] in ("complete", "pruned") for t in record["trials"])
     assert result.final.metrics["test"]["n"] > 0
+
+
+def test_the_study_file_follows_the_umask_and_nested_refuses_a_split(tmp_path):
+    old = os.umask(0o002)  # a group that shares its studies
+    try:
+        tune(data=toy(), space=SPACE, trials=1, epochs=2, out=tmp_path, name="m", **QUIET)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m" / "study.db").stat().st_mode & 0o777 == 0o664
+    split = pd.Series(["train"] * 120 + ["test"] * 40)
+    with pytest.raises(ConfigError, match="nested=K\\) makes each outer fold's split itself"):
+        tune(data=toy(), space=SPACE, trials=1, nested=2, split=split, out=tmp_path, **QUIET)

@@ -29,8 +29,10 @@ from deepfit.config import RunConfig
 from deepfit.config_rules import plain
 from deepfit.errors import ConfigError, RunError
 from deepfit.pipeline import config_yaml, train, train_arguments
+from deepfit.config_scope import not_applying
 from deepfit.report import write_report
-from deepfit.result import Run
+from deepfit.report.tune import render_tune
+from deepfit.result import Run, load
 from deepfit.run import RunDir
 from deepfit.track import StudyRun
 from deepfit.tune.record import best_record, importances, trial_records
@@ -98,6 +100,9 @@ def tune(config: Any = None, *, data: Any = None, model: Optional[nn.Module | st
     optuna_module()  # installed? (one line if not, before any work)
     cfg, data, model = train_arguments(config, data, model, overrides)
     if nested is not None:
+        if split is not None:
+            raise ConfigError("tune(nested=K) makes each outer fold's split itself; split= "
+                              "applies to a search without nested")
         from deepfit.tune.nested import nested_tune
         return nested_tune(cfg, data, model, space, trials, timeout, metric, sampler, pruner,
                            storage, worker, nested)
@@ -119,7 +124,7 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
     search_space_check(space, probe, cfg, data, model, split, bundles)
     rd = RunDir(folder or Path(cfg.out) / (cfg.name or f"{probe.bundle.info['name']}-tune"))
     _make_folder(rd)
-    url = storage or sqlite_url(rd.study_db)
+    url = storage or sqlite_url(rd.study_db, create=True)
     grid = space.grid() if sampler == "grid" else None
     name = rd.path.name if folder is None else f"{folder.parent.name}-{folder.name}"
     study = open_study(url, name, direction, sampler, pruner, cfg.train.seed,
@@ -164,7 +169,6 @@ def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpa
                  final_entry: Optional[dict] = None, html: bool = True) -> None:
     """tune.json and (with ``html``) tune.html; a nested search's has no study of its own.
     ``final_entry``: the final run's entry to keep when there is no new ``final_run``."""
-    from deepfit.report.tune import render_tune
     if study is None:
         imp, why = None, "see each outer fold's tune.html"
     elif not html:  # a snapshot while the search runs: estimated once, at its end
@@ -192,7 +196,6 @@ def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
     previous = rd.read_json(rd.tune) if rd.tune.is_file() else {}
     done = previous.get("final") or {}
     if done.get("trial") == best.number and RunDir(rd.path / done["path"]).summary.is_file():
-        from deepfit.result import load
         return load(rd.path / done["path"])
     name = FINAL
     for i in range(2, 10_000):
@@ -219,7 +222,6 @@ def search_space_check(space: SearchSpace, probe: Any, cfg: RunConfig, data: Any
                        split: Optional[pd.Series], bundles: dict) -> None:
     """Refuse, before any trial, a key that applies under no values of the keys before it,
     and build the first candidate of every key (a value the run rejects is named now)."""
-    from deepfit.config_scope import not_applying
     for i, p in enumerate(space.params):
         contexts = [{}] + [{q.key: c} for q in space.params[:i] if q.choices is not None
                            for c in q.choices]

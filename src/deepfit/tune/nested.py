@@ -21,8 +21,8 @@ from torch import nn
 
 from deepfit.assemble import assemble
 from deepfit.config import RunConfig
-from deepfit.cv import check_folds, fold_splits
-from deepfit.cv import _mean_sd as mean_sd
+from deepfit.cv import check_folds, fold_splits, mean_sd
+from deepfit.data.sources import load_table
 from deepfit.errors import ConfigError
 from deepfit.run import RunDir
 from deepfit.tune.trial import check_metric, direction_of
@@ -78,7 +78,6 @@ def nested_tune(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: An
 
 def _labels_and_rows(probe: Any, data: Any) -> tuple[Any, int]:
     """Stratification labels (classification) and the number of rows of the whole data."""
-    from deepfit.data.sources import load_table
     table = load_table(probe.cfg.data, data, probe.data_seed)
     schema = probe.bundle.schema
     if schema.task in ("binary", "multiclass"):

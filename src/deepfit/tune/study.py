@@ -175,8 +175,17 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{Path(path).resolve()}"
+def sqlite_url(path: Path, create: bool = False) -> str:
+    """The SQLAlchemy URL of an SQLite file; ``create`` makes the file first if missing, mode
+    0666 less the umask like every run file (SQLite itself would make it 0644, so workers
+    of a group could not write a study their umask shares)."""
+    path = Path(path)
+    if create:
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except FileExistsError:
+            pass
+    return f"sqlite:///{path.resolve()}"
 
 
 def _engine_kwargs(url: str) -> dict:
