@@ -197,32 +197,6 @@ def test_image_models_take_any_size_and_resize_it_inside_the_graph(image_runs, t
     assert "np.zeros((1, 3, 8, 8), dtype=np.uint8)" in card  # the snippet runs at the run's size
 
 
-def test_a_letterboxing_image_run_exports_for_its_own_size_only(tmp_path):
-    rng = np.random.default_rng(3)
-    for cls in ("a", "b"):
-        (tmp_path / "data" / cls).mkdir(parents=True)
-        for i in range(6):
-            Image.fromarray(rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)).save(
-                tmp_path / "data" / cls / f"{i}.png")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPFIT_CACHE", str(tmp_path / "cache"))
-        run = deepfit.train(data=str(tmp_path / "data"), out=tmp_path / "runs", name="pad",
-                            model="cnn", channels=[4], **{**QUICK, "eval.bootstrap": 0,
-                                                          "train.epochs": 1,
-                                                          "data.image_size": [8, 8],
-                                                          "data.resize": "pad"})
-    done = run.export("onnx", tmp_path / "onnx")
-    session = ort.InferenceSession(str(done.model), providers=["CPUExecutionProvider"])
-    assert session.get_inputs()[0].shape == ["batch", 3, 8, 8]
-    images = np.random.default_rng(4).integers(0, 256, (3, 3, 8, 8), dtype=np.uint8)
-    assert np.abs(session.run(None, {"images": images})[0]
-                  - run.predict_proba(images)[:, 1]).max() <= TOLERANCE
-    entry = json.loads(done.schema.read_text())["inputs"][0]
-    assert entry["shape"] == ["batch", 3, 8, 8]
-    assert "letterbox" in entry["resize"] and "exactly 8×8" in entry["resize"]
-    assert "exactly 8×8" in done.card.read_text()
-
-
 def test_a_regression_export_gives_values_in_the_targets_units(tmp_path):
     rng = np.random.default_rng(2)
     frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60)})

@@ -2,8 +2,8 @@
 
 Tables: ``numeric`` (float32, NaN for a gap) and ``categorical`` (int64 codes into the
 category lists learned in training) matrices, columns in the listed order. Images: uint8
-(N, C, H, W), of any H and W where the graph stretches them to the run's size, else (a
-letterboxing run) at that size. The output: P(positive class), class or label probabilities,
+(N, C, H, W) of any H and W, which the graph stretches or letterboxes to the run's size as the
+run did. The output: P(positive class), class or label probabilities,
 or regression values in the target's units.
 """
 
@@ -13,8 +13,9 @@ from typing import Any
 
 from deepfit.data.bundle import Schema
 from deepfit.data.transforms import MISSING_CATEGORY
+from deepfit.export.image_resize import PAD
 from deepfit.export.servable import (CATEGORICAL, HEIGHT, IMAGES, NUMERIC, OUTPUT_NAMES,
-                                     WIDTH, input_names, resizes)
+                                     WIDTH, input_names)
 from deepfit.version import __version__
 
 UNKNOWN_CODE = -1
@@ -67,6 +68,7 @@ def _numeric_steps(state: dict[str, Any]) -> str:
 
 # Measured by tests/export/test_export_formats.py (the largest difference over its PNG files
 # of six other sizes, a CNN and a ResNet, torch 2.14.1); docs/deploy.md gives the same numbers.
+# test_export_letterbox.py checks that a letterboxing run stays within the same tolerance.
 PIL_DIFFERENCE = ("at most 0.002 in deepfit's tests (resized pixels differ by at most 1 of 255; "
                   "a model more sensitive to one grey level can differ more)")
 
@@ -74,20 +76,23 @@ PIL_DIFFERENCE = ("at most 0.002 in deepfit's tests (resized pixels differ by at
 def _image_inputs(schema: Schema) -> list[dict[str, Any]]:
     spec = schema.image
     height, width = spec.size
-    if resizes(schema):
-        shape = ["batch", spec.channels, HEIGHT, WIDTH]
-        resize = (f"inside the graph: images of any height and width are stretched to "
-                  f"{height}×{width} with antialiased bilinear resampling (torch's, as deepfit "
-                  "resizes arrays of images) and rounded to uint8; images already "
-                  f"{height}×{width} pass unchanged. deepfit resizes image files with PIL, "
-                  "whose resampling differs slightly: probabilities differ from deepfit's on "
-                  f"the same files by {PIL_DIFFERENCE}")
+    size = f"{height}×{width}"
+    if spec.resize == PAD:
+        how = (f"letterboxed into {size} (data.resize=pad, as deepfit does): scaled by "
+               f"min({height}/height, {width}/width) with the aspect ratio kept, the sides "
+               "rounded (half to even, at least 1 pixel), resampled with antialiased bilinear "
+               "(torch's, as deepfit resizes arrays of images), rounded to uint8 and centred "
+               "on black (0; an odd pixel of border goes below / right); in ONNX a picture "
+               "whose letterboxed width rounds to 1 pixel is resampled slightly differently "
+               "by onnxruntime (docs/deploy.md)")
     else:
-        shape = ["batch", spec.channels, height, width]
-        resize = (f"not done in the graph: this run letterboxed its images (data.resize=pad), "
-                  f"which the graph does not hold; give images of exactly {height}×{width}, "
-                  "scaled with their aspect ratio kept (antialiased bilinear) and centred on "
-                  "black, as deepfit does")
+        how = (f"stretched to {size} with antialiased bilinear resampling (torch's, as "
+               "deepfit resizes arrays of images) and rounded to uint8")
+    resize = (f"inside the graph: images of any height and width are {how}; images already "
+              f"{size} pass unchanged. deepfit resizes image files with PIL, whose resampling "
+              "differs slightly: probabilities differ from deepfit's on the same files by "
+              f"{PIL_DIFFERENCE}")
+    shape = ["batch", spec.channels, HEIGHT, WIDTH]
     return [{"name": IMAGES, "dtype": "uint8", "shape": shape,
              "layout": "NCHW", "channels": "RGB" if spec.channels == 3 else "grayscale",
              "size": [height, width], "resize": resize,

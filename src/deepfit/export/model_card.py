@@ -108,18 +108,15 @@ def _use(data: dict[str, Any], intended_use: Optional[str]) -> list[str]:
 
 
 def _inputs(schema: dict[str, Any]) -> list[str]:
-    lines = ["Batch size dynamic (axis 0); an image model that resizes takes any height and "
-             "width (axes 2, 3). Machine-readable: `input_schema.json`."]
+    lines = ["Batch size dynamic (axis 0); an image model takes any height and width (axes "
+             "2, 3) and resizes inside. Machine-readable: `input_schema.json`."]
     for entry in schema["inputs"]:
         shape = "(" + ", ".join(str(d) for d in entry["shape"]) + ")"
         lines += ["", f"**`{entry['name']}`**: {entry['dtype']} {shape}"]
         if entry["name"] == "images":
             size = "×".join(str(d) for d in entry["size"])
-            fixed = all(isinstance(d, int) for d in entry["shape"])
-            lines += [f"- {entry['channels']}, layout {entry['layout']}, "
-                      + (f"exactly {size} pixels" if fixed else
-                         f"any height and width (resized to {size} inside)")
-                      + ", values 0-255",
+            lines += [f"- {entry['channels']}, layout {entry['layout']}, any height and width "
+                      f"(resized to {size} inside), values 0-255",
                       f"- Resizing: {entry['resize']}", f"- Scaling: {entry['scaling']} "
                       f"(mean {entry['mean']}, std {entry['std']})"]
         elif entry["name"] == "numeric":
@@ -152,7 +149,7 @@ def _snippet(schema: dict[str, Any]) -> str:
     inputs = []
     for entry in schema["inputs"]:
         width = entry["shape"][1:]
-        if entry["dtype"] == "uint8":  # an example at the run's size (any size if it resizes)
+        if entry["dtype"] == "uint8":  # an example at the run's size (any size works)
             width = [width[0], *entry["size"]]
             value = f"np.zeros((1, {', '.join(map(str, width))}), dtype=np.uint8)"
         elif entry["dtype"] == "int64":

@@ -6,12 +6,12 @@ A table run's fitted ``TabularPreprocessor`` becomes tensor arithmetic: numeric 
 log2(x+1), the training centre and scale, and a 0/1 missing-indicator where training had
 gaps; each categorical column is an integer code into the categories the run learned, one-hot
 encoded (a code outside them, e.g. -1, is all zeros: what deepfit does for an unseen
-category). An image run takes uint8 images (N, C, H, W) and scales and normalises them as
-``ImageInputs`` does; a run that stretched its images takes any H and W and stretches them to
-its size first, as deepfit resizes an array of images (antialiased bilinear, rounded to uint8;
-an image already at that size passes unchanged). A letterboxing run (data.resize=pad) takes
-only its own size: the letterbox is not in the graph. The output is the task head's scores (see
-``TaskHead.scores``), regression values brought back to the target's units.
+category). An image run takes uint8 images (N, C, H, W) of any H and W, brings them to its
+size as deepfit resizes an array of images, stretched or letterboxed as the run did
+(``image_resize.py``: antialiased bilinear, rounded to uint8; an image already at that size
+passes unchanged), and scales and normalises them as ``ImageInputs`` does. The output is the
+task head's scores (see ``TaskHead.scores``), regression values brought back to the target's
+units.
 
 Every constant is a buffer, so the safetensors export carries the preprocessing too.
 """
@@ -19,18 +19,18 @@ Every constant is a buffer, so the safetensors export carries the preprocessing 
 from __future__ import annotations
 
 import copy
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from deepfit.data.bundle import Schema
+from deepfit.export.image_resize import resized
 from deepfit.task import TaskHead
 
 # Names of the graph's inputs and output, as the input schema and the model card give them.
 NUMERIC, CATEGORICAL, IMAGES = "numeric", "categorical", "images"
-HEIGHT, WIDTH = "height", "width"  # the dynamic image axes (2, 3) of a model that resizes
+HEIGHT, WIDTH = "height", "width"  # the dynamic image axes (2, 3) of an image model
 OUTPUT_NAMES = {"binary": "probability", "multiclass": "probabilities",
                 "multilabel": "probabilities", "regression": "values"}
 EXAMPLE_BATCH = 2  # exporters specialise a batch of 1; 2 keeps the batch size dynamic
@@ -82,25 +82,21 @@ class TablePreparation(nn.Module):
 class ImagePreparation(nn.Module):
     """uint8 images (N, C, H, W) -> normalised float32, as ``ImageInputs`` (no augmentation).
 
-    ``size`` (H, W): stretch any H × W to it first, exactly as ``arrays_to_tensor`` does for
-    deepfit's own predictions on arrays (bilinear, antialiased, half-pixel centres, then
-    rounded and clamped to 0-255); at ``size`` itself that resize is the identity. None: the
-    images must already be at the run's size (a letterboxing run).
+    Any H × W is first brought to ``size`` (H, W) exactly as ``arrays_to_tensor`` does for
+    deepfit's own predictions on arrays: stretched, or letterboxed (``resize="pad"``), with
+    antialiased bilinear, then rounded and clamped to 0-255; at ``size`` itself the identity.
     """
 
-    def __init__(self, mean: list[float], std: list[float],
-                 size: Optional[tuple[int, int]] = None) -> None:
+    def __init__(self, mean: list[float], std: list[float], size: tuple[int, int],
+                 resize: str = "stretch") -> None:
         super().__init__()
         shape = (1, len(mean), 1, 1)
-        self.size = None if size is None else (int(size[0]), int(size[1]))
+        self.size, self.resize = (int(size[0]), int(size[1])), resize
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(shape))
         self.register_buffer("inv_std", 1.0 / torch.tensor(std, dtype=torch.float32).view(shape))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        pixels = images.to(torch.float32)
-        if self.size is not None:
-            pixels = F.interpolate(pixels, size=self.size, mode="bilinear",
-                                   align_corners=False, antialias=True).round().clamp(0, 255)
+        pixels = resized(images.to(torch.float32), self.size, self.resize)
         return (pixels / 255.0 - self.mean) * self.inv_std
 
 
@@ -152,8 +148,7 @@ class ServableImages(nn.Module):
     def __init__(self, model: nn.Module, schema: Schema, head: TaskHead) -> None:
         super().__init__()
         spec = schema.image
-        self.prepare = ImagePreparation(spec.mean, spec.std,
-                                        spec.size if resizes(schema) else None)
+        self.prepare = ImagePreparation(spec.mean, spec.std, spec.size, spec.resize)
         self.model = model
         self.scores = Scores(head, schema.target.mean, schema.target.std)
 
@@ -181,17 +176,17 @@ def input_names(schema: Schema) -> list[str]:
 
 
 def resizes(schema: Schema) -> bool:
-    """Whether the exported model takes images of any height and width (an image run that
-    stretched its images to its size); a letterboxing run takes its own size only."""
-    return schema.image is not None and schema.image.resize == "stretch"
+    """Whether the exported model takes images of any height and width: every image run,
+    stretching or letterboxing them to its size inside the graph."""
+    return schema.image is not None
 
 
 def example_inputs(schema: Schema, batch: int = EXAMPLE_BATCH,
                    other_size: bool = False) -> tuple[torch.Tensor, ...]:
     """Inputs of the right types and shapes for tracing: mid-grey images, or the training
     fill values and the first category of every column. ``other_size``: images of another
-    height and width (one more than the run's height, twice its width) where the model
-    resizes, to check that a trace holds for them too."""
+    height and width (one more than the run's height, twice its width: a letterbox with a
+    border) where the model resizes, so that a trace holds for them too."""
     if schema.image is not None:
         spec = schema.image
         height, width = spec.size
