@@ -48,11 +48,12 @@ class Assembly:
 
 def assemble(cfg: RunConfig, data: Any, model: Optional[nn.Module],
              split: Optional[pd.Series] = None,
-             bundles: Optional[dict[str, DataBundle]] = None) -> Assembly:
+             bundles: Optional[dict[str, DataBundle]] = None, refit: bool = False) -> Assembly:
     """Resolve, check and build one run (see the module's docstring).
 
     ``bundles``: a cache of data bundles by their data config, for callers that build many
     runs on the same data (tuning trials); None builds the bundle every time.
+    ``refit``: the validation rows join the training rows (a tuned config's final fit).
     """
     seed_everything(cfg.train.seed)
     data_seed = cfg.data.seed if cfg.data.seed is not None else cfg.train.seed
@@ -73,11 +74,12 @@ def assemble(cfg: RunConfig, data: Any, model: Optional[nn.Module],
         # the same object, so automatic augmentation is off for it.
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, augment=("none",)))
     stats = _pretrained_stats(cfg)
-    key = json.dumps([dataclasses.asdict(cfg.data), stats, data_seed], default=str)
+    key = json.dumps([dataclasses.asdict(cfg.data), stats, data_seed, refit], default=str)
     if bundles is not None and key in bundles:
         bundle = bundles[key]
     else:
-        bundle = build_bundle(cfg.data, data, seed=data_seed, split=split, norm_stats=stats)
+        bundle = build_bundle(cfg.data, data, seed=data_seed, split=split, norm_stats=stats,
+                              refit=refit)
         if bundles is not None:
             bundles[key] = bundle
     task, schema = bundle.schema.task, bundle.schema

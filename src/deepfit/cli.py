@@ -146,7 +146,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
     result = tune(_config(args), space=args.space, trials=args.trials, timeout=args.timeout,
                   metric=args.metric, sampler=args.sampler, pruner=args.pruner,
-                  storage=args.storage, worker=args.worker, nested=args.nested)
+                  storage=args.storage, worker=args.worker, nested=args.nested,
+                  refit=args.refit)
     if result.nested is not None:
         n = result.nested
         sd = "undefined" if n["sd"] is None else f"{n['sd']:.4f}"
@@ -335,10 +336,11 @@ def _print_metrics(metrics: dict[str, Any], task: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from deepfit.report.format import metric_rows, test_header, threshold_sentence
+    from deepfit.report.format import metric_table, threshold_sentence
 
-    table = Table("metric", "validation", test_header(metrics), title="Results (best epoch)")
-    for row in metric_rows(task, metrics):
+    header, rows = metric_table(task, metrics)
+    table = Table(*header, title="Results" if len(header) == 2 else "Results (best epoch)")
+    for row in rows:
         table.add_row(*row)
     Console(width=110).print(table)
     sentence = threshold_sentence(metrics)

@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
                     "without --worker retrains the best config and writes the report")
     tu.add_argument("--nested", type=int, metavar="K", help="nested cross-validation: the "
                     "whole search in each of K outer folds, for an unbiased estimate")
+    tu.add_argument("--refit", choices=["train+val", "train"], help="the final model: "
+                    "train+val (default) fits the best config on the training and validation "
+                    "rows for the best trial's epochs; train repeats the best trial's run "
+                    "(training split, validation early stopping)")
 
     ev = sub.add_parser("evaluate", help="evaluate a finished run (on new labelled data)")
     ev.add_argument("run", metavar="RUN", help=RUN_HELP)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
@@ -34,9 +35,9 @@ from deepfit.result import Run, load
 from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
 from deepfit.summary import build_summary, versions
 from deepfit.track import Tracking, check as check_trackers
-from deepfit.train.builtin import BestModel, LastCheckpoint, RunFiles
+from deepfit.train.builtin import BestModel, FixedEpochs, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
-from deepfit.train.checkpoint import load_latest
+from deepfit.train.checkpoint import load_latest, save_checkpoint
 from deepfit.train.device import deterministic_algorithms
 from deepfit.train.export import save_weights
 from deepfit.train.history import MAIN_METRIC
@@ -44,6 +45,26 @@ from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
 _SECTIONS = ("train", "model", "data", "eval", "track")
+
+
+@dataclass(frozen=True)
+class RefitPlan:
+    """A final fit on the training and validation rows together, repeating a validated run
+    (e.g. the best tuning trial): nothing is left to validate on, so the number of epochs,
+    the learning rate of each epoch where reduce-on-plateau chose it, and the decision
+    threshold tuned on validation predictions all come from that run.
+
+    Attributes:
+        epochs: the epochs to train (the validated run's best epoch).
+        lrs: the validated run's learning rate in each epoch (needed by train.schedule=plateau).
+        tuning: its threshold tuning (``deepfit.evaluate.evaluation.threshold_tuning``).
+        source: what the run is, for the report ("trial 7").
+    """
+
+    epochs: int
+    lrs: Optional[tuple[float, ...]] = None
+    tuning: Optional[dict] = None
+    source: str = "the validated run"
 
 
 def resolve_config(config: Any = None, **overrides: Any) -> RunConfig:
@@ -87,7 +108,7 @@ def _section_of(key: str) -> str:
 
 def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | str] = None,
           callbacks: Sequence[Callback] = (), split: Optional[pd.Series] = None,
-          **overrides: Any) -> Run:
+          refit: Optional[RefitPlan] = None, **overrides: Any) -> Run:
     """Train, evaluate and report one model; returns the finished ``Run``.
 
     Args:
@@ -99,6 +120,8 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | s
         callbacks: extra ``Callback`` objects, called after the built-in ones.
         split: per-row ``"train" | "val" | "test"`` labels that replace the configured split
             (cross-validation passes each fold this way).
+        refit: train on the training and validation rows together, as ``RefitPlan`` says
+            (the final fit of ``deepfit.tune``); the run has no validation metrics.
         **overrides: config values, dotted (``train.lr=0.01``) or bare (``lr=0.01``).
 
     Example:
@@ -107,7 +130,7 @@ def train(config: Any = None, *, data: Any = None, model: Optional[nn.Module | s
         'multiclass'
     """
     cfg, data, model = train_arguments(config, data, model, overrides)
-    return _run(cfg, data, model, callbacks, split)
+    return _run(cfg, data, model, callbacks, split, refit=refit)
 
 
 def train_arguments(config: Any, data: Any, model: Optional[nn.Module | str],
@@ -153,14 +176,17 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
         print(f"deepfit: {note} (epoch {state['epoch']})", file=sys.stderr)
     for stale in rd.checkpoints.glob(".*.tmp"):  # half-written by a killed process
         stale.unlink()
-    return _run(cfg, data, model, callbacks, None, rd=rd, state=state)
+    refit = state.get("refit")  # a final fit's plan, kept in its checkpoint
+    plan = RefitPlan(**{**refit, "lrs": tuple(refit["lrs"]) if refit["lrs"] else None}) \
+        if refit else None
+    return _run(cfg, data, model, callbacks, None, rd=rd, state=state, refit=plan)
 
 
 def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Sequence[Callback],
          split: Optional[pd.Series], rd: Optional[RunDir] = None,
-         state: Optional[dict] = None) -> Run:
+         state: Optional[dict] = None, refit: Optional[RefitPlan] = None) -> Run:
     tracking = Tracking(cfg)  # a tracker that is not installed: one line, before any work
-    built = assemble(cfg, data, model, split)
+    built = assemble(cfg, data, model, split, refit=refit is not None)
     cfg, facts, strategy, bundle = built.cfg, built.facts, built.strategy, built.bundle
     model, head, inputs, data_seed = built.model, built.head, built.inputs, built.data_seed
     task, schema = bundle.schema.task, bundle.schema
@@ -177,9 +203,15 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         raise RunError(f"the data of '{rd.path}' changed since the run started (its columns, "
                        "classes or training statistics differ); a resumed run must see the "
                        "same data")
-    files = RunFiles(rd.best, rd.last, extra={"config": dump, "versions": versions()})
+    extra = {"config": dump, "versions": versions()}
+    fixed: list[Callback] = []
+    if refit is not None:
+        extra["refit"] = dataclasses.asdict(refit)
+        fixed = [FixedEpochs(refit.epochs, refit.lrs, f"the best epoch of {refit.source}")]
+    files = RunFiles(rd.best, rd.last, extra=extra)
     trainer = Trainer(model, head, cfg.train, task=task, n_outputs=schema.n_outputs,
-                      strategy=strategy, callbacks=[*callbacks, *tracking.callbacks(built, rd)],
+                      strategy=strategy, select_best=refit is None,
+                      callbacks=[*fixed, *callbacks, *tracking.callbacks(built, rd)],
                       files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
                       workers=cfg.data.workers)
@@ -202,26 +234,32 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         strategy.close()
         return load(rd.path)
     history.to_csv(rd.history)
+    if best is None:  # a final fit keeps its last epoch: best.pt holds the weights a run keeps
+        save_checkpoint({"model": {k: v.detach().cpu() for k, v in
+                                   trainer.model.state_dict().items()},
+                         "epoch": trainer.epoch, "monitor": None, "value": None}, rd.best)
     save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,
                                              "input_shape": list(schema.input_shape)})
 
     preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
                            trainer.eval_batch_size, id_name=schema.id_column or "id",
                            inputs=inputs, precision=cfg.train.precision)
-             for name, split in
-             (("val", bundle.val), ("test", bundle.test))}
-    metrics = evaluate(preds["val"], preds["test"], cfg.eval, seed=data_seed)
+             for name, split in (("val", bundle.val), ("test", bundle.test))
+             if name == "test" or refit is None}
+    metrics = evaluate(preds.get("val"), preds["test"], cfg.eval, seed=data_seed,
+                       tuned=refit.tuning if refit else None)
     rd.write_json(rd.metrics, metrics)
     rd.write_text(rd.predictions, preds["test"].to_frame().to_csv(index=False))
     plots = {}
     if cfg.eval.plots:
         test = preds["test"]
-        plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch or None, task,
+        plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch if best else None, task,
                          test.y_true, test.scores, metrics, schema.class_names, rd.plots,
                          target=schema.target.column)
         if schema.image is not None:
             plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
-    summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds)
+    summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds,
+                            refit=dataclasses.asdict(refit) if refit else None)
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)

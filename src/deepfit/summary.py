@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import platform
 from datetime import datetime
+from typing import Optional
 
 import torch
 
@@ -51,12 +52,13 @@ def versions() -> dict[str, str]:
             "python": platform.python_version()}
 
 
-def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: BestModel,
-             head: TaskHead, metrics: dict, plots: dict, rd: RunDir, seconds: float) -> dict:
+def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
+                  best: Optional[BestModel], head: TaskHead, metrics: dict, plots: dict,
+                  rd: RunDir, seconds: float, refit: Optional[dict] = None) -> dict:
     task, tc = bundle.schema.task, cfg.train
     main = MAIN_METRIC[task]
     rows = {r["epoch"]: r for r in trainer.history.rows}
-    at_best = rows.get(best.best_epoch, {})
+    at_best = rows.get(best.best_epoch, {}) if best else {}
     gap = None
     if at_best.get(f"train_{main}") is not None and at_best.get(f"val_{main}") is not None:
         gap = at_best[f"train_{main}"] - at_best[f"val_{main}"]
@@ -70,7 +72,7 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: Be
                "data augmentation (see preprocessing)" if bundle.schema.image is not None
                and bundle.schema.image.augment else None,
                f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
-               else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
+               and best else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
     return {
         "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
         "versions": versions(),
@@ -81,9 +83,11 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer, best: Be
                   "layers": layer_table(trainer.model, bundle.schema.input_shape)},
         "training": {"device": trainer.strategy.describe(),
                      "processes": trainer.strategy.world_size, "epochs_run": trainer.epoch,
-                     "max_epochs": tc.epochs, "best_epoch": best.best_epoch,
-                     "monitor": tc.monitor, "best_value": best.best_value
-                     if best.best_epoch else None, "early_stopping": tc.early_stopping,
+                     "max_epochs": tc.epochs, "best_epoch": best.best_epoch if best else None,
+                     "monitor": tc.monitor if best else None,
+                     "best_value": best.best_value if best and best.best_epoch else None,
+                     "early_stopping": tc.early_stopping and best is not None,
+                     "refit": refit,
                      "stop_reason": trainer.stop_reason or "reached the last epoch",
                      "seconds": seconds, "optimizer": optimizer, "schedule": schedule,
                      "regularisation": "; ".join(r for r in regular if r),

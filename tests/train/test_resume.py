@@ -52,11 +52,12 @@ def test_signal_handlers_are_restored_after_training(tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before
 
 
-@pytest.mark.parametrize("global_step, schedule", [(1, "cosine"), (7, "cosine"), (7, "onecycle"),
-                                                  (7, "plateau")])
-def test_interrupt_inside_an_epoch_resumes_inside_it(tmp_path, global_step, schedule):
+@pytest.mark.parametrize("global_step, schedule, warmup", [
+    (1, "cosine", 0), (7, "cosine", 0), (7, "onecycle", 0), (7, "plateau", 0),
+    (6, "cosine", 3)])  # inside the warm-up: it ramps to train.lr, not to the saved rate
+def test_interrupt_inside_an_epoch_resumes_inside_it(tmp_path, global_step, schedule, warmup):
     # onecycle also cycles Adam's beta1: building it again must not reset the saved values.
-    settings = {**SETTINGS, "train.schedule": schedule}
+    settings = {**SETTINGS, "train.schedule": schedule, "train.warmup_epochs": warmup}
     whole = deepfit.train(data="wine", out=tmp_path, name="whole", **settings)
     with pytest.raises(TrainingInterrupted):
         deepfit.train(data="wine", out=tmp_path, name="cut", callbacks=[SignalAtStep(global_step)],

@@ -72,13 +72,24 @@ def test_a_search_writes_its_folder_and_a_final_run_evaluated_once(tmp_path):
     tuning = RunDir(final.path).read_json(RunDir(final.path).tuning)
     assert tuning["best_value"] == best["value"] and tuning["test_used_in_search"] is False
     assert "../tune.html" in (final.path / "report.html").read_text()
-    # The validation score of the final run is the best trial's (same seed, same split).
-    assert final.metrics["val"]["roc_auc"] == pytest.approx(best["value"], abs=1e-9)
+    # The final model is fitted on the training and validation rows together, for the
+    # best trial's epochs: nothing is left to validate on.
+    assert final.metrics["val"] is None and tuning["refit"] == "train+val"
+    summary = RunDir(final.path).read_json(RunDir(final.path).summary)
+    assert summary["training"]["epochs_run"] == best["best_epoch"] == tuning["epochs"]
+    sizes = summary["data"]["split_sizes"]
+    assert (sizes["val"], sizes["test"]) == (0, 32) and sizes["train"] == 160 - 32
+    assert record["final"]["refit"] == "train+val"
     assert rd.tune_report.is_file() and rd.best_config.is_file()
     # Running the same search again adds nothing and retrains nothing.
     again = tune(data=toy(), space=SPACE, trials=3, epochs=4, out=tmp_path, name="t",
                  pruner="none", **QUIET)
     assert len(again.study.trials) == 3 and again.final.path == final.path
+    # refit=train repeats the best trial's own run: its validation score is the trial's.
+    trial_run = tune(data=toy(), space=SPACE, trials=3, epochs=4, out=tmp_path, name="t",
+                     pruner="none", refit="train", **QUIET).final
+    assert trial_run.path.name == "final-2"
+    assert trial_run.metrics["val"]["roc_auc"] == pytest.approx(best["value"], abs=1e-9)
     # More trials continue the same study.
     more = tune(data=toy(), space=SPACE, trials=4, epochs=4, out=tmp_path, name="t",
                 pruner="none", **QUIET)
@@ -253,6 +264,12 @@ def test_refusals_are_one_line(tmp_path):
         tune(data=toy(), space=SPACE, trials=1, metric="accuracyy", out=tmp_path, **QUIET)
     with pytest.raises(ConfigError, match="--sampler grid needs discrete values"):
         tune(data=toy(), space=SPACE, trials=1, sampler="grid", out=tmp_path, **QUIET)
+    with pytest.raises(ConfigError, match="--refit shapes the final run, which a --worker "
+                       "does not make"):
+        tune(data=toy(), space=SPACE, trials=1, worker=True, refit="train", out=tmp_path,
+             **QUIET)
+    with pytest.raises(ConfigError, match="--refit all is not known; use one of train"):
+        tune(data=toy(), space=SPACE, trials=1, refit="all", out=tmp_path, **QUIET)
     with pytest.raises(RunError, match="cannot open the study storage"):
         tune(data=toy(), space=SPACE, trials=1, storage="nosuchdb://x", out=tmp_path, **QUIET)
     tune(data=toy(), space=SPACE, trials=1, epochs=2, out=tmp_path, name="s", **QUIET)
@@ -321,6 +338,11 @@ def test_an_image_search_uses_the_image_space(tmp_path):
     assert "data.augment" in record["space"] and "model.hidden" not in record["space"]
     assert all(t["state"] in ("complete", "pruned") for t in record["trials"])
     assert result.final.metrics["test"]["n"] > 0
+    # The final fit of an image search: training and validation images together.
+    sizes = RunDir(result.final.path).read_json(RunDir(result.final.path).summary)["data"][
+        "split_sizes"]
+    assert result.final.metrics["val"] is None and sizes["val"] == 0
+    assert sizes["train"] + sizes["test"] == 40
 
 
 def test_the_study_file_follows_the_umask_and_nested_refuses_a_split(tmp_path):

@@ -30,11 +30,13 @@ __all__ = ["build_bundle", "DataBundle", "DataDescription", "Schema", "Split"]
 
 def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
                  split: Optional[pd.Series] = None,
-                 norm_stats: Optional[tuple] = None) -> DataBundle:
+                 norm_stats: Optional[tuple] = None, refit: bool = False) -> DataBundle:
     """Load, split, and preprocess (fitted on the training split only).
 
     ``split`` (per row ``"train" | "val" | "test"``, e.g. one cross-validation fold) replaces
     the configured split; missing validation rows are carved from the training rows.
+    ``refit``: the validation rows join the training rows after the split (a tuned config's
+    final fit; the validation split is then empty and the preprocessing fitted on both).
 
     Example:
         >>> b = build_bundle(DataConfig(source="iris"))
@@ -46,14 +48,14 @@ def build_bundle(cfg: DataConfig, data: Any = None, seed: int = 0,
         if split is not None:
             raise DataError("cross-validation folds of image data are not supported; use the "
                             "train / validation / test split")
-        return build_image_bundle(cfg, source, seed, norm_stats)
+        return build_image_bundle(cfg, source, seed, norm_stats, refit)
     if data is None:  # the image settings are checked for every named source, as before
         image_options(cfg)
-    return _table_bundle(cfg, load_table(cfg, data, seed), seed, split)
+    return _table_bundle(cfg, load_table(cfg, data, seed), seed, split, refit)
 
 
-def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.Series]
-                  ) -> DataBundle:
+def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.Series],
+                  refit: bool = False) -> DataBundle:
     frame = table.frame
     target_cols = _resolve_targets(cfg, table)
     given = _given_split(cfg, table, split)
@@ -127,7 +129,8 @@ def _table_bundle(cfg: DataConfig, table: Table, seed: int, split: Optional[pd.S
                and not table.class_names
                and pd.api.types.is_numeric_dtype(y_raw) and not pd.api.types.is_bool_dtype(y_raw))
     try:
-        partition = split_rows(cfg, len(frame), seed, given, labels, coarse.class_names, groups)
+        partition = split_rows(cfg, len(frame), seed, given, labels, coarse.class_names, groups,
+                               refit=refit)
     except DataError as exc:
         if counted:
             raise DataError(f"{exc}; or, if '{target}' is a quantity (a count, a score), set "

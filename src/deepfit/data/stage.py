@@ -180,14 +180,15 @@ class Partition:
 
 def split_rows(cfg: DataConfig, n: int, seed: int, given: Optional[GivenSplit] = None,
                labels: Optional[np.ndarray] = None, class_names: Optional[list[str]] = None,
-               groups: Optional[np.ndarray] = None, of: str = "", unit: str = "data"
-               ) -> Partition:
+               groups: Optional[np.ndarray] = None, of: str = "", unit: str = "data",
+               refit: bool = False) -> Partition:
     """Split ``n`` rows into train / validation / test, the one way tables and images do.
 
     ``labels`` (class codes, classification only) stratify the split and are checked: every
     class must be seen in training. ``groups`` (a patient per row) keep each group in one
     split. ``of`` and ``unit`` word the empty-split error ("the test split of cats is
-    empty; use more images ...").
+    empty; use more images ..."). ``refit``: the same split, then the validation rows join
+    the training rows (the final fit of a tuned config; nothing is left to validate on).
 
     Example:
         >>> p = split_rows(DataConfig(), 20, seed=0)
@@ -211,6 +212,10 @@ def split_rows(cfg: DataConfig, n: int, seed: int, given: Optional[GivenSplit] =
         if len(rows[split]) == 0:
             raise DataError(f"the {split} split{of} is empty; use more {unit} or other split "
                             "sizes")
+    if refit:
+        rows = {**rows, "train": np.sort(np.concatenate([rows["train"], rows["val"]])),
+                "val": rows["val"][:0]}
+        method += "; for this final fit the validation rows joined the training rows"
     return Partition(rows, notes, method, drawn_splits(None if given is None else given.values))
 
 

@@ -4,7 +4,7 @@ the test split; the test split is never used to choose anything."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -60,21 +60,31 @@ def predicted_counts(p: Predictions) -> dict[str, int]:
     return {name: int(c) for name, c in zip(p.class_names, counts)}
 
 
-def evaluate(val: Predictions, test: Predictions, cfg: EvalConfig, seed: int = 0) -> dict:
+def evaluate(val: Optional[Predictions], test: Predictions, cfg: EvalConfig, seed: int = 0,
+             tuned: Optional[dict[str, Any]] = None) -> dict:
     """Everything metrics.json holds: ``{"val", "test", "threshold", ...}``.
 
     Binary tasks: the threshold for ``eval.threshold_objective`` is tuned on ``val``; it
     becomes the decision threshold only with ``eval.apply_threshold``, and the test metrics
     at the other threshold are kept for comparison (``"test_at_other_threshold"``).
+    ``val`` None: a model fitted on its validation rows too (a tuned config's final fit);
+    ``"val"`` is then None and ``tuned`` is the threshold tuning done on the validation
+    predictions of the run it repeats (``threshold_tuning``), if any.
     """
     out: dict[str, Any] = {"threshold": 0.5}
     tuning = None
     if test.task == "binary" and cfg.threshold_objective != "none":
-        tuning = _tune(val, cfg)
+        tuning = threshold_tuning(val, cfg) if val is not None else tuned or {
+            "objective": cfg.threshold_objective, "threshold": None,
+            "reason": "the model was fitted on its validation rows too, and no tuned "
+                      "threshold came with it"}
         out["tuning"] = tuning
         if cfg.apply_threshold and tuning.get("threshold") is not None:
             out["threshold"] = tuning["threshold"]
     for name, p in (("val", val), ("test", test)):
+        if p is None:
+            out[name] = None
+            continue
         p.threshold = out["threshold"]
         out[name] = full_metrics(p, cfg)
     if tuning is not None and tuning.get("threshold") is not None:
@@ -98,7 +108,9 @@ def evaluate(val: Predictions, test: Predictions, cfg: EvalConfig, seed: int = 0
     return out
 
 
-def _tune(val: Predictions, cfg: EvalConfig) -> dict[str, Any]:
+def threshold_tuning(val: Predictions, cfg: EvalConfig) -> dict[str, Any]:
+    """The threshold for ``eval.threshold_objective`` on the validation predictions ``val``
+    (binary), with what it was tuned for, or None and the reason."""
     if len(np.unique(val.y_true)) < 2:
         return {"objective": cfg.threshold_objective, "threshold": None,
                 "reason": "the validation split holds one class only"}

@@ -59,7 +59,8 @@ def learning_figure(rows: list[dict], main: str, best_epoch: Optional[int]) -> A
     style = _epoch_style(len(epochs))
     for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], main, pretty)):
         ax.plot(epochs, [r[f"train_{key}"] for r in rows], label="train", **style)
-        ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation", **style)
+        if any(r[f"val_{key}"] is not None for r in rows):  # None: fitted without validation
+            ax.plot(epochs, [r[f"val_{key}"] for r in rows], label="validation", **style)
         if best_epoch:
             ax.axvline(best_epoch, color="grey", ls="--", lw=1, label=f"best (epoch {best_epoch})")
         _epoch_axis(ax, epochs)

@@ -58,6 +58,46 @@ def metric_rows(task: str, metrics: dict[str, Any]) -> list[tuple[str, str, str]
             for k in HEADLINE[task] if k in test or k in val]
 
 
+def metric_table(task: str, metrics: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """The headline metrics as (header, rows): validation beside test, or test alone for a
+    model fitted on its validation rows too (``metrics["val"]`` None)."""
+    rows = metric_rows(task, metrics)
+    if metrics.get("val") is None and "val" in metrics:
+        return ["metric", test_header(metrics)], [(label, t) for label, _, t in rows]
+    return ["metric", "validation", test_header(metrics)], rows
+
+
+def best_epoch_text(training: dict[str, Any]) -> str:
+    """The best epoch and its monitored value, or why no epoch was picked (a final fit)."""
+    refit = training.get("refit")
+    if refit:
+        return (f"none picked: no validation rows (they were fitted on); {refit['epochs']} "
+                f"epoch(s), the best epoch of {refit['source']}")
+    return f"{training['best_epoch']} ({training['monitor']} = {fmt(training['best_value'])})"
+
+
+def evaluation_intro(training: dict[str, Any]) -> str:
+    """What model the test figures are of, and what the validation figures mean."""
+    if training.get("refit"):
+        return ("The model fitted on the training and validation rows together, evaluated "
+                "once on the held-out test set. There are no validation figures: the "
+                "validation rows were fitted on.")
+    return ("The model from the best epoch, evaluated once on the held-out test set. "
+            "Validation figures are shown for comparison: they were used to pick the "
+            "epoch, so they are optimistic.")
+
+
+def rerun_text(training: dict[str, Any], config: str) -> str:
+    """How to run the experiment again."""
+    text = f"Re-run this experiment with `deepfit train {config}`."
+    if training.get("refit"):
+        text = (f"This model was fitted on training and validation rows for the epochs of "
+                f"{training['refit']['source']}, which `deepfit train` does not repeat: "
+                f"`deepfit train {config}` trains the same config with validation and early "
+                "stopping; the search's own command makes this fit again.")
+    return text
+
+
 def test_header(metrics: dict[str, Any]) -> str:
     """'test' or 'test [95% CI]'."""
     return f"test [{metrics.get('ci_level', 0.95):.0%} CI]" if metrics.get("ci") else "test"
@@ -71,6 +111,9 @@ def rate_rows(metrics: dict[str, Any], task: str) -> tuple[list[str], list[tuple
     if not test:
         return [], []
     keys = [k for k in RATE_LABELS if k in test["macro"]]
+    if task == "binary" and metrics.get("val") is None and "val" in metrics:
+        return ["rate (positive class)", "test"], [(RATE_LABELS[k], fmt(test["binary"][k]))
+                                                   for k in keys]
     if task == "binary":
         val = (metrics.get("val") or {}).get("rates") or {}
         rows = [(RATE_LABELS[k], fmt(val.get("binary", {}).get(k)), fmt(test["binary"][k]))
@@ -98,16 +141,17 @@ def threshold_sentence(metrics: dict[str, Any]) -> str:
     if tuning.get("threshold") is None:
         return (f"Decision threshold {used:.4g} (default); no threshold was tuned: "
                 f"{tuning['reason']}.")
+    on = tuning.get("where") or "validation"  # a final fit: the chosen trial's validation
     if tuning.get("undetermined"):
-        return (f"Decision threshold {used:.4g} (default). Tuning on validation for {name}: "
+        return (f"Decision threshold {used:.4g} (default). Tuning on {on} for {name}: "
                 f"{tuning['reason']}.")
     found = f"validation {name} {tuning['value']:.4f}"
     if tuning.get("value_at_default") is not None:
         found += f" vs {tuning['value_at_default']:.4f} at 0.5"
     if tuning.get("applied"):
-        return (f"Decision threshold {used:.4g}, tuned on validation for {name} ({found}); "
+        return (f"Decision threshold {used:.4g}, tuned on {on} for {name} ({found}); "
                 "applied (eval.apply_threshold=true).")
-    return (f"Decision threshold {used:.4g} (default). Tuning on validation for {name} suggests "
+    return (f"Decision threshold {used:.4g} (default). Tuning on {on} for {name} suggests "
             f"{tuning['threshold']:.4g} ({found}); to use it, rerun with "
             "eval.apply_threshold=true.")
 
@@ -171,14 +215,20 @@ def balance_rows(data: dict[str, Any]) -> tuple[list[str], list[tuple]]:
     if data.get("class_counts"):
         names.sort()
     first = "label (positives)" if data.get("label_counts") else "class"
-    return [first, "train", "validation", "test"], [
-        (n, *(counts[s].get(n, 0) for s in ("train", "val", "test"))) for n in names]
+    # A final fit on train + validation has no validation rows: no column of zeros.
+    splits = ("train", "val", "test") if data["split_sizes"].get("val") else ("train", "test")
+    return [first, *(SPLIT_NAMES[s] for s in splits)], [
+        (n, *(counts[s].get(n, 0) for s in splits)) for n in names]
+
+
+SPLIT_NAMES = {"train": "train", "val": "validation", "test": "test"}
 
 
 def describe_split(data: dict[str, Any]) -> str:
     sizes = data["split_sizes"]
-    return (f"{data['rows']} rows: {sizes['train']} train / {sizes['val']} validation / "
-            f"{sizes['test']} test; split {data.get('split_method', 'as given')}")
+    val = f"{sizes['val']} validation / " if sizes.get("val") else ""
+    return (f"{data['rows']} rows: {sizes['train']} train / {val}{sizes['test']} test; "
+            f"split {data.get('split_method', 'as given')}")
 
 
 def describe_inputs(data: dict[str, Any]) -> str:

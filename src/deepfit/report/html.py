@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_batch, describe_inputs, describe_split,
-                                   describe_target,
-                                      describe_training_time, fmt, metric_rows,
-                                   per_class_rows, rate_rows, test_header, threshold_rows)
+from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch,
+                                   describe_inputs, describe_split, describe_target,
+                                   describe_training_time, evaluation_intro, metric_rows,
+                                   metric_table, per_class_rows, rate_rows, rerun_text,
+                                   threshold_rows)
 from deepfit.report.page import escape, page, png, table
 from deepfit.report.tune import tuning_html
 from deepfit.run import RunDir
@@ -70,8 +72,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
 
     parts.append("<h2>3. Training</h2>")
     parts.append(_dl([("Epochs run", f"{training['epochs_run']} of at most {training['max_epochs']}"),
-                      ("Best epoch", f"{training['best_epoch']} ({training['monitor']} = "
-                                     f"{fmt(training['best_value'])})"),
+                      ("Best epoch", best_epoch_text(training)),
                       ("Stopped because", training["stop_reason"]),
                       ("Training time", describe_training_time(training))]))
     plots = summary.get("plots", {})
@@ -79,10 +80,8 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
         parts.append(_img(rd.path / plots["Learning curves"], "Learning curves"))
 
     parts.append("<h2>4. Evaluation</h2>")
-    parts.append("<p>The model from the best epoch, evaluated once on the held-out test set. "
-                 "Validation figures are shown for comparison: they were used to pick the "
-                 "epoch, so they are optimistic.</p>")
-    parts.append(table(["metric", "validation", test_header(metrics)], metric_rows(task, metrics)))
+    parts.append(f"<p>{escape(evaluation_intro(training))}</p>")
+    parts.append(table(*metric_table(task, metrics)))
     if metrics.get("ci"):
         parts.append(f"<p class='sub'>Intervals: percentile bootstrap over the test rows "
                      f"({metrics.get('ci_resamples')} seeded resamples); they show how much "
@@ -108,8 +107,8 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
                  or "<p>No warnings.</p>")
     if tuning:  # the run's config was chosen by a search (its tuning.json)
         parts.append(tuning_html(tuning))
-    parts.append("<h2>Configuration</h2><p>Re-run this experiment with "
-                 f"<code>deepfit train {escape(rd.config)}</code>.</p>"
+    rerun = re.sub(r"`([^`]*)`", r"<code>\1</code>", escape(rerun_text(training, str(rd.config))))
+    parts.append(f"<h2>Configuration</h2><p>{rerun}</p>"
                  f"<pre>{escape(config_yaml)}</pre>")
     parts.append(f"<p class='sub'>torch {escape(summary['versions']['torch'])}, "
                  f"Python {escape(summary['versions']['python'])}</p>")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from deepfit.report.format import (balance_rows, describe_batch, describe_inputs, describe_split,
-                                   describe_target,
-                                      describe_training_time, fmt, metric_rows,
-                                   per_class_rows, rate_rows, test_header, threshold_rows)
+from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch,
+                                   describe_inputs, describe_split, describe_target,
+                                   describe_training_time, evaluation_intro,
+                                   metric_table, per_class_rows, rate_rows, rerun_text,
+                                   threshold_rows)
 from deepfit.report.tune import tuning_markdown
 
 
@@ -55,16 +56,14 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
                             for r in model["layers"]])]
     out += ["", "## 3. Training", "",
             f"- Epochs run: {training['epochs_run']} of at most {training['max_epochs']}",
-            f"- Best epoch: {training['best_epoch']} ({training['monitor']} = "
-            f"{fmt(training['best_value'])})", f"- Stopped because: {training['stop_reason']}",
+            f"- Best epoch: {best_epoch_text(training)}",
+            f"- Stopped because: {training['stop_reason']}",
             f"- Training time: {describe_training_time(training)}"]
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
         out += ["", f"![Learning curves]({plots['Learning curves']})"]
     out += ["", "## 4. Evaluation", "",
-            "Best-epoch model on the held-out test set (validation picked the epoch, so its "
-            "figures are optimistic).", "",
-            _table(["metric", "validation", test_header(metrics)], metric_rows(task, metrics))]
+            evaluation_intro(training), "", _table(*metric_table(task, metrics))]
     sentence, trows = threshold_rows(metrics)
     if sentence:
         out += ["", "### Decision threshold", "", sentence]
@@ -83,5 +82,6 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
     out += ["", "## 5. Notes", ""] + ([f"- {n}" for n in notes] or ["No warnings."])
     if tuning:  # the run's config was chosen by a search (its tuning.json)
         out += tuning_markdown(tuning)
-    out += ["", "## Configuration", "", "```yaml", config_yaml.rstrip(), "```", ""]
+    rerun = rerun_text(training, f"{summary['name']}/config.yaml")
+    out += ["", "## Configuration", "", rerun, "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(out)

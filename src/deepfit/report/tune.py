@@ -275,7 +275,8 @@ def tuning_lines(tuning: dict[str, Any]) -> list[str]:
              + (f", {failed} failed" if failed > 0 else "") + f"), sampler {tuning.get('sampler')}, "
              f"pruner {tuning.get('pruner')}; best validation {label} "
              f"{fmt(tuning.get('best_value'))} ({tuning.get('direction')}).",
-             f"The chosen configuration was {refit_sentence(tuning.get('refit'), None)}."]
+             "The chosen configuration was "
+             f"{refit_sentence(tuning.get('refit'), tuning.get('epochs'))}."]
     if tuning.get("test_used_in_search") is False:
         lines.append("The test split was not used in the search: this report's test figures "
                      "are an honest estimate.")

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from deepfit.config import TrainConfig
+from deepfit.errors import RunError
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -57,9 +58,14 @@ class Schedule:
     def __init__(self, cfg: TrainConfig, optimizer: torch.optim.Optimizer,
                  steps_per_epoch: int) -> None:
         self.cfg, self.optimizer = cfg, optimizer
-        self.base_lrs = [g["lr"] for g in optimizer.param_groups]
+        # Every group starts at train.lr (``build_optimizer``); read from the config, not
+        # the groups, which hold a resumed run's current rates when the schedule is rebuilt.
+        self.base_lrs = [cfg.lr for _ in optimizer.param_groups]
         self.warmup_steps = cfg.warmup_epochs * steps_per_epoch if cfg.schedule != "onecycle" else 0
-        self.step_count = 0
+        self.step_count, self.steps_per_epoch = 0, max(1, steps_per_epoch)
+        # The rate of each epoch of a validated run, replayed where reduce-on-plateau would
+        # need a validation loss (``deepfit.train.builtin.fixed_epochs``); None: decide.
+        self.replay: Optional[list[float]] = None
         main_epochs = max(1, cfg.epochs - cfg.warmup_epochs)
         self.inner: Optional[Any] = None
         if cfg.schedule == "step":
@@ -92,10 +98,18 @@ class Schedule:
         if self.cfg.schedule == "onecycle" and self.step_count < self.inner.total_steps:
             self.inner.step()
 
-    def after_epoch(self, val_loss: float) -> None:
+    def after_epoch(self, val_loss: Optional[float]) -> None:
         if self.step_count < self.warmup_steps or self.cfg.schedule in ("constant", "onecycle"):
             return
-        if self.cfg.schedule == "plateau":
+        if self.cfg.schedule == "plateau" and self.replay is not None:
+            done = self.step_count // self.steps_per_epoch  # the next epoch's rate: replay[done]
+            if done < len(self.replay):
+                self._set_scale(self.replay[done] / self.cfg.lr)
+        elif self.cfg.schedule == "plateau":
+            if val_loss is None:
+                raise RunError("train.schedule=plateau lowers the rate when the validation "
+                               "loss stops falling, and this fit has no validation rows; "
+                               "choose another train.schedule")
             # A NaN loss must not count as an improvement or silently vanish.
             self.inner.step(val_loss if math.isfinite(val_loss) else float("inf"))
         else:

@@ -156,7 +156,8 @@ class Trainer:
             tracker = RunningMetric(self.task, self.device)
             tracker.update(self.head.scores(torch.cat(outs)), ys[:seen])
             tracker.stats = self.strategy.sum(tracker.stats)  # every process's rows
-            val_loss, val_metric = self.validate(X_val, y_val)
+            # No validation rows (a final refit): nothing to validate, nothing to select.
+            val_loss, val_metric = self.validate(X_val, y_val) if len(y_val) else (None, None)
             train_loss = self._epoch_loss(losses, sizes)
             logs = {EPOCH: epoch, TRAIN_LOSS: train_loss,
                     f"train_{self.main}": tracker.value(), VAL_LOSS: val_loss,

@@ -28,7 +28,7 @@ from deepfit.assemble import assemble
 from deepfit.config import RunConfig
 from deepfit.config_rules import plain
 from deepfit.errors import ConfigError, RunError
-from deepfit.pipeline import config_yaml, train, train_arguments
+from deepfit.pipeline import RefitPlan, config_yaml, train, train_arguments
 from deepfit.config_scope import not_applying
 from deepfit.report import write_report
 from deepfit.report.tune import render_tune
@@ -43,6 +43,7 @@ from deepfit.tune.study import (PRUNERS, SAMPLERS, counted, open_study, optuna_m
 from deepfit.tune.trial import check_metric, direction_of
 
 FINAL = "final"
+REFITS = ("train+val", "train")  # how the final model is trained (``tune(refit=...)``)
 
 
 @dataclass
@@ -70,7 +71,8 @@ def tune(config: Any = None, *, data: Any = None, model: Optional[nn.Module | st
          space: Any = None, trials: int = 20, timeout: Optional[float] = None,
          metric: Optional[str] = None, sampler: str = "tpe", pruner: str = "median",
          storage: Optional[str] = None, worker: bool = False, nested: Optional[int] = None,
-         split: Optional[pd.Series] = None, **overrides: Any) -> TuneResult:
+         split: Optional[pd.Series] = None, refit: Optional[str] = None,
+         **overrides: Any) -> TuneResult:
     """Search hyperparameters, then retrain the best config and evaluate it once on test.
 
     Args:
@@ -87,11 +89,21 @@ def tune(config: Any = None, *, data: Any = None, model: Optional[nn.Module | st
             tuning folder). worker: run trials only (another process makes the final run).
         nested: K outer folds: the whole search repeated in each (``deepfit.tune.nested``).
         split: per-row ``train | val | test`` labels (as for ``deepfit.train``).
+        refit: how the final model is trained: ``train+val`` (the default, None: on the
+            training and validation rows together, for the best trial's epochs with its
+            learning rates and validation threshold) or ``train`` (on the training split
+            with validation early stopping: the best trial's own model, same seed).
     """
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler {sampler} is not known; use one of {', '.join(SAMPLERS)}")
     if pruner not in PRUNERS:
         raise ConfigError(f"--pruner {pruner} is not known; use one of {', '.join(PRUNERS)}")
+    if refit is not None and worker:
+        raise ConfigError("--refit shapes the final run, which a --worker does not make; "
+                          "give it to the process without --worker")
+    refit = refit or REFITS[0]
+    if refit not in REFITS:
+        raise ConfigError(f"--refit {refit} is not known; use one of {', '.join(REFITS)}")
     if trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -105,15 +117,16 @@ def tune(config: Any = None, *, data: Any = None, model: Optional[nn.Module | st
                               "applies to a search without nested")
         from deepfit.tune.nested import nested_tune
         return nested_tune(cfg, data, model, space, trials, timeout, metric, sampler, pruner,
-                           storage, worker, nested)
+                           storage, worker, nested, refit)
     return tune_once(cfg, data, model, space, trials, timeout, metric, sampler, pruner,
-                     storage, worker, split)
+                     storage, worker, split, refit=refit)
 
 
 def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any, trials: int,
               timeout: Optional[float], metric: Optional[str], sampler: str, pruner: str,
               storage: Optional[str], worker: bool, split: Optional[pd.Series],
-              folder: Optional[Path] = None, final: bool = True) -> TuneResult:
+              folder: Optional[Path] = None, final: bool = True,
+              refit: str = "train+val") -> TuneResult:
     """One search in ``folder`` (default: ``out/<name or data-tune>``)."""
     bundles: dict = {}
     probe = assemble(cfg, data, None if model is None else copy.deepcopy(model), split, bundles)
@@ -156,7 +169,7 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
     best_cfg = cfg.override(space.decode(best.params))
     rd.write_text(rd.best_config, config_yaml(best_cfg.override({"name": None}), probe.facts))
     result = _result(rd, study, space, cfg, metric, direction, stopped_by)
-    final_run = _final(rd, record, study, space, best, best_cfg, data, model, split) \
+    final_run = _final(rd, record, study, space, best, best_cfg, data, model, split, refit) \
         if final else None
     result.final = final_run
     write_record(rd, record, study, space, final_run, best)
@@ -180,7 +193,9 @@ def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpa
            "importances": imp, "importances_note": why, "final": final_entry,
            "nested": nested}
     if final_run is not None:
-        out["final"] = {"path": final_run.path.name, "refit": "train", "trial": best.number,
+        refit = RunDir(final_run.path).read_json(RunDir(final_run.path).tuning)
+        out["final"] = {"path": final_run.path.name, "refit": refit["refit"],
+                        "epochs": refit.get("epochs"), "trial": best.number,
                         "epochs": outcome(best).get("best_epoch"),
                         "test": {k: v for k, v in final_run.metrics["test"].items()
                                  if isinstance(v, (int, float)) or v is None}}
@@ -190,20 +205,26 @@ def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpa
 
 
 def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
-           best_cfg: RunConfig, data: Any, model: Any, split: Optional[pd.Series]) -> Run:
-    """The best config retrained on the training split (validation for early stopping, as
-    in its trial: same seed, same model) and evaluated once on the test split."""
+           best_cfg: RunConfig, data: Any, model: Any, split: Optional[pd.Series],
+           refit: str) -> Run:
+    """The best config trained again and evaluated once on the test split: on the training
+    and validation rows together for the best trial's epochs (``train+val``), or on the
+    training split with validation early stopping as in its trial (``train``: same seed,
+    same model)."""
     previous = rd.read_json(rd.tune) if rd.tune.is_file() else {}
     done = previous.get("final") or {}
-    if done.get("trial") == best.number and RunDir(rd.path / done["path"]).summary.is_file():
+    if (done.get("trial") == best.number and done.get("refit", "train") == refit
+            and RunDir(rd.path / done["path"]).summary.is_file()):
         return load(rd.path / done["path"])
+    plan = refit_plan(best) if refit == "train+val" else None
     name = FINAL
     for i in range(2, 10_000):
         if not (rd.path / name).exists():
             break
         name = f"{FINAL}-{i}"
     run = train(best_cfg.override({"out": str(rd.path), "name": name}), data=data,
-                model=None if model is None else copy.deepcopy(model), split=split)
+                model=None if model is None else copy.deepcopy(model), split=split,
+                refit=plan)
     final_rd = RunDir(run.path)
     states = [t.state.name for t in study.get_trials(deepcopy=False)]
     final_rd.write_json(final_rd.tuning, {
@@ -211,11 +232,27 @@ def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
         "complete": states.count("COMPLETE"), "pruned": states.count("PRUNED"),
         "metric": record["metric"], "direction": record["direction"],
         "best_value": best.value, "best_trial": best.number, "sampler": record["sampler"],
-        "pruner": record["pruner"], "refit": "train", "params": space.decode(best.params),
+        "pruner": record["pruner"], "refit": refit, "epochs": plan.epochs if plan else None,
+        "params": space.decode(best.params),
         "test_used_in_search": False})
     if best_cfg.eval.report:
         write_report(run.path)  # again, now with the Tuning section
     return run
+
+
+def refit_plan(best: Any) -> RefitPlan:
+    """What the final fit on train + validation repeats of the best trial: its best epoch,
+    its learning rate in each epoch, the threshold it tuned on its validation predictions."""
+    done = outcome(best)
+    if not done.get("best_epoch") or "lrs" not in done:
+        raise RunError(f"trial {best.number} recorded no best epoch to refit for (its study "
+                       "was made by an older deepfit); use --refit train")
+    tuning = done.get("tuning")
+    if tuning:
+        tuning = {**tuning, "where": f"the validation split of trial {best.number} (its "
+                                     "model before the final fit)"}
+    return RefitPlan(epochs=done["best_epoch"], lrs=tuple(done["lrs"]), tuning=tuning,
+                     source=f"trial {best.number}")
 
 
 def search_space_check(space: SearchSpace, probe: Any, cfg: RunConfig, data: Any, model: Any,

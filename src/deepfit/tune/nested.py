@@ -30,7 +30,8 @@ from deepfit.tune.trial import check_metric, direction_of
 
 def nested_tune(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any, trials: int,
                 timeout: Optional[float], metric: Optional[str], sampler: str, pruner: str,
-                storage: Optional[str], worker: bool, folds: int) -> Any:
+                storage: Optional[str], worker: bool, folds: int,
+                refit: str = "train+val") -> Any:
     from deepfit.tune import TuneResult, tune_once
 
     if folds < 2:
@@ -55,7 +56,7 @@ def nested_tune(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: An
     for k, (_, split) in enumerate(splits, start=1):
         folder = rd.path / f"outer-{k}"
         result = tune_once(cfg, data, model, space, trials, timeout, metric, sampler, pruner,
-                           storage, False, split, folder=folder)
+                           storage, False, split, folder=folder, refit=refit)
         results.append(result)
         test = result.final.metrics["test"].get(metric) if result.final else None
         per_fold.append({"fold": folder.name, "test": test, "validation": result.best_value,

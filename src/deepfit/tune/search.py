@@ -75,7 +75,8 @@ class Search:
         # One write to the study (each is a database commit): how the trial went.
         trial.set_user_attr(OUTCOME, {"epochs": outcome.epochs, "best_epoch": outcome.best_epoch,
                                       "pruned_at": outcome.pruned_at,
-                                      "seconds": round(outcome.seconds, 3)})
+                                      "seconds": round(outcome.seconds, 3),
+                                      "lrs": outcome.lrs, "tuning": outcome.tuning})
         if outcome.pruned_at is not None:
             self.say(f"trial {trial.number}: pruned at epoch {outcome.pruned_at} "
                      f"({outcome.seconds:.1f} s)")

@@ -11,6 +11,7 @@ reported to Optuna, whose pruner may stop the trial (``trainer.should_stop``).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -23,13 +24,14 @@ import sklearn.metrics as skm
 from deepfit.assemble import Assembly, assemble
 from deepfit.config import EvalConfig, RunConfig
 from deepfit.errors import ConfigError, RunError, did_you_mean, one_of
-from deepfit.evaluate.evaluation import full_metrics
+from deepfit.evaluate.evaluation import full_metrics, threshold_tuning
 from deepfit.evaluate.metrics import HEADLINE
 from deepfit.evaluate.predict import Predictions, predict
 from deepfit.track import Tracking
 from deepfit.train.builtin.nan_guard import TrainingDiverged
 from deepfit.train.callbacks import Callback
 from deepfit.train.device import deterministic_algorithms
+from deepfit.train.history import LR
 from deepfit.train.trainer import Trainer
 
 # The metric a search optimises by default, per task: threshold-free and smooth on small
@@ -130,6 +132,10 @@ class TrialOutcome:
     pruned_at: Optional[int]
     seconds: float
     intermediate: dict[int, Optional[float]] = field(default_factory=dict)
+    # What a final fit on train + validation repeats (``deepfit.pipeline.RefitPlan``): the
+    # learning rate of each epoch up to the best, and the threshold tuned on validation.
+    lrs: list[float] = field(default_factory=list)
+    tuning: Optional[dict[str, Any]] = None
 
 
 def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional[pd.Series],
@@ -147,14 +153,24 @@ def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional
                       workers=c.data.workers)
     with deterministic_algorithms(c.train.deterministic), tracking:
         history = trainer.fit(b.train.X, b.train.y, b.val.X, b.val.y)
-    value = None
+    value, tuning = None, None
     if report.pruned_at is None:
         p = predict(trainer.model, built.head, b.schema, b.val.X, b.val.ids, b.val.y,
                     trainer.eval_batch_size, inputs=built.inputs, precision=c.train.precision)
         value = score(p, metric)
+        if p.task == "binary" and c.eval.threshold_objective != "none":
+            tuning = _plain(threshold_tuning(p, c.eval))
     tracking.finish(values={f"trial_{metric}": value})
+    lrs = [float(r[LR]) for r in history.rows[:trainer.best_epoch or 0]]
     return TrialOutcome(value, len(history), trainer.best_epoch, report.pruned_at,
-                        time.perf_counter() - started, report.values)
+                        time.perf_counter() - started, report.values, lrs, tuning)
+
+
+def _plain(tuning: dict[str, Any]) -> dict[str, Any]:
+    """The threshold tuning as JSON values (a study's attributes are JSON), without its curve
+    (a point per validation score; only the run that tunes on validation plots it)."""
+    return json.loads(json.dumps({k: v for k, v in tuning.items() if k != "curve"},
+                                 default=float))
 
 
 def _predictions(built: Assembly, split: Any, scores: np.ndarray) -> Predictions:

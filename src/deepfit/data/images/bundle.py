@@ -32,11 +32,11 @@ __all__ = ["build_image_bundle", "cache_dir", "image_options"]
 
 
 def build_image_bundle(cfg: DataConfig, source: Source, seed: int,
-                       norm_stats: Optional[tuple] = None) -> DataBundle:
+                       norm_stats: Optional[tuple] = None, refit: bool = False) -> DataBundle:
     """The data stage for an image source (``resolve_source``'s ``source``).
 
     ``norm_stats`` (mean, std) replace the training split's statistics (e.g. the
-    statistics pretrained weights expect).
+    statistics pretrained weights expect). ``refit``: see ``split_rows``.
     """
     opts = image_options(cfg)  # checks the settings even for images given in memory
     data = source.data if source.data is not None else source.images.load(opts)
@@ -56,7 +56,7 @@ def build_image_bundle(cfg: DataConfig, source: Source, seed: int,
         pd.Series(data.split), "official split", "by the source's own split",
         "the source's split", " (validation carved from training)")
     partition = split_rows(cfg, len(data), seed, given, codes, names, data.groups,
-                           of=f" of {data.name}", unit="images")
+                           of=f" of {data.name}", unit="images", refit=refit)
     parts = partition.rows
     notes += partition.notes
     target = _target(names, task, cfg.positive_class)

@@ -12,6 +12,7 @@ import torch
 from deepfit.train.builtin.best_model import BestModel
 from deepfit.train.builtin.checkpointing import LastCheckpoint
 from deepfit.train.builtin.early_stopping import EarlyStopping
+from deepfit.train.builtin.fixed_epochs import FixedEpochs
 from deepfit.train.builtin.lr_schedule import LRSchedule
 from deepfit.train.builtin.nan_guard import NanGuard, checks_every_step
 from deepfit.train.builtin.progress import Progress
@@ -60,5 +61,5 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     return before, after
 
 
-__all__ = ["BestModel", "EarlyStopping", "LastCheckpoint", "LRSchedule", "NanGuard", "Progress",
+__all__ = ["BestModel", "EarlyStopping", "FixedEpochs", "LastCheckpoint", "LRSchedule", "NanGuard", "Progress",
            "RunFiles", "default_callbacks"]

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from deepfit.errors import RunError
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import save_checkpoint
 from deepfit.train.history import mode_of
@@ -27,6 +28,9 @@ class BestModel(Callback):
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
         value = logs[self.monitor]
+        if value is None:
+            raise RunError(f"train.monitor={self.monitor} needs a validation split, and this "
+                           "fit has no validation rows")
         if self.improved(value):
             self.best_value, self.best_epoch = value, epoch
             self.best_state = {k: v.detach().cpu().clone()

@@ -53,8 +53,10 @@ class Progress(Callback):
             self.bar.update(self.steps, completed=step + 1)
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
-        status = (f"loss {logs['train_loss']:.4f}  val_loss {logs['val_loss']:.4f}  "
-                  f"val_{self.main} {logs[f'val_{self.main}']:.4f}")
+        status = f"loss {logs['train_loss']:.4f}"
+        if logs["val_loss"] is not None:  # None: a fit without validation rows
+            status += (f"  val_loss {logs['val_loss']:.4f}  "
+                       f"val_{self.main} {logs[f'val_{self.main}']:.4f}")
         if self.bar is not None:
             self.bar.update(self.task, completed=epoch, status=status)
         elif epoch == 1 or epoch % max(1, self.total // 10) == 0:
