@@ -76,3 +76,11 @@ def test_an_interrupted_refit_resumes_with_its_plan(tmp_path):
     assert resumed.history.column("lr") == whole.history.column("lr")
     assert resumed.history.column("train_loss") == whole.history.column("train_loss")
     assert json.dumps(resumed.metrics["test"]) == json.dumps(whole.metrics["test"])
+
+
+def test_the_model_card_of_a_refit_has_no_validation_column(tmp_path):
+    run = deepfit.train(data=toy(), out=tmp_path, refit=RefitPlan(epochs=2, lrs=(1e-3, 1e-3)),
+                        **QUIET)
+    run.export("safetensors", tmp_path / "exp")
+    text = (tmp_path / "exp" / "model_card.md").read_text()
+    assert "fitted on its validation rows too" in text and "| metric | test |" in text

@@ -4,7 +4,7 @@ bytes of one file, with a dynamic batch size.
 - onnx: torch.export, then torch's ONNX exporter from that ExportedProgram (the
   torch.export-based "dynamo" exporter, torch's default since 2.9; the TorchScript-based one
   is deprecated). Its inputs and output are named as in the input schema; the batch axis
-  is called "batch"; an image model that resizes has "height" and "width" axes too.
+  is called "batch"; an image model has "height" and "width" axes too.
 - torchscript: ``torch.jit.trace``, checked on a second batch size (and image size); a
   tracer warning (a Python value made from a tensor, which would freeze one branch) is an
   error.

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from deepfit.report.format import (balance_rows, describe_inputs, describe_split,
-                                   describe_target, metric_rows, test_header,
-                                   threshold_sentence)
+                                   describe_target, metric_table, threshold_sentence)
 
 HOW_TO_RUN = {
     "onnx": """```python
@@ -76,11 +75,11 @@ def model_card(summary: dict[str, Any], schema: dict[str, Any],
         out += ["", _table(header, rows)]
     out += ["", "## Model", "", f"- {model['description']}",
             f"- Trainable parameters: {model['parameters']:,}", "",
-            "## Metrics", "", f"Held-out test split ({data['split_sizes']['test']} rows) and "
-            "validation split; the interval is a bootstrap confidence interval over test rows "
-            "where the run computed one.", "",
-            _table(["metric", "validation", test_header(metrics)],
-                   metric_rows(data["task"], metrics))]
+            "## Metrics", "", f"Held-out test split ({data['split_sizes']['test']} rows)"
+            + (" and validation split" if metrics.get("val") else
+               " (the model was fitted on its validation rows too)")
+            + "; the interval is a bootstrap confidence interval over test rows where the run "
+            "computed one.", "", _table(*metric_table(data["task"], metrics))]
     if data["task"] == "binary":
         out += ["", threshold_sentence(metrics) or
                 f"Decision threshold {metrics.get('threshold', 0.5):.4g}."]
