@@ -15,10 +15,12 @@ split is not read until the final run (``deepfit.tune.trial``).
 from __future__ import annotations
 
 import copy
+import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import pandas as pd
 import yaml
@@ -44,6 +46,7 @@ from deepfit.tune.trial import check_metric, direction_of
 
 FINAL = "final"
 REFITS = ("train+val", "train")  # how the final model is trained (``tune(refit=...)``)
+RECORD_EVERY_S = 2.0  # tune.json is rewritten at most this often during a search
 
 
 @dataclass
@@ -152,10 +155,10 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
               "study": study.study_name, "trials_requested": trials, "timeout_s": timeout,
               "seed": cfg.train.seed, "test_used_in_search": False}
     previous = rd.read_json(rd.tune).get("final") if rd.tune.is_file() else None
-    # tune.json after every finished trial: the search's state, readable while it runs.
-    after_trial = None if worker else (
-        lambda: write_record(rd, record, study, space, None, None, final_entry=previous,
-                             html=False))
+    # tune.json while the search runs: after a finished trial, at most every few seconds
+    # (rewriting it costs a read of every trial; the study itself is always current).
+    after_trial = None if worker else _at_most_every(RECORD_EVERY_S, lambda: write_record(
+        rd, record, study, space, None, None, final_entry=previous, html=False))
     search = Search(study, space, cfg, probe.cfg, probe.facts, data, model, split, metric,
                     pruner != "none", trials, say, bundles, after_trial)
     done = counted(study)
@@ -196,7 +199,6 @@ def write_record(rd: RunDir, record: dict, study: Any, space: Optional[SearchSpa
         refit = RunDir(final_run.path).read_json(RunDir(final_run.path).tuning)
         out["final"] = {"path": final_run.path.name, "refit": refit["refit"],
                         "epochs": refit.get("epochs"), "trial": best.number,
-                        "epochs": outcome(best).get("best_epoch"),
                         "test": {k: v for k, v in final_run.metrics["test"].items()
                                  if isinstance(v, (int, float)) or v is None}}
     rd.write_json(rd.tune, out)
@@ -253,6 +255,17 @@ def refit_plan(best: Any) -> RefitPlan:
                                      "model before the final fit)"}
     return RefitPlan(epochs=done["best_epoch"], lrs=tuple(done["lrs"]), tuning=tuning,
                      source=f"trial {best.number}")
+
+
+def _at_most_every(seconds: float, action: Callable[[], None]) -> Callable[[], None]:
+    """``action`` when called, unless it last ran less than ``seconds`` ago."""
+    last = [-math.inf]
+
+    def maybe() -> None:
+        if time.monotonic() - last[0] >= seconds:
+            action()
+            last[0] = time.monotonic()
+    return maybe
 
 
 def search_space_check(space: SearchSpace, probe: Any, cfg: RunConfig, data: Any, model: Any,
