@@ -62,6 +62,12 @@ def test_a_refit_without_a_tuned_threshold_says_so(tmp_path):
                         **QUIET)
     assert run.metrics["threshold"] == 0.5
     assert "no tuned threshold came with it" in run.metrics["tuning"]["reason"]
+    # A threshold tuned for another objective is not used for this one.
+    other = {"objective": "youden", "threshold": 0.4, "value": 0.8, "applied": True}
+    run = deepfit.train(data=toy(), out=tmp_path, **QUIET, **{"eval.apply_threshold": True},
+                        refit=RefitPlan(epochs=2, lrs=(1e-3, 1e-3), tuning=other))
+    assert run.metrics["threshold"] == 0.5
+    assert "was tuned for youden" in run.metrics["tuning"]["reason"]
 
 
 def test_an_interrupted_refit_resumes_with_its_plan(tmp_path):

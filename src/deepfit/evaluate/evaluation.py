@@ -74,10 +74,7 @@ def evaluate(val: Optional[Predictions], test: Predictions, cfg: EvalConfig, see
     out: dict[str, Any] = {"threshold": 0.5}
     tuning = None
     if test.task == "binary" and cfg.threshold_objective != "none":
-        tuning = threshold_tuning(val, cfg) if val is not None else tuned or {
-            "objective": cfg.threshold_objective, "threshold": None,
-            "reason": "the model was fitted on its validation rows too, and no tuned "
-                      "threshold came with it"}
+        tuning = threshold_tuning(val, cfg) if val is not None else _given(tuned, cfg)
         out["tuning"] = tuning
         if cfg.apply_threshold and tuning.get("threshold") is not None:
             out["threshold"] = tuning["threshold"]
@@ -118,6 +115,17 @@ def threshold_tuning(val: Predictions, cfg: EvalConfig) -> dict[str, Any]:
     tuned = tune_threshold(val.y_true, val.scores, cfg.threshold_objective, cfg.beta, target)
     tuned["applied"] = cfg.apply_threshold
     return tuned
+
+
+def _given(tuned: Optional[dict[str, Any]], cfg: EvalConfig) -> dict[str, Any]:
+    """A threshold tuned before the model was fitted on its validation rows, if it was tuned
+    for this run's objective."""
+    if tuned and tuned.get("objective") == cfg.threshold_objective:
+        return {**tuned, "applied": cfg.apply_threshold}
+    why = "no tuned threshold came with it" if not tuned else (
+        f"the threshold that came with it was tuned for {tuned.get('objective')}")
+    return {"objective": cfg.threshold_objective, "threshold": None,
+            "reason": f"the model was fitted on its validation rows too, and {why}"}
 
 
 def _specificity(cm: list[list[int]]) -> float | None:
