@@ -17,7 +17,7 @@ LAYERS = [
     {"evaluate"},
     {"report", "run"},
     {"result", "assemble", "pipeline", "summary", "compare", "cv", "tune", "sklearn",
-     "estimators", "serve", "predict_files", "export", "track"},
+     "estimators", "serve", "playground", "predict_files", "export", "track"},
     {"cli", "cli_args", "launch", "__main__", "__init__"},
 ]
 

@@ -72,7 +72,8 @@ def _main(argv: Optional[list[str]] = None) -> int:
                 "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
                 "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models,
-                "serve": cmd_serve, "export": cmd_export}[args.command](args)
+                "serve": cmd_serve, "export": cmd_export,
+                "playground": cmd_playground}[args.command](args)
     except TrainingInterrupted as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -220,6 +221,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     return serve(args.run, host=args.host, port=args.port, max_request_mb=args.max_request_mb,
                  max_rows=args.max_rows)
+
+
+def cmd_playground(args: argparse.Namespace) -> int:
+    from deepfit.playground import playground  # FastAPI only inside, as for serve
+
+    return playground(args.host, args.port, args.out, not args.no_browser, args.max_sessions,
+                      args.idle_minutes, args.max_upload_mb)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

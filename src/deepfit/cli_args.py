@@ -95,6 +95,21 @@ def _parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-rows", type=int, default=10_000, metavar="N", help="rows or images "
                     "per request; more get 413 (default 10000)")
 
+    pg = sub.add_parser("playground", help="a local page where a network learns 2-D points "
+                        "live; saves deepfit runs (needs: pip install 'deepfit[playground]'; "
+                        "docs/playground.md)")
+    pg.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                    "127.0.0.1: this machine only)")
+    pg.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one)")
+    pg.add_argument("--out", default="runs", help="folder the page saves runs in (default runs)")
+    pg.add_argument("--no-browser", action="store_true", help="print the address only")
+    pg.add_argument("--max-sessions", type=int, default=4, metavar="N", help="browser tabs "
+                    "training at once (default 4)")
+    pg.add_argument("--idle-minutes", type=float, default=30, metavar="M", help="a paused "
+                    "session with no message for M minutes ends (default 30)")
+    pg.add_argument("--max-upload-mb", type=float, default=5, metavar="MB", help="largest CSV "
+                    "upload (default 5)")
+
     ex = sub.add_parser("export", help="export a finished run's model with its preprocessing "
                         "(ONNX, TorchScript, ExportedProgram, safetensors), its input schema and "
                         "a model card; see docs/deploy.md")

@@ -1,0 +1,120 @@
+"""What a playground run becomes outside the page: a deepfit run directory ("Save as deepfit
+run") and the Python that reproduces it (``deepfit.train(...)`` and plain PyTorch).
+
+The run is made by ``deepfit.train`` itself, on the session's points (the chosen features as
+columns, the page's train/test split as ``split``) with the session's network and
+hyperparameters, for the epochs the page trained: config.yaml, model.safetensors,
+history.csv and report.html are deepfit's own, and ``deepfit.load``, ``deepfit report`` and
+``deepfit predict`` take it. deepfit's trainer draws its own initial weights and batches, so
+its curves are close to the page's, not the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from deepfit.errors import ConfigError
+from deepfit.playground.points import features
+from deepfit.playground.session import Session
+
+TARGET = "y"
+
+
+def train_options(session: Session) -> dict[str, Any]:
+    """The keyword arguments of ``deepfit.train`` that match the session's settings; what
+    deepfit cannot train the same way is one ``ConfigError``."""
+    s, task = session.settings, session.points.task
+    if s.regularization == "l1" and s.reg_rate > 0:
+        raise ConfigError("export: deepfit trains with L2 weight decay only; set "
+                          "regularization to L2 or none to save this run")
+    if s.loss == "squared" and task != "regression":
+        raise ConfigError("export: deepfit trains classes with cross-entropy; set the loss "
+                          "to cross-entropy to save this run")
+    options: dict[str, Any] = {
+        "model": "mlp", "hidden": list(s.hidden), "activation": s.activation, "dropout": 0.0,
+        "optimizer": "adam" if s.optimizer == "adam" else "sgd",
+        "lr": s.lr, "batch_size": s.batch_size,
+        "weight_decay": s.reg_rate if s.regularization == "l2" else 0.0,
+        "epochs": max(1, math.ceil(session.epoch)), "schedule": "constant",
+        "early_stopping": False, "seed": s.seed, "target": TARGET, "standardize": False,
+        "loss": "mse" if task == "regression" else "auto",
+    }
+    if s.optimizer != "adam":  # deepfit refuses options that do not apply
+        options["momentum"] = 0.9 if s.optimizer == "momentum" else 0.0
+    if task == "regression":
+        options["scale_target"] = False
+    return options
+
+
+def run_frame(session: Session) -> tuple[pd.DataFrame, pd.Series]:
+    """The session's points as deepfit data: one column per feature, the target, and the
+    split (train / test) per row."""
+    p, names = session.points, session.settings.features
+    frame = pd.DataFrame(features(p.X, names), columns=list(names))
+    frame[TARGET] = p.y if p.task == "regression" else np.asarray(p.class_names)[p.y]
+    return frame, pd.Series(np.where(p.train, "train", "test"))
+
+
+def save_run(session: Session, out: Path, name: str | None) -> Path:
+    """Train the session's network with ``deepfit.train`` into ``out/name``; its path."""
+    from deepfit.pipeline import train  # the whole pipeline: only when a run is saved
+
+    options = train_options(session)
+    frame, split = run_frame(session)
+    run = train(data=frame, split=split, out=str(out), name=name, progress=False, **options)
+    assert run.path is not None
+    return run.path
+
+
+def python_code(session: Session) -> dict[str, str]:
+    """``deepfit``: the ``deepfit.train`` call; ``torch``: the same network as a plain
+    ``nn.Module`` with its training step."""
+    s = session.settings
+    feats = ", ".join(f"'{f}'" for f in s.features)
+    try:
+        options = train_options(session)
+        args = ",\n    ".join(f"{k}={v!r}" for k, v in options.items())
+        call = (f"import deepfit\n\n# frame: one column per feature ({feats}) and '{TARGET}';"
+                f"\n# split: 'train' or 'test' per row (the page's split)\nrun = deepfit.train("
+                f"data=frame, split=split,\n    {args})\n")
+    except ConfigError as exc:
+        call = f"# {exc}\n"
+    return {"deepfit": call, "torch": torch_code(session)}
+
+
+def torch_code(session: Session) -> str:
+    s, p = session.settings, session.points
+    widths = [len(s.features), *s.hidden, p.n_outputs]
+    act = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
+           "linear": "nn.Identity()", "leaky_relu": "nn.LeakyReLU()", "gelu": "nn.GELU()"}
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(f"nn.Linear({a}, {b})")
+        if i < len(widths) - 2:
+            layers.append(act[s.activation])
+    loss = {("regression", "squared"): "F.mse_loss(out[:, 0], y)",
+            ("binary", "cross_entropy"): "F.binary_cross_entropy_with_logits(out[:, 0], y)",
+            ("binary", "squared"): "F.mse_loss(torch.sigmoid(out[:, 0]), y)",
+            ("multiclass", "cross_entropy"): "F.cross_entropy(out, y)",
+            ("multiclass", "squared"): "(F.softmax(out, 1) - F.one_hot(y, "
+                                        f"{p.n_classes}).float()).pow(2).sum(1).mean()"}
+    penalty = ""
+    if s.regularization != "none" and s.reg_rate > 0:
+        term = "w.abs().sum()" if s.regularization == "l1" else "w.pow(2).sum() / 2"
+        penalty = (f"\n    loss = loss + {s.reg_rate!r} * sum({term} for n, w in "
+                   "net.named_parameters() if n.endswith('weight'))")
+    optimizer = (f"torch.optim.Adam(net.parameters(), lr={s.lr!r})" if s.optimizer == "adam"
+                 else f"torch.optim.SGD(net.parameters(), lr={s.lr!r}"
+                 f"{', momentum=0.9' if s.optimizer == 'momentum' else ''})")
+    return ("import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n\n"
+            f"# inputs: {', '.join(s.features)} (one column each)\n"
+            f"net = nn.Sequential(\n    {(',' + chr(10) + '    ').join(layers)},\n)\n"
+            f"optimizer = {optimizer}\n\n\ndef step(x, y):  # one batch of {s.batch_size}\n"
+            f"    out = net(x)\n    loss = {loss[(p.task, s.loss)]}{penalty}\n"
+            "    optimizer.zero_grad()\n    loss.backward()\n    optimizer.step()\n"
+            "    return loss.item()\n")

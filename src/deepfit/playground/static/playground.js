@@ -1,0 +1,361 @@
+// deepfit playground: the page. Settings live in the URL (#data=xor&hidden=4,2&...); the
+// server trains and sends frames over one WebSocket; this file only draws and sends controls.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const FEATURES = {x1: "x1", x2: "x2", x1sq: "x1²", x2sq: "x2²", x1x2: "x1·x2",
+                  sinx1: "sin(x1)", sinx2: "sin(x2)"};
+const ORANGE = [245, 147, 34], BLUE = [8, 119, 189], WHITE = [255, 255, 255];
+const PALETTE = [[8, 119, 189], [245, 147, 34], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+                 [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
+// URL key -> [element id, kind]
+const FIELDS = {data: ["data", "s"], noise: ["noise", "f"], points: ["points", "i"],
+                test: ["test-ratio", "f"], seed: ["seed", "i"], act: ["activation", "s"],
+                lr: ["lr", "f"], batch: ["batch", "i"], opt: ["optimizer", "s"],
+                reg: ["regularization", "s"], rate: ["reg-rate", "f"], loss: ["loss", "s"],
+                stop: ["stop-epoch", "i"], speed: ["speed", "i"]};
+const NOISE = {xor: 0.1, circles: 0.08, moons: 0.15, spiral: 0.04, gaussians: 0.6, linear: 0.3};
+
+let ws = null, sessionKey = null, playing = false, hidden = [4, 2];
+let features = ["x1", "x2"], points = null, frame = null, history = [], chosenClass = 0;
+
+function readUrl() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const [key, [id]] of Object.entries(FIELDS)) {
+    if (params.has(key)) $(id).value = params.get(key);
+  }
+  if (params.has("hidden")) hidden = params.get("hidden").split(",").filter(Boolean).map(Number);
+  if (params.has("features")) features = params.get("features").split(",").filter(Boolean);
+}
+
+function writeUrl() {
+  const params = new URLSearchParams();
+  for (const [key, [id]] of Object.entries(FIELDS)) params.set(key, $(id).value);
+  params.set("features", features.join(","));
+  params.set("hidden", hidden.join(","));
+  history_replace("#" + params.toString());
+}
+function history_replace(hash) { window.history.replaceState(null, "", hash); }
+
+function settings() {
+  const out = {features, hidden};
+  const names = {data: "data", noise: "noise", points: "points", test: "test_ratio",
+                 seed: "seed", act: "activation", lr: "lr", batch: "batch_size",
+                 opt: "optimizer", reg: "regularization", rate: "reg_rate", loss: "loss",
+                 stop: "stop_epoch", speed: "speed"};
+  for (const [key, [id, kind]] of Object.entries(FIELDS)) {
+    const raw = $(id).value;
+    out[names[key]] = kind === "s" ? raw : Number(raw);
+  }
+  return out;
+}
+
+function send(message) {
+  if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(message));
+}
+
+function sendSettings() {
+  writeUrl();
+  drawNetworkColumns();
+  $("message").textContent = "";
+  send({type: "settings", settings: settings()});
+}
+
+function setPlaying(on) {
+  playing = on;
+  $("play").classList.toggle("playing", on);
+  $("play").innerHTML = on ? "&#10073;&#10073; pause" : "&#9654; play";
+}
+
+function connect() {
+  ws = new WebSocket(`ws://${location.host}/ws`);
+  ws.onmessage = (event) => receive(JSON.parse(event.data));
+  ws.onclose = () => { setPlaying(false); if (!$("message").textContent)
+    $("message").textContent = "disconnected from the playground server; reload the page"; };
+}
+
+function receive(m) {
+  if (m.type === "hello") { sessionKey = m.session; sendSettings(); }
+  else if (m.type === "points") { points = m; history = []; drawClassButtons(); }
+  else if (m.type === "frame") { showFrame(m); }
+  else if (m.type === "paused") { setPlaying(false); }
+  else if (m.type === "error") { setPlaying(false); $("message").textContent = m.message; }
+  else if (m.type === "python") {
+    $("python-deepfit").textContent = m.deepfit; $("python-torch").textContent = m.torch;
+    $("python-dialog").showModal();
+  } else if (m.type === "exported") {
+    $("export-result").textContent = "saved the deepfit run " + m.path;
+    $("export-result").dataset.path = m.path;
+  }
+}
+
+// -- drawing ---------------------------------------------------------------------------
+function mix(a, b, t) { return [0, 1, 2].map((i) => Math.round(a[i] + (b[i] - a[i]) * t)); }
+function diverging(code) {  // 0..255, 128 = 0: orange - white - blue
+  const t = code / 127.5 - 1;
+  return t >= 0 ? mix(WHITE, BLUE, t) : mix(WHITE, ORANGE, -t);
+}
+function bytes(b64) { return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)); }
+
+function paint(canvas, size, colour) {
+  canvas.width = size; canvas.height = size;
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(size, size);
+  for (let i = 0; i < size * size; i++) {
+    const [r, g, b] = colour(i);
+    image.data.set([r, g, b, 255], i * 4);
+  }
+  ctx.putImageData(image, 0, 0);
+  return canvas;
+}
+
+function classColour(k) {
+  return frame && frame.task === "binary" ? (k === 1 ? BLUE : ORANGE) : PALETTE[k % 10];
+}
+
+function drawMap() {
+  if (!frame) return;
+  const n = frame.grid, map = bytes(frame.map);
+  let colour;
+  if (frame.map_kind === "prob") colour = (i) => diverging(map[i]);
+  else if (frame.map_kind === "value") colour = (i) => diverging(map[i]);
+  else {
+    const conf = bytes(frame.confidence), k = frame.classes.length;
+    colour = (i) => mix(WHITE, PALETTE[map[i] % 10],
+                        Math.max(0, (conf[i] / 255 - 1 / k) / (1 - 1 / k)) * 0.8);
+  }
+  const small = paint(document.createElement("canvas"), n, colour);
+  const canvas = $("map"), ctx = canvas.getContext("2d");
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
+  const [x0, x1, y0, y1] = frame.bounds, W = canvas.width, H = canvas.height;
+  const px = (x) => (x - x0) / (x1 - x0) * W, py = (y) => (y1 - y) / (y1 - y0) * H;
+  if (frame.curve) {  // 1-D regression: the network's curve over x
+    ctx.strokeStyle = "#222"; ctx.lineWidth = 2; ctx.beginPath();
+    frame.curve.forEach((v, i) => { const x = i / (frame.curve.length - 1) * W;
+      i ? ctx.lineTo(x, py(v)) : ctx.moveTo(x, py(v)); });
+    ctx.stroke();
+  }
+  if (!points) return;
+  const [lo, hi] = frame.value_range || [0, 1];
+  for (let i = 0; i < points.x.length; i++) {
+    const c = frame.task === "regression"
+      ? diverging(Math.max(0, Math.min(255, (points.target[i] - lo) / (hi - lo || 1) * 255)))
+      : classColour(points.target[i]);
+    ctx.beginPath(); ctx.arc(px(points.x[i]), py(points.y2[i]), 3.5, 0, 2 * Math.PI);
+    ctx.lineWidth = 1.5;
+    if (points.train[i]) { ctx.fillStyle = `rgb(${c})`; ctx.fill(); ctx.strokeStyle = "#fff"; }
+    else { ctx.fillStyle = "#fff"; ctx.fill(); ctx.strokeStyle = `rgb(${c})`; }
+    ctx.stroke();
+  }
+}
+
+function drawCurves() {
+  const canvas = $("curves"), ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  ctx.clearRect(0, 0, W, H);
+  if (history.length < 2) return;
+  const last = history[history.length - 1].step || 1;
+  const top = Math.max(...history.flatMap((h) => [h.train_loss, h.test_loss])
+                              .filter((v) => v !== null && isFinite(v)), 1e-9);
+  for (const [key, colour] of [["train_loss", "#333"], ["test_loss", "#0877bd"]]) {
+    ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
+    history.forEach((h, i) => { const x = h.step / last * (W - 4) + 2;
+      const y = H - 2 - (h[key] ?? 0) / top * (H - 14);
+      i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
+    ctx.stroke();
+  }
+  ctx.fillStyle = "#666"; ctx.fillText(`max ${top.toPrecision(3)}`, 4, 10);
+}
+
+function fmt(v) { return v === null || v === undefined ? "undefined" : v.toFixed(3); }
+
+function showFrame(m) {
+  frame = m;
+  if (history.length && m.step < history[history.length - 1].step) history = [];
+  if (!history.length || m.step > history[history.length - 1].step) history.push(m.history);
+  $("epoch").textContent = m.epoch.toFixed(2);
+  $("step-count").textContent = m.step;
+  const s = m.metrics, reg = m.task === "regression";
+  $("train-loss").textContent = fmt(s.train_loss);
+  $("train-loss").dataset.value = s.train_loss;  // the full number, for tests and copying
+  document.body.dataset.step = m.step;
+  $("test-loss").textContent = fmt(s.test_loss);
+  $("metric-name").textContent = reg ? "R²" : "accuracy";
+  $("train-metric").textContent = fmt(reg ? s.train_r2 : s.train_accuracy);
+  $("test-metric").textContent = fmt(reg ? s.test_r2 : s.test_accuracy);
+  drawMap(); drawCurves(); drawConfusion(s.confusion); drawNeurons();
+}
+
+function drawConfusion(matrix) {
+  const table = $("confusion");
+  if (!matrix) { table.innerHTML = "<tr><td>(regression: none)</td></tr>"; return; }
+  const names = frame.classes;
+  table.innerHTML = "<tr><th></th>" + names.map((n) => `<th>${esc(n)}</th>`).join("") + "</tr>" +
+    matrix.map((row, i) => `<tr><th>${esc(names[i])}</th>` +
+      row.map((v) => `<td>${v}</td>`).join("") + "</tr>").join("");
+}
+function esc(s) { const d = document.createElement("div"); d.textContent = s; return d.innerHTML; }
+
+// -- the network diagram ---------------------------------------------------------------
+function drawNetworkColumns() {
+  const box = $("features");
+  box.innerHTML = "";
+  for (const [name, label] of Object.entries(FEATURES)) {
+    const l = document.createElement("label"), input = document.createElement("input");
+    input.type = "checkbox"; input.dataset.feature = name; input.checked = features.includes(name);
+    input.onchange = () => { features = Object.keys(FEATURES).filter((f) =>
+      f === name ? input.checked : features.includes(f)); sendSettings(); };
+    l.append(input, " " + label); box.append(l);
+  }
+  const columns = $("columns");
+  columns.innerHTML = "";
+  const widths = [features.length, ...hidden];
+  widths.forEach((width, layer) => {
+    const col = document.createElement("div"); col.className = "column";
+    const head = document.createElement("div"); head.className = "head";
+    if (layer === 0) head.textContent = "inputs";
+    else {
+      const plus = button("+", () => { if (hidden[layer - 1] < 16) { hidden[layer - 1]++; sendSettings(); } });
+      const minus = button("−", () => { if (hidden[layer - 1] > 1) { hidden[layer - 1]--; sendSettings(); } });
+      plus.className = "add-neuron"; minus.className = "remove-neuron";
+      head.append(plus, minus, document.createElement("br"), `${width} neurons`);
+    }
+    col.append(head);
+    for (let j = 0; j < width; j++) {
+      const c = document.createElement("canvas"); c.className = "neuron";
+      c.dataset.layer = layer; c.dataset.index = j;
+      c.title = layer === 0 ? FEATURES[features[j]] : `layer ${layer}, neuron ${j + 1}`;
+      col.append(c);
+    }
+    columns.append(col);
+  });
+  const out = document.createElement("div"); out.className = "column";
+  const head = document.createElement("div"); head.className = "head"; head.textContent = "output";
+  const tile = document.createElement("canvas"); tile.className = "neuron output"; tile.id = "output-tile";
+  out.append(head, tile); columns.append(out);
+  $("layer-count").textContent = `${hidden.length} hidden layer(s)`;
+}
+
+function button(text, onclick) {
+  const b = document.createElement("button"); b.textContent = text; b.onclick = onclick; return b;
+}
+
+function drawNeurons() {
+  if (!frame) return;
+  const n = frame.neuron_grid;
+  document.querySelectorAll("canvas.neuron").forEach((c) => {
+    const layer = Number(c.dataset.layer), j = Number(c.dataset.index);
+    if (layer === 0) return;
+    const maps = frame.neurons[layer - 1];
+    if (!maps || !maps[j]) return;
+    const data = bytes(maps[j]);
+    paint(c, n, (i) => diverging(data[i]));
+  });
+  drawInputs();
+  drawWires();
+}
+
+function drawInputs() {  // each input feature over the plane, as the network sees it
+  const n = 50, [x0, x1, y0, y1] = frame.bounds;
+  const f = {x1: (a) => a, x2: (a, b) => b, x1sq: (a) => a * a, x2sq: (a, b) => b * b,
+             x1x2: (a, b) => a * b, sinx1: (a) => Math.sin(a), sinx2: (a, b) => Math.sin(b)};
+  document.querySelectorAll('canvas.neuron[data-layer="0"]').forEach((c) => {
+    const fn = f[features[Number(c.dataset.index)]], values = [];
+    for (let r = 0; r < n; r++) for (let q = 0; q < n; q++)
+      values.push(fn(x0 + (x1 - x0) * q / (n - 1), y1 - (y1 - y0) * r / (n - 1)));
+    const top = Math.max(...values.map(Math.abs)) || 1;
+    paint(c, n, (i) => diverging((values[i] / top + 1) * 127.5));
+  });
+}
+
+function drawWires() {  // thickness and colour by weight: blue positive, orange negative
+  const box = $("network"), canvas = $("wires"), r = box.getBoundingClientRect();
+  canvas.width = r.width; canvas.height = r.height;
+  const ctx = canvas.getContext("2d");
+  const cols = [...document.querySelectorAll("#columns .column")].map((col) =>
+    [...col.querySelectorAll("canvas.neuron")].map((c) => c.getBoundingClientRect()));
+  const tile = $("output-tile");
+  tile.width = 100; tile.height = 100;
+  tile.getContext("2d").drawImage($("map"), 0, 0, 100, 100);
+  frame.weights.forEach((w, l) => {
+    if (l + 1 >= cols.length) return;
+    const top = Math.max(...w.flat().map(Math.abs)) || 1;
+    w.forEach((row, j) => row.forEach((v, i) => {
+      const a = cols[l][i], b = cols[l + 1][l + 2 === cols.length ? 0 : j];
+      if (!a || !b) return;
+      ctx.strokeStyle = `rgba(${v > 0 ? BLUE : ORANGE},0.8)`;
+      ctx.lineWidth = 0.3 + 3.5 * Math.abs(v) / top;
+      ctx.beginPath(); ctx.moveTo(a.right - r.left, (a.top + a.bottom) / 2 - r.top);
+      ctx.lineTo(b.left - r.left, (b.top + b.bottom) / 2 - r.top); ctx.stroke();
+    }));
+  });
+}
+
+function drawClassButtons() {
+  const box = $("class-buttons");
+  box.innerHTML = "";
+  const reg = points.task === "regression";
+  $("value-label").style.display = reg && points.y2.length && $("data").value !== "linear" ? "" : "none";
+  $("loss").value = reg ? "squared" : $("loss").value;
+  if (reg) return;
+  points.classes.forEach((name, k) => {
+    const b = button(`class ${name}`, () => { chosenClass = k; drawClassButtons(); });
+    b.style.color = `rgb(${k < 2 && points.classes.length === 2 ? (k ? BLUE : ORANGE) : PALETTE[k]})`;
+    if (k === chosenClass) b.classList.add("chosen");
+    box.append(b);
+  });
+}
+
+// -- controls --------------------------------------------------------------------------
+function wire() {
+  for (const [id] of Object.values(FIELDS)) $(id).onchange = () => {
+    if (id === "data" && NOISE[$("data").value] !== undefined) $("noise").value = NOISE[$("data").value];
+    if (id === "data" && $("data").value === "linear") { features = ["x1"]; $("loss").value = "squared"; }
+    else if (id === "data" && $("data").value !== "upload") $("loss").value = "cross_entropy";
+    sendSettings();
+  };
+  $("play").onclick = () => { setPlaying(!playing); send({type: playing ? "play" : "pause"}); };
+  $("step").onclick = () => { setPlaying(false); send({type: "step"}); };
+  $("reset").onclick = () => { setPlaying(false); history = []; send({type: "reset"}); };
+  $("add-layer").onclick = () => { if (hidden.length < 6) { hidden.push(2); sendSettings(); } };
+  $("remove-layer").onclick = () => { if (hidden.length) { hidden.pop(); sendSettings(); } };
+  $("python-button").onclick = () => send({type: "python"});
+  $("export").onclick = () => { $("export-result").textContent = "training the deepfit run…";
+    send({type: "export", name: $("export-name").value.trim() || null}); };
+  $("upload").onchange = upload;
+  $("map").onclick = (event) => {
+    if (!frame) return;
+    const r = $("map").getBoundingClientRect(), [x0, x1, y0, y1] = frame.bounds;
+    const x = x0 + (event.clientX - r.left) / r.width * (x1 - x0);
+    const y = y1 - (event.clientY - r.top) / r.height * (y1 - y0);
+    if (event.shiftKey) send({type: "remove", x, y, radius: 0.04 * Math.max(x1 - x0, y1 - y0)});
+    else if (frame.task === "regression") send({type: "add", x, y,
+      label: $("data").value === "linear" ? y : Number($("point-value").value)});
+    else send({type: "add", x, y, label: chosenClass});
+  };
+  document.addEventListener("keydown", (event) => {
+    if (event.target.tagName === "INPUT" || event.target.tagName === "SELECT") return;
+    if (/^[0-9]$/.test(event.key) && points && Number(event.key) < points.classes.length) {
+      chosenClass = Number(event.key); drawClassButtons();
+    } else if (event.key === " ") { event.preventDefault(); $("play").click(); }
+  });
+}
+
+async function upload() {
+  const file = $("upload").files[0];
+  if (!file || !sessionKey) return;
+  const reply = await fetch(`/upload/${sessionKey}?name=${encodeURIComponent(file.name)}`,
+                            {method: "POST", body: await file.arrayBuffer(),
+                             headers: {"Content-Type": "text/csv"}});
+  const body = await reply.json();
+  if (!reply.ok) { $("message").textContent = body.detail; return; }
+  $("upload-info").textContent = `${file.name}: ${body.rows} points, ` +
+    (body.task === "regression" ? "a numeric target" : `${body.classes.length} classes`);
+  $("data").value = "upload";
+  $("loss").value = body.task === "regression" ? "squared" : "cross_entropy";
+  sendSettings();
+}
+
+readUrl();
+wire();
+drawNetworkColumns();
+connect();

@@ -1,0 +1,92 @@
+"""End to end in a real headless Chromium (the system's, driven by Playwright): the page
+trains XOR to test accuracy 0.95 and saves a deepfit run, trains an uploaded 3-class CSV,
+and a copied URL reproduces the same loss after the same steps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import deepfit
+
+STEP = "document.body.dataset.step === '{}'"
+
+
+def ready(page, url: str, hash_: str = "") -> None:
+    page.goto(f"{url}/#{hash_}")
+    page.wait_for_function(STEP.format(0), timeout=15_000)
+
+
+def number(page, selector: str) -> float:
+    return float(page.text_content(selector))
+
+
+def test_xor_to_95_percent_then_save_and_load(live, page):
+    url, out = live
+    ready(page, url, "hidden=&speed=20")
+    page.select_option("#data", "xor")
+    page.click("#add-layer")
+    for _ in range(2):
+        page.click("button.add-neuron")
+    page.select_option("#optimizer", "adam")
+    page.wait_for_function("document.querySelectorAll('canvas.neuron[data-layer=\"1\"]')"
+                           ".length === 4")
+    assert "hidden=4" in page.evaluate("location.hash")
+    page.click("#play")
+    page.wait_for_function("Number(document.getElementById('test-metric').textContent) >= 0.95",
+                           timeout=30_000)
+    page.click("#play")  # pause
+    assert number(page, "#test-metric") >= 0.95
+    assert page.text_content("#metric-name") == "accuracy"
+    assert page.locator("#confusion tr").count() == 3  # header + 2 classes
+    page.fill("#export-name", "xor-from-page")
+    page.click("#export")
+    page.wait_for_function("document.getElementById('export-result').dataset.path",
+                           timeout=60_000)
+    run = deepfit.load(page.get_attribute("#export-result", "data-path"))
+    assert run.path == (out / "xor-from-page").resolve() or run.path.name == "xor-from-page"
+    assert run.task == "binary" and run.config.model.hidden == (4,)
+    assert (run.path / "report.html").is_file() and (run.path / "model.safetensors").is_file()
+    page.click("#python-button")
+    page.wait_for_selector("#python-dialog[open]")
+    assert "deepfit.train(" in page.text_content("#python-deepfit")
+    assert "nn.Linear(2, 4)" in page.text_content("#python-torch")
+
+
+def test_three_class_upload_trains(live, page, tmp_path):
+    url, _ = live
+    rng = np.random.default_rng(0)
+    centres = {"red": (-1, 0), "green": (1, 0), "blue": (0, 1.5)}
+    lines = ["x1,x2,colour"] + [f"{cx + 0.3 * a:.3f},{cy + 0.3 * b:.3f},{name}"
+                                for name, (cx, cy) in centres.items()
+                                for a, b in rng.normal(size=(40, 2))]
+    path = tmp_path / "three.csv"
+    path.write_text("\n".join(lines) + "\n")
+    ready(page, url, "hidden=6&opt=adam&speed=10&stop=15")
+    page.set_input_files("#upload", str(path))
+    page.wait_for_function("document.querySelectorAll('#confusion tr').length === 4")
+    assert "3 classes" in page.text_content("#upload-info")
+    page.click("#play")
+    page.wait_for_function("!document.getElementById('play').classList.contains('playing')"
+                           " && Number(document.body.dataset.step) > 0", timeout=30_000)
+    assert number(page, "#test-metric") >= 0.9
+    bad = tmp_path / "one.csv"
+    bad.write_text("a,b,c\n1,2,x\n2,3,x\n3,4,x\n4,5,x\n")
+    page.set_input_files("#upload", str(bad))
+    page.wait_for_function("document.getElementById('message').textContent.includes('one "
+                           "class')")
+
+
+def test_a_copied_url_reproduces_the_loss(live, chromium):
+    url, _ = live
+    state = "data=moons&points=100&test=0.3&seed=7&hidden=5,3&act=relu&lr=0.05&batch=10&stop=3"
+    losses = []
+    for hash_ in (state, state, state.replace("seed=7", "seed=8")):
+        context = chromium.new_context()
+        page = context.new_page()
+        ready(page, url, hash_)
+        page.click("#play")  # stops at epoch 3: 70 training points, batches of 10
+        page.wait_for_function(STEP.format(21), timeout=30_000)
+        losses.append(page.get_attribute("#train-loss", "data-value"))
+        assert page.evaluate("location.hash").startswith("#data=moons")
+        context.close()
+    assert losses[0] == losses[1] != losses[2]
