@@ -1,6 +1,7 @@
 """Prediction at scale: rows/s and images/s of ``deepfit predict`` (``predict_file``, the
-function the command line calls: read, preprocess, predict, write CSV) against a plain
-script a careful user would write for the same job, end to end:
+function the command line calls: read, preprocess, predict, write CSV; on the run loaded
+from its folder, as the command line loads it, and in its default parts: 100,000 rows,
+256 images) against a plain script a careful user would write for the same job, end to end:
 
 - table: ``pd.read_csv`` of the same file, the run's fitted preprocessing redone with numpy
   from its ``schema.json`` (median imputation + missing indicators, standardisation, one-hot),
@@ -10,6 +11,9 @@ script a careful user would write for the same job, end to end:
   conversion and bilinear resize, scaling to [0, 1] and the run's normalisation, the same
   forward and CSV.
 
+The plain script runs the model object that training returned (for images, in training's
+channels-last layout, the fastest on a CPU); deepfit the same weights loaded from disk.
+
 The plain script's CSV must hold the same ids, classes and probabilities as deepfit's (checked
 each time: the same work is compared). Also, as a second line, the forward pass alone: deepfit's
 forward loop (``predict_outputs``) against ``model(X[s:s+256])`` on the same preprocessed
@@ -18,6 +22,7 @@ predict`` in a fresh subprocess (ru_maxrss) on an input 1x, 10x and 100x its par
 ``--profile``: cProfile of one ``predict_file`` call per case, the top costs.
 
     nice -n 5 .venv/bin/python benchmarks/predict.py [--repeats 5] [--profile]
+        [--part table|images|both] [--table-rows 10000]
 """
 
 from __future__ import annotations
@@ -155,7 +160,7 @@ def table_case(work: Path):
     new.to_csv(work / "new.csv", index=False)
     X = run.schema.transform(new, "bench")
     forward_batch = run.config.eval.batch_size or 4096  # what predict_file runs the model on
-    return run, work / "new.csv", X, ROWS, "rows", 10_000, plain_table, forward_batch
+    return run, work / "new.csv", X, ROWS, "rows", None, plain_table, forward_batch
 
 
 def image_case(work: Path):
@@ -175,16 +180,17 @@ def image_case(work: Path):
     from deepfit.data.images.inputs import ImageInputs
     inputs = ImageInputs(run.schema.image, torch.device("cpu"), seed=0)
     X = inputs(torch.from_numpy(arrays[:, None]), train=False)  # the network's input
-    return run, work / "new", X, IMAGES, "images", BATCH, plain_images, BATCH
+    return run, work / "new", X, IMAGES, "images", None, plain_images, BATCH
 
 
 def speed(case, repeats):
     run, source, X, n, unit, batch, plain_script, forward_batch = case
     out, plain_out = source.parent / "out.csv", source.parent / "plain.csv"
+    loaded = deepfit.load(run.path)  # what ``deepfit predict RUN`` works with
     ours, script, inner, plain = [], [], [], []
     for _ in range(repeats):  # interleaved: all see the same machine load
         t = time.perf_counter()
-        predict_file(run, source, out, batch=batch, stream=open(os.devnull, "w"))
+        predict_file(loaded, source, out, batch=batch, stream=open(os.devnull, "w"))
         ours.append(n / (time.perf_counter() - t))
         t = time.perf_counter()
         plain_script(run.path, run.model, source, plain_out, forward_batch)
@@ -202,7 +208,7 @@ def profile(case, top: int = 12) -> None:
     run, source, _, _, _, batch, _, _ = case
     prof = cProfile.Profile()
     prof.enable()
-    predict_file(run, source, source.parent / "out.csv", batch=batch,
+    predict_file(deepfit.load(run.path), source, source.parent / "out.csv", batch=batch,
                  stream=open(os.devnull, "w"))
     prof.disable()
     stats = pstats.Stats(prof, stream=sys.stdout)
@@ -254,6 +260,8 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one deepfit predict "
                         "call per case (after the timings)")
     parser.add_argument("--part", choices=("table", "images", "both"), default="both")
+    parser.add_argument("--table-rows", type=int, default=None, help="rows per part of the "
+                        "table (default: deepfit predict's, 100,000)")
     args = parser.parse_args()
     torch.set_num_threads(1)  # a shared machine: one core each, comparable runs
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -264,6 +272,8 @@ def main() -> None:
             work = Path(tmp) / name
             work.mkdir()
             case = build(work)
+            if name == "table" and args.table_rows:
+                case = (*case[:5], args.table_rows, *case[6:])
             ours, script, inner, plain, same = speed(case, args.repeats)
             unit = case[4]
             print(f"{name} ({args.repeats} repeats interleaved, median (min, max)):\n"

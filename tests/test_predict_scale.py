@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 import deepfit
 from deepfit.cli import main
@@ -145,3 +146,37 @@ def test_a_csv_of_image_paths_in_parts(image_run, tmp_path):
     with pytest.raises(DataError, match=r"row 2: image file 'pics/9.png' does not exist"):
         predict_file(image_run, tmp_path / "bad.csv", tmp_path / "bad_out.csv", batch=1)
     assert not (tmp_path / "bad_out.csv").exists()
+
+
+def _conv_weight(run) -> torch.Tensor:
+    """A convolution's weight with several input channels (where the layouts differ)."""
+    return next(p for p in run.model.parameters() if p.dim() == 4 and p.shape[1] > 1)
+
+
+def test_a_loaded_image_run_predicts_in_one_decode_and_its_training_layout(image_run, tmp_path):
+    """A run loaded from disk gets back training's channels-last layout (its weights load
+    contiguous: a CNN's forward on a CPU is slower so); each file is decoded once, yet a
+    picture of another shape is still said, across parts, and a broken file still named."""
+    loaded = deepfit.load(image_run.path)
+    conv = _conv_weight(loaded)
+    assert image_run.config.train.channels_last
+    assert not conv.is_contiguous(memory_format=torch.channels_last)
+    folder = tmp_path / "new"
+    for i in range(5):
+        save(folder / f"{i}.png", gray(400 + i))
+    save(folder / "5.png", gray(405, size=(8, 24)))  # 3x as wide: stretched
+    with pytest.warns(DataWarning, match=r"1 of 6 image\(s\) have another shape than the "
+                                         r"run's 8×8 and were stretched to it, changing their "
+                                         r"aspect ratio by up to ×3"):
+        done = predict_file(loaded, folder, tmp_path / "out.csv", batch=4)
+    conv = _conv_weight(loaded)
+    assert done.rows == 6 and conv.is_contiguous(memory_format=torch.channels_last)
+    got = pd.read_csv(tmp_path / "out.csv").set_index("image")
+    names = [f"{i}.png" for i in range(5)]
+    whole = image_run.predictions(np.stack([gray(400 + i) for i in range(5)])).to_frame()
+    np.testing.assert_allclose(got.loc[names, "p_a"], whole["p_a"], rtol=1e-5)
+    (folder / "2.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    with pytest.raises(DataError, match=r"image '.*2\.png' cannot be read: .*data.bad_images: "
+                                        "skip"):
+        predict_file(loaded, folder, tmp_path / "bad.csv", batch=4)
+    assert not (tmp_path / "bad.csv").exists()

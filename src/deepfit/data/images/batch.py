@@ -10,6 +10,11 @@ Passes over a thread pool (PIL and hashing release the GIL):
    Bytes are kept (up to a budget) so pass 2 does not read the files again.
 2. Decode: straight into one preallocated (N, C, H, W) uint8 array.
 
+When the size and channels are fixed (``opts.size`` and "gray" / "rgb": every prediction of
+a trained model), there is no cache and the set fits in memory, the headers have nothing to
+decide: pass 1 is skipped and each image is read and decoded once, its shape taken from the
+same parse (a probe of every header cost about half a decode again).
+
 A set that would not fit in ``opts.max_memory_bytes`` once decoded is not decoded at all:
 ``ImageFiles`` is returned for streaming. That decision is made from a sample of headers
 before pass 1 (so a huge set is never read in full here): the size is ``opts.size`` or the
@@ -29,7 +34,7 @@ import numpy as np
 import torch
 
 from deepfit.data.images.cache import KeyBuilder, digest_bytes, read_entry, write_entry
-from deepfit.data.images.decode import Unreadable, bad_image_error, bomb_guard, decode_bytes
+from deepfit.data.images.decode import Unreadable, bad_image_error, bomb_guard, decode_sized
 from deepfit.data.images.decode import displayed_size, is_gray, open_image
 from deepfit.data.images.imageset import Aspects, ImageFiles, ImageSet, measure_aspects
 from deepfit.data.images.options import ImageOptions
@@ -138,6 +143,18 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
     n = len(items)
     if n == 0:
         raise DataError(f"no {what} to read")
+    size, channels = opts.size, opts.fixed_channels
+    if size and channels and not opts.cache_dir and \
+            n * channels * size[0] * size[1] <= opts.max_memory_bytes:
+        # Nothing to learn from the headers first (the layout is fixed and it fits in
+        # memory; no cache key to hash): one pass, each image read and decoded once.
+        skipped: dict[int, str] = {}
+        shapes: list = [None] * n
+        good = list(range(n))
+        with bomb_guard():
+            out, failed = _decode_all(items, None, good, size, channels, opts, skipped, shapes)
+        return _decoded(items, out, good, failed, skipped, what, None,
+                        measure_aspects(shapes, size))
     with bomb_guard():
         if items.blobs is None:
             streamed = _maybe_stream(items, opts, what)
@@ -159,7 +176,7 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
                                [(items.names[i], why) for i, why in entry.skipped],
                                f"from cache {key[:12]}", entry.aspects)
             list(_ordered(lambda i: _header(items, i, probes[i]), n))
-        skipped: dict[int, str] = {}
+        skipped = {}
         for i, probe in enumerate(probes):
             if probe.reason is not None:
                 if opts.bad_images == "error":
@@ -182,6 +199,13 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
                            np.asarray(good, dtype=np.int64), _named(items, skipped),
                            _stream_origin(n, total, opts, what), aspects)
         out, failed = _decode_all(items, probes, good, size, channels, opts, skipped)
+    return _decoded(items, out, good, failed, skipped, what, key, aspects, opts)
+
+
+def _decoded(items: ImageList, out: np.ndarray, good: list[int], failed: list[int],
+             skipped: dict[int, str], what: str, key: Optional[str], aspects: Aspects,
+             opts: Optional[ImageOptions] = None) -> Decoded:
+    """The ``Decoded`` of pass 2's array (written to the cache under ``key`` if given)."""
     if len(failed) == len(good):
         raise _none_readable(items, skipped, what)
     kept = np.asarray([i for i in good if i not in skipped], dtype=np.int64)
@@ -196,20 +220,26 @@ def decode_list(items: ImageList, opts: ImageOptions, what: str = "image files")
     return Decoded(torch.from_numpy(out), kept, _named(items, skipped), origin, aspects)
 
 
-def _decode_all(items: ImageList, probes: list[_Probe], good: list[int], size: tuple[int, int],
-                channels: int, opts: ImageOptions, skipped: dict[int, str]):
+def _decode_all(items: ImageList, probes: Optional[list[_Probe]], good: list[int],
+                size: tuple[int, int], channels: int, opts: ImageOptions,
+                skipped: dict[int, str], shapes: Optional[list] = None):
     """Pass 2: decode ``good`` into one array; returns it and the positions that failed
-    (recorded in ``skipped``, or raised under the "error" policy)."""
+    (recorded in ``skipped``, or raised under the "error" policy). ``probes``: pass 1's,
+    whose bytes are used (None: every file read here); ``shapes``: filled with each
+    decoded image's displayed size (H, W), by position in ``items``."""
     out = np.empty((len(good), channels, *size), dtype=np.uint8)
 
     def decode_one(j: int) -> Optional[str]:
-        i = good[j]
-        data, probes[i].data = probes[i].data, None  # free the bytes as soon as used
+        i, data = good[j], None
+        if probes is not None:
+            data, probes[i].data = probes[i].data, None  # free the bytes as soon as used
         try:
-            out[j] = decode_bytes(data if data is not None else items.read(i), size, channels,
-                                  opts.resize)
+            out[j], shape = decode_sized(data if data is not None else items.read(i), size,
+                                         channels, opts.resize)
         except Unreadable as exc:
             return str(exc)
+        if shapes is not None:
+            shapes[i] = shape
         return None
 
     failed = []

@@ -152,12 +152,24 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int,
     Raises:
         Unreadable: the bytes are not a complete, decodable image.
     """
+    return decode_sized(data, size, channels, resize)[0]
+
+
+def decode_sized(data: bytes, size: Optional[tuple[int, int]], channels: int,
+                 resize: str = "stretch") -> tuple[np.ndarray, tuple[int, int]]:
+    """``decode_bytes`` and the image's ``displayed_size`` (H, W) before resizing, read
+    from the same parse of its header (a decoder that needs the shape opens the file once).
+
+    Raises:
+        Unreadable: the bytes are not a complete, decodable image.
+    """
     img = open_image(data)
     try:
         orientation = _orientation(img)
+        shown = (img.width, img.height) if orientation >= 5 else (img.height, img.width)
         box = None  # letterbox: (top, left, height, width) of the picture inside ``size``
         if size is not None and resize == "pad":
-            box = letterbox(displayed_size(img), size)
+            box = letterbox(shown, size)
         fit = size if box is None else box[2:]  # (H, W) the picture itself is scaled to
         if fit is not None and img.format == "JPEG":
             # DCT-domain downscaling (never below the target) makes big JPEGs much cheaper;
@@ -190,7 +202,7 @@ def decode_bytes(data: bytes, size: Optional[tuple[int, int]], channels: int,
         raise Unreadable(f"decompression bomb ({exc})") from None
     except Exception as exc:  # any failure inside PIL's decoders means a damaged file
         raise Unreadable(_reason(exc, "corrupt image data")) from None
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), shown
 
 
 def decode_image(path: str, size: tuple[int, int], channels: int,
