@@ -142,6 +142,7 @@ VALUES = {  # key -> (table value, image value); None: the same value for both
     "train.on_oom": ("halve", None), "train.deterministic": (True, None),
     "train.sync_bn": (True, None),
     "train.seed": (3, None), "train.progress": (True, None),
+    "train.diagnostics": (False, None),
     "eval.batch_size": (7, None), "eval.threshold_objective": ("youden", None),
     "eval.apply_threshold": (True, None), "eval.beta": (2.0, None),
     "eval.target": (0.9, None), "eval.betas": ([1.5], None), "eval.bootstrap": (0, None),
@@ -158,6 +159,7 @@ USED_IN_BOTH = {"data.source", "data.val_size", "data.test_size",
                 "train.grad_clip", "train.schedule", "train.warmup_epochs",
                 "train.early_stopping", "train.patience", "train.monitor", "train.min_delta",
                 "train.class_weights", "train.deterministic", "train.seed", "train.progress",
+                "train.diagnostics",
                 "eval.batch_size", "eval.bootstrap", "eval.ci_level", "eval.plots",
                 "eval.report", "track.tensorboard", "track.mlflow", "name", "out"}
 EXPECTED = {

@@ -6,7 +6,7 @@
     deepfit tune [same options as train] [--space S.yaml] [--trials N] [--timeout 10m]
                  [--metric M] [--sampler S] [--pruner P] [--storage URL] [--worker] [--nested K]
     deepfit resume RUN [--devices N]   (or: deepfit train --resume RUN)
-    deepfit evaluate RUN [--data FILE] | predict RUN INPUT -o OUT.csv | report RUN
+    deepfit evaluate RUN [--data FILE] | predict RUN INPUT -o OUT.csv | report RUN | inspect RUN
     deepfit compare RUN_A RUN_B [...] [-o compare.html] [--force]
     deepfit runs [--out DIR] | models [--torchvision] | datasets | config
 """
@@ -69,7 +69,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "report": cmd_report, "runs": cmd_runs, "datasets": cmd_datasets,
+                "report": cmd_report, "inspect": cmd_inspect, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
                 "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models,
                 "serve": cmd_serve, "export": cmd_export,
@@ -245,6 +245,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     from deepfit.run import require_finished, resolve_run
 
     print(f"report: {write_report(require_finished(resolve_run(args.run)).path)}")
+    return 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from deepfit.inspection import inspect_run
+
+    tables, notes = inspect_run(args.run)
+    console = Console(width=160)
+    for title, header, rows in tables:
+        table = Table(*header, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*map(str, row))
+        console.print(table)
+    print("\n".join(f"- {n}" for n in notes))
     return 0
 
 

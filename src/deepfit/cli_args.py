@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report", help="rebuild a run's report.html and report.md")
     rp.add_argument("run", metavar="RUN", help=RUN_HELP)
+    ip = sub.add_parser("inspect", help="inside the network: layer table (shapes, parameters, "
+                        "memory, FLOPs) and the training diagnostics' notes")
+    ip.add_argument("run", metavar="RUN", help=RUN_HELP)
 
     cp = sub.add_parser("compare", help="compare runs side by side, with paired tests")
     cp.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP + "; two or more, the "

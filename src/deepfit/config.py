@@ -157,6 +157,9 @@ class TrainConfig:
                          "the whole batch, not each process's share (SyncBatchNorm)")
     seed: int = _opt(0, lo=0)
     progress: bool = _opt(True)
+    diagnostics: bool = _opt(True, help="record gradient norms, weight updates and activation "
+                             "statistics per layer once per epoch, for the report's 'Inside "
+                             "the network' (see docs/inspect.md)")
 
 
     def resolved(self, kind: str = "table", device: str = "cpu",

@@ -23,6 +23,7 @@ from deepfit.data.sources.tabular import read_frame
 from deepfit.errors import DataError, DataWarning, DeepfitError, RunError
 from deepfit.evaluate.predict import Predictions, predict
 from deepfit.models import build_model
+from deepfit.models.summary import ModelSummary, model_summary
 from deepfit.report.notes import collapse_warning
 from deepfit.run import RunDir, require_finished, resolve_run
 from deepfit.task import TaskHead
@@ -58,6 +59,13 @@ class Run:
             at_epoch_limit=len(self.history.rows) >= (self.config.train.epochs or 0) > 0,
             images=self.schema.image is not None)
         return [collapsed] if collapsed else []
+
+    def summary(self) -> ModelSummary:
+        """The model's layer table: each layer's output shape, trainable and frozen
+        parameters, memory of its output for a training batch and FLOPs per sample
+        (``print(run.summary())``; a notebook shows it as a table)."""
+        return model_summary(self.model, self.schema.input_shape,
+                             self.config.train.batch_size or 1)
 
     @property
     def report_path(self) -> Optional[Path]:

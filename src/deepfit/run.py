@@ -7,6 +7,8 @@
       metrics.json     {"val": {...}, "test": {...}, "threshold": 0.5}
       predictions.csv  one row per test example
       summary.json     everything the report shows, as plain values
+      diagnostics.json per epoch and layer: gradient norms, updates, activations
+                       (train.diagnostics; see docs/inspect.md)
       checkpoints/     best.pt (best epoch's weights), last.pt (full training state)
       model.safetensors  the best weights, exported
       plots/           PNG figures
@@ -60,6 +62,7 @@ class RunDir:
         self.metrics = self.path / "metrics.json"
         self.predictions = self.path / "predictions.csv"
         self.summary = self.path / "summary.json"
+        self.diagnostics = self.path / "diagnostics.json"  # train.diagnostics: per epoch, per layer
         self.checkpoints = self.path / "checkpoints"
         self.best = self.checkpoints / "best.pt"
         self.last = self.checkpoints / "last.pt"

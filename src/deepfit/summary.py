@@ -13,7 +13,8 @@ from deepfit.config import RunConfig
 from deepfit.data.bundle import DataBundle
 from deepfit.models import count_parameters
 from deepfit.models.registry import torchvision_name
-from deepfit.models.summary import layer_table
+from deepfit.inspection import record_diagnostics
+from deepfit.models.summary import model_summary
 from deepfit.run import RunDir
 from deepfit.task import TaskHead
 from deepfit.train.builtin import BestModel
@@ -73,6 +74,7 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                and bundle.schema.image.augment else None,
                f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
                and best else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
+    inside = model_summary(trainer.model, bundle.schema.input_shape, tc.batch_size)
     return {
         "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
         "versions": versions(),
@@ -80,7 +82,8 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
         "model": {"name": cfg.model.name, "description": model_desc,
                   "parameters": count_parameters(trainer.model),
                   "loss": head.describe(), "outputs": cfg.model.outputs,
-                  "layers": layer_table(trainer.model, bundle.schema.input_shape)},
+                  "layers": inside.rows, "summary": inside.to_dict()},
+        "diagnostics": record_diagnostics(trainer, rd, plots=cfg.eval.plots),
         "training": {"device": trainer.strategy.describe(),
                      "processes": trainer.strategy.world_size, "epochs_run": trainer.epoch,
                      "max_epochs": tc.epochs, "best_epoch": best.best_epoch if best else None,

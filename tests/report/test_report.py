@@ -51,8 +51,9 @@ def test_html_report_is_self_contained_and_complete(binary_run):
         assert section in page.headings, section
     import json
 
-    plots = json.loads((binary_run.path / "summary.json").read_text())["plots"]
-    assert len(plots) == 6 and len(page.images) == len(plots)
+    summary = json.loads((binary_run.path / "summary.json").read_text())
+    plots, inside = summary["plots"], summary["diagnostics"]["plots"]  # + inside the network
+    assert len(plots) == 6 and len(inside) == 2 and len(page.images) == len(plots) + len(inside)
     assert all(src.startswith("data:image/png;base64,") and len(src) > 5000 for src in page.images)
     assert not page.links  # nothing to fetch: opens offline
     assert "Diagnostic odds ratio (DOR)" in html and "test [95% CI]" in html

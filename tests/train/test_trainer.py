@@ -104,7 +104,7 @@ def test_default_callbacks_are_declared_once_and_their_order_does_not_matter():
 
     trainer = _trainer([Mine()], epochs=60, lr=0.05, patience=4, min_delta=0.01)
     names = [type(cb).__name__ for cb in trainer.callbacks.callbacks]
-    assert names == ["LRSchedule", "NanGuard", "BestModel", "EarlyStopping", "Mine"]
+    assert names == ["LRSchedule", "NanGuard", "BestModel", "EarlyStopping", "Diagnostics", "Mine"]
     first = trainer.fit(X, y, X, y_val)
     swapped = _trainer([Mine()], epochs=60, lr=0.05, patience=4, min_delta=0.01)
     cbs = swapped.callbacks.callbacks

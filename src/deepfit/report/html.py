@@ -11,6 +11,7 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    describe_training_time, evaluation_intro, metric_rows,
                                    metric_table, per_class_rows, rate_rows, rerun_text,
                                    threshold_rows)
+from deepfit.report.inspect import inside_html, layers_html
 from deepfit.report.page import escape, page, png, table
 from deepfit.report.tune import tuning_html
 from deepfit.run import RunDir
@@ -22,9 +23,6 @@ def _dl(pairs: list[tuple[str, Any]]) -> str:
             return "<ul>" + "".join(f"<li>{escape(x)}</li>" for x in v) + "</ul>"
         return escape(v)
     return "<dl>" + "".join(f"<dt>{escape(k)}</dt><dd>{value(v)}</dd>" for k, v in pairs) + "</dl>"
-
-
-LONG_TABLE = 12  # rows above which a reference table (the layers) starts folded
 
 
 def _img(path: Path, alt: str) -> str:
@@ -63,12 +61,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
                       ("Optimiser", training["optimizer"]), ("Schedule", training["schedule"]),
                       ("Regularisation", training["regularisation"]),
                       ("Batch size", describe_batch(training)), ("Seed", training["seed"])]))
-    if model.get("layers"):
-        rows = [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}") for r in model["layers"]]
-        layers = table(["layer", "type", "output shape", "parameters"], rows, numeric_from=3)
-        if len(rows) > LONG_TABLE:
-            layers = f"<details><summary>{len(rows)} layers (show)</summary>{layers}</details>"
-        parts.append("<h3>Layers</h3>" + layers)
+    parts.append(layers_html(model))  # shapes, parameters, memory, FLOPs (report/inspect.py)
 
     parts.append("<h2>3. Training</h2>")
     parts.append(_dl([("Epochs run", f"{training['epochs_run']} of at most {training['max_epochs']}"),
@@ -78,6 +71,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
         parts.append(_img(rd.path / plots["Learning curves"], "Learning curves"))
+    parts.append(inside_html(summary.get("diagnostics"), rd.path))  # train.diagnostics
 
     parts.append("<h2>4. Evaluation</h2>")
     parts.append(f"<p>{escape(evaluation_intro(training))}</p>")

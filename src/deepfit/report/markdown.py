@@ -9,6 +9,7 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    describe_training_time, evaluation_intro,
                                    metric_table, per_class_rows, rate_rows, rerun_text,
                                    threshold_rows)
+from deepfit.report.inspect import inside_markdown, layers_markdown
 from deepfit.report.tune import tuning_markdown
 
 
@@ -50,10 +51,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
             f"- Optimiser: {training['optimizer']}", f"- Schedule: {training['schedule']}",
             f"- Regularisation: {training['regularisation']}",
             f"- Batch size: {describe_batch(training)}; seed: {training['seed']}"]
-    if model.get("layers"):
-        out += ["", _table(["layer", "type", "output shape", "parameters"],
-                           [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}")
-                            for r in model["layers"]])]
+    out += layers_markdown(model, _table)
     out += ["", "## 3. Training", "",
             f"- Epochs run: {training['epochs_run']} of at most {training['max_epochs']}",
             f"- Best epoch: {best_epoch_text(training)}",
@@ -62,6 +60,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
     plots = summary.get("plots", {})
     if "Learning curves" in plots:
         out += ["", f"![Learning curves]({plots['Learning curves']})"]
+    out += inside_markdown(summary.get("diagnostics"), _table)
     out += ["", "## 4. Evaluation", "",
             evaluation_intro(training), "", _table(*metric_table(task, metrics))]
     sentence, trows = threshold_rows(metrics)

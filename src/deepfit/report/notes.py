@@ -145,6 +145,7 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
         if entry.get("reason"):
             notes.append(f"No confidence interval for {LABELS.get(name, name)}: "
                          f"{entry['reason']}.")
+    notes += (summary.get("diagnostics") or {}).get("notes", [])  # inside the network
     return notes
 
 

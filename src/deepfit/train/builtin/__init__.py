@@ -1,5 +1,5 @@
 """The callbacks every run uses, declared in one place (``default_callbacks``): schedule,
-NaN guard, best model, early stopping, checkpointing and progress."""
+NaN guard, best model, early stopping, training diagnostics, checkpointing and progress."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import torch
 
 from deepfit.train.builtin.best_model import BestModel
 from deepfit.train.builtin.checkpointing import LastCheckpoint
+from deepfit.train.builtin.diagnostics import Diagnostics
 from deepfit.train.builtin.early_stopping import EarlyStopping
 from deepfit.train.builtin.fixed_epochs import FixedEpochs
 from deepfit.train.builtin.lr_schedule import LRSchedule
@@ -39,8 +40,9 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     Before: the learning-rate schedule, the NaN guard (checking every step where reading the
     loss is free, or one step late on an accelerator; ``train.on_nonfinite``), the best
     model (``train.monitor``; ``select_best=False`` when there is no validation split) and
-    early stopping (``train.early_stopping``). None of them reads another's state, so their
-    order does not matter. After: the checkpoint, which must see the state every other
+    early stopping (``train.early_stopping``), the training diagnostics
+    (``train.diagnostics``; the main process only). None of them reads another's state, so
+    their order does not matter. After: the checkpoint, which must see the state every other
     callback left at the end of the epoch (the user's included), and the progress line.
 
     ``files``: checkpoints to write (None: the best weights are kept in memory only).
@@ -53,6 +55,8 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
         before.append(BestModel(cfg.monitor, cfg.min_delta, files.best if files else None))
         if cfg.early_stopping:
             before.append(EarlyStopping(cfg.monitor, cfg.patience, cfg.min_delta))
+    if cfg.diagnostics and main:  # train.diagnostics: per epoch, cheap
+        before.append(Diagnostics())
     after: list[Callback] = []
     if files is not None:
         after.append(LastCheckpoint(files.last, cfg.checkpoint_every, extra=files.extra))
@@ -61,5 +65,5 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
     return before, after
 
 
-__all__ = ["BestModel", "EarlyStopping", "FixedEpochs", "LastCheckpoint", "LRSchedule", "NanGuard", "Progress",
+__all__ = ["BestModel", "Diagnostics", "EarlyStopping", "FixedEpochs", "LastCheckpoint", "LRSchedule", "NanGuard", "Progress",
            "RunFiles", "default_callbacks"]

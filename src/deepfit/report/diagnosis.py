@@ -1,0 +1,79 @@
+"""Plain-language notes from the training diagnostics (``train.diagnostics``): vanishing or
+exploding gradients, dead ReLUs, saturated sigmoid / tanh units, layers that do not move.
+
+Each rule reads the last recorded epoch (what the kept model went through last) and says
+what it saw, what it means, and what to try. The thresholds are rules of thumb, named here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from deepfit.train.builtin.diagnostics import activation_rows, weight_rows
+
+VANISHING = 1e-3  # the first weight layer's gradient norm below this fraction of the last's
+EXPLODING = 1e3  # ... or above this many times
+DEAD = 0.25  # this fraction of a ReLU layer's units never firing on the probe rows
+SATURATED = 0.5  # this fraction of a sigmoid / tanh layer's outputs at the ends of its range
+STILL = 1e-6  # a layer whose weights moved by less than this fraction of their norm in an epoch
+JUMP = 1.0  # ... or by more than their own norm
+
+
+def diagnosis_notes(records: list[dict[str, Any]]) -> list[str]:
+    """The notes for a run's diagnostics records (empty when nothing looks wrong)."""
+    if not records:
+        return []
+    last = records[-1]
+    epoch = last["epoch"]
+    notes = [n for n in (_gradient_note(last, epoch),) if n]
+    for k, row in enumerate(activation_rows(last), start=1):
+        where = f"hidden layer {k} ({row['layer']})"
+        if (row.get("dead") or 0) >= DEAD:
+            notes.append(f"Dead ReLUs: {row['dead']:.0%} of the {row['type']} units of {where} "
+                         f"never fire on the {last['probe_rows']} probe rows at epoch {epoch}; "
+                         "a dead unit passes no gradient and stops learning. Lower train.lr, "
+                         "try model.activation=leaky_relu, or model.init=kaiming.")
+        if (row.get("saturated") or 0) >= SATURATED:
+            notes.append(f"Saturation: {row['saturated']:.0%} of the {row['type']} outputs of "
+                         f"{where} are within 1% of the ends of their range at epoch {epoch}; "
+                         "there the slope is near 0, so gradients through them vanish. "
+                         "Standardise the inputs, use ReLU, or model.init=xavier.")
+    for i, row in enumerate(weight_rows(last), start=1):
+        ratio = row.get("update_ratio")
+        if ratio is not None and ratio < STILL and row.get("grad_norm") is not None:
+            notes.append(f"Layer {i} ({row['layer']}) barely moved in epoch {epoch}: its weights "
+                         f"changed by {ratio:.1e} of their size; it is not learning (a tiny "
+                         "learning rate, or no gradient reaches it).")
+        elif ratio is not None and ratio > JUMP and epoch > 1:
+            notes.append(f"Layer {i} ({row['layer']}) changed by {ratio:.1f} times its own size "
+                         f"in epoch {epoch}: the learning rate may be too high (train.lr).")
+    if last.get("unavailable"):
+        notes.append(f"Activation statistics (dead units, saturation) are unavailable: "
+                     f"{last['unavailable']}.")
+    return notes
+
+
+def _gradient_note(record: dict[str, Any], epoch: int) -> Optional[str]:
+    rows = [(i, r) for i, r in enumerate(weight_rows(record), start=1)
+            if r.get("grad_norm") is not None]
+    if len(rows) < 2:
+        return None
+    (i, first), (j, last) = rows[0], rows[-1]
+    a, b = first["grad_norm"], last["grad_norm"]
+    if b <= 0:
+        return None
+    names = f"layer {i} ({first['layer']})", f"layer {j} ({last['layer']})"
+    if a == 0:
+        return (f"No gradient reaches {names[0]} at epoch {epoch} (its gradient norm is 0 while "
+                f"{names[1]}'s is {b:.1e}): every unit between them may be dead, or the layer "
+                "is cut off from the loss.")
+    ratio = a / b
+    if ratio < VANISHING:
+        return (f"Vanishing gradients: at epoch {epoch} the gradient of {names[0]} is "
+                f"{ratio:.0e} of {names[1]}'s, so the early layers barely learn. Consider ReLU "
+                "activations, normalisation (model.norm=batch) or a residual network.")
+    if ratio > EXPLODING:
+        return (f"Exploding gradients: at epoch {epoch} the gradient of {names[0]} is "
+                f"{ratio:.0e} times {names[1]}'s. Lower train.lr, set train.grad_clip=1.0, or "
+                "add normalisation (model.norm=batch).")
+    return None

@@ -1,0 +1,121 @@
+"""The report's view inside the network: the layer table (shapes, parameters, activation
+memory, FLOPs) and the training diagnostics (gradient flow, updates, dead and saturated
+units), as tables shared by the HTML report, report.md and ``deepfit inspect``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from deepfit.models.summary import human_bytes, human_count
+from deepfit.report.page import escape, png, table
+
+LONG_TABLE = 12  # rows above which the layer table starts folded in the HTML report
+
+INTRO = ("Recorded once per epoch (train.diagnostics): each layer's gradient norm after the "
+         "epoch's last step, how far the epoch moved its weights (update / weight norm), and, "
+         "on a fixed probe batch of training rows, the mean and spread of each layer's output, "
+         "the share of ReLU units that never fire (dead) and of sigmoid / tanh outputs stuck "
+         "at the ends of their range (saturated). docs/inspect.md explains each picture.")
+
+
+def layer_rows(model: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """The layer table of a summary's ``model`` entry, with a totals row (an older summary:
+    output shape and parameters only)."""
+    layers, totals = model.get("layers") or [], model.get("summary")
+    if not layers or "trainable" not in layers[0] or not totals:
+        return (["layer", "type", "output shape", "parameters"],
+                [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}") for r in layers])
+    header = ["layer", "type", "output shape", "trainable", "frozen",
+              f"activations (batch {totals['batch_size']})", "FLOPs / sample"]
+    rows = [(r["layer"], r["type"], r["output"], f"{r['trainable']:,}", f"{r['frozen']:,}",
+             human_bytes(r["activation_bytes"]), human_count(r["flops"])) for r in layers]
+    rows.append(("total", "", "", f"{totals['trainable']:,}", f"{totals['frozen']:,}",
+                 human_bytes(totals["activation_bytes"]), human_count(totals["flops"])))
+    return header, rows
+
+
+def _num(value: Optional[float], pct: bool = False) -> str:
+    if value is None:
+        return "undefined"
+    return f"{value:.0%}" if pct else f"{value:.2e}" if abs(value) < 1e-2 or abs(value) >= 1e4 \
+        else f"{value:.3f}"
+
+
+def gradient_rows(record: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Per layer holding weights: gradient norm and update / weight ratio of one epoch."""
+    return (["layer", "type", "gradient norm", "update / weight"],
+            [(r["layer"], r["type"], _num(r["grad_norm"]), _num(r["update_ratio"]))
+             for r in record["layers"]])
+
+
+def activation_table(record: dict[str, Any]) -> tuple[list[str], list[tuple]]:
+    """Per layer of the probe pass: output mean and std, dead and saturated fractions."""
+    rows = [(a["layer"], a["type"], _num(a.get("mean")), _num(a.get("std")),
+             _num(a["dead"], pct=True) if "dead" in a else "",
+             _num(a["saturated"], pct=True) if "saturated" in a else "")
+            for a in record.get("activations") or []]
+    return ["layer", "type", "mean", "std", "dead units", "saturated"], rows
+
+
+def layers_html(model: dict[str, Any]) -> str:
+    """The Layers section of the HTML report (folded when long)."""
+    header, rows = layer_rows(model)
+    if not rows:
+        error = (model.get("summary") or {}).get("error")
+        return f"<h3>Layers</h3><p>{escape(error)}</p>" if error else ""
+    html = table(header, rows, numeric_from=3)
+    if len(rows) > LONG_TABLE:
+        html = f"<details><summary>{len(rows)} layers (show)</summary>{html}</details>"
+    note = ("<p class='sub'>Activations: the memory of each layer's output for one training "
+            "batch (what the backward pass keeps). FLOPs: multiply-adds of matrix products and "
+            "convolutions, counted as 2, per sample.</p>" if len(header) > 4 else "")
+    return "<h3>Layers</h3>" + html + note
+
+
+def layers_markdown(model: dict[str, Any], md_table: Callable[..., str]) -> list[str]:
+    """The layer table for report.md, drawn by ``md_table(header, rows)``."""
+    header, rows = layer_rows(model)
+    return ["", md_table(header, rows)] if rows else []
+
+
+def inside_html(diagnostics: Optional[dict[str, Any]], run_path: Path) -> str:
+    """The "Inside the network" part of the Training section ("" when not recorded)."""
+    if not diagnostics or not diagnostics.get("last"):
+        return ""
+    last = diagnostics["last"]
+    parts = [f"<h3>Inside the network</h3><p>{escape(INTRO)}</p>"]
+    for title, rel in diagnostics.get("plots", {}).items():
+        parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
+    parts.append("".join(f"<div class='note'>{escape(n)}</div>" for n in diagnostics["notes"])
+                 or "<p>No sign of vanishing or exploding gradients, dead or saturated units."
+                    "</p>")
+    header, rows = gradient_rows(last)
+    body = f"<h4>Gradients and updates at epoch {last['epoch']}</h4>" + table(header, rows, 2)
+    header, rows = activation_table(last)
+    if rows:
+        body += (f"<h4>Activations on {last['probe_rows']} probe rows at epoch "
+                 f"{last['epoch']}</h4>" + table(header, rows, 2))
+    parts.append(f"<details><summary>per-layer values (show)</summary>{body}</details>")
+    return "".join(parts)
+
+
+def inside_markdown(diagnostics: Optional[dict[str, Any]],
+                    md_table: Callable[..., str]) -> list[str]:
+    """The Markdown report's "Inside the network", tables drawn by ``md_table(header, rows)``."""
+    if not diagnostics or not diagnostics.get("last"):
+        return []
+    last = diagnostics["last"]
+    out = ["", "### Inside the network", "", INTRO]
+    for title, rel in diagnostics.get("plots", {}).items():
+        out += ["", f"![{title}]({rel})"]
+    out += [""] + ([f"- {n}" for n in diagnostics["notes"]] or [
+        "No sign of vanishing or exploding gradients, dead or saturated units."])
+    out += ["", f"Gradients and updates at epoch {last['epoch']}:", "",
+            md_table(*gradient_rows(last))]
+    header, rows = activation_table(last)
+    if rows:
+        out += ["", f"Activations on {last['probe_rows']} probe rows:", "",
+                md_table(header, rows)]
+    return out
+
