@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 import deepfit
+from deepfit.cli import main
 
 STEP = "document.body.dataset.step === '{}'"
 
@@ -20,7 +21,7 @@ def number(page, selector: str) -> float:
     return float(page.text_content(selector))
 
 
-def test_xor_to_95_percent_then_save_and_load(live, page):
+def test_xor_to_95_percent_then_save_and_load(live, page, tmp_path):
     url, out = live
     ready(page, url, "hidden=&speed=20")
     page.select_option("#data", "xor")
@@ -46,6 +47,10 @@ def test_xor_to_95_percent_then_save_and_load(live, page):
     assert run.path == (out / "xor-from-page").resolve() or run.path.name == "xor-from-page"
     assert run.task == "binary" and run.config.model.hidden == (4,)
     assert (run.path / "report.html").is_file() and (run.path / "model.safetensors").is_file()
+    new = tmp_path / "new.csv"
+    new.write_text("x1,x2\n0,0\n0,1\n")
+    assert main(["predict", str(run.path), str(new), "-o", str(tmp_path / "p.csv")]) == 0
+    assert main(["report", str(run.path)]) == 0
     page.click("#python-button")
     page.wait_for_selector("#python-dialog[open]")
     assert "deepfit.train(" in page.text_content("#python-deepfit")
