@@ -95,3 +95,17 @@ def test_a_copied_url_reproduces_the_loss(live, chromium):
         assert page.evaluate("location.hash").startswith("#data=moons")
         context.close()
     assert losses[0] == losses[1] != losses[2]
+
+
+def test_clicks_add_and_remove_points(live, page):
+    url, _ = live
+    ready(page, url, "data=gaussians&points=40&hidden=2")
+    page.wait_for_function("document.body.dataset.points === '40'")
+    page.keyboard.press("1")  # class 1
+    assert "chosen" in page.get_attribute("#class-buttons button:nth-child(2)", "class")
+    page.click("#map", position={"x": 200, "y": 200})
+    page.wait_for_function("document.body.dataset.points === '41'")
+    page.click("#map", position={"x": 200, "y": 200}, modifiers=["Shift"])
+    page.wait_for_function("document.body.dataset.points === '40'")
+    page.click("#step")
+    page.wait_for_function(STEP.format(1))

@@ -148,7 +148,10 @@ class Channel:
             if name is not None and not isinstance(name, str):
                 raise DataError("export: the run name must be text")
             path = await asyncio.to_thread(save_run, session, self.out, name)
-            await self._send({"type": "exported", "path": str(path.resolve())})
+            await self._send({"type": "exported", "path": str(path.resolve()),
+                              "note": "trained again by deepfit.train: the same points, "
+                              "split, network, settings and epochs, from its own initial "
+                              "weights"})
         else:
             raise DataError(f"message: unknown type {kind!r}")
 

@@ -45,14 +45,10 @@ def build_server(host: str = "127.0.0.1", port: int = 0, out: str | Path = "runs
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out '{out}' is a file; give the folder runs are saved in")
     require_extra()
-    import torch
     import uvicorn
 
     from deepfit.playground.app import Options, create_app
 
-    # The playground's networks are tiny: one thread per step is fastest (several threads
-    # on small matrices spend their time waiting for each other).
-    torch.set_num_threads(1)
     options = Options(out=out, max_sessions=max_sessions, idle_seconds=idle_minutes * 60,
                       max_upload_bytes=int(max_upload_mb * 2**20))
     sock = _bind(host, port)
@@ -71,6 +67,12 @@ def playground(host: str = "127.0.0.1", port: int = 0, out: str | Path = "runs",
         print(warning.replace("the model", "the playground (it trains and saves runs)"),
               file=sys.stderr)
     server, sock = build_server(host, port, out, max_sessions, idle_minutes, max_upload_mb)
+    import torch
+
+    # The playground's networks are tiny: one thread per step is fastest (several threads
+    # on small matrices wait for each other: 16 frames/s against 200 on 2 busy cores). Set
+    # here, for the server's process, not in build_server (a library call).
+    torch.set_num_threads(1)
     bound = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else (f"[{host}]" if ":" in host
                                                              else host)

@@ -76,7 +76,11 @@ function connect() {
 
 function receive(m) {
   if (m.type === "hello") { sessionKey = m.session; sendSettings(); }
-  else if (m.type === "points") { points = m; history = []; drawClassButtons(); }
+  else if (m.type === "points") {
+    points = m; drawClassButtons();
+    document.body.dataset.points = m.x.length;
+    if (!playing) drawMap();
+  }
   else if (m.type === "frame") { showFrame(m); }
   else if (m.type === "paused") { setPlaying(false); }
   else if (m.type === "error") { setPlaying(false); $("message").textContent = m.message; }
@@ -84,7 +88,7 @@ function receive(m) {
     $("python-deepfit").textContent = m.deepfit; $("python-torch").textContent = m.torch;
     $("python-dialog").showModal();
   } else if (m.type === "exported") {
-    $("export-result").textContent = "saved the deepfit run " + m.path;
+    $("export-result").textContent = `saved the deepfit run ${m.path} (${m.note})`;
     $("export-result").dataset.path = m.path;
   }
 }
@@ -95,14 +99,25 @@ function diverging(code) {  // 0..255, 128 = 0: orange - white - blue
   const t = code / 127.5 - 1;
   return t >= 0 ? mix(WHITE, BLUE, t) : mix(WHITE, ORANGE, -t);
 }
-function bytes(b64) { return Uint8Array.from(atob(b64), (c) => c.charCodeAt(0)); }
+function bytes(b64) {
+  const text = atob(b64), out = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) out[i] = text.charCodeAt(i);
+  return out;
+}
+const DIVERGING = new Uint8Array(256 * 3);  // code -> colour, computed once
+for (let code = 0; code < 256; code++) DIVERGING.set(diverging(code), code * 3);
 
-function paint(canvas, size, colour) {
-  canvas.width = size; canvas.height = size;
-  const ctx = canvas.getContext("2d"), image = ctx.createImageData(size, size);
-  for (let i = 0; i < size * size; i++) {
-    const [r, g, b] = colour(i);
-    image.data.set([r, g, b, 255], i * 4);
+function paint(canvas, size, colour) {  // colour(i): [r, g, b] of pixel i
+  return paintCodes(canvas, size, null, colour);
+}
+function paintCodes(canvas, size, codes, colour) {  // codes: bytes through DIVERGING
+  if (canvas.width !== size) { canvas.width = size; canvas.height = size; }
+  const ctx = canvas.getContext("2d"), image = ctx.createImageData(size, size), d = image.data;
+  for (let i = 0, j = 0; i < size * size; i++, j += 4) {
+    if (codes) { const k = codes[i] * 3; d[j] = DIVERGING[k]; d[j + 1] = DIVERGING[k + 1];
+                 d[j + 2] = DIVERGING[k + 2]; }
+    else { const c = colour(i); d[j] = c[0]; d[j + 1] = c[1]; d[j + 2] = c[2]; }
+    d[j + 3] = 255;
   }
   ctx.putImageData(image, 0, 0);
   return canvas;
@@ -112,18 +127,17 @@ function classColour(k) {
   return frame && frame.task === "binary" ? (k === 1 ? BLUE : ORANGE) : PALETTE[k % 10];
 }
 
+const mapCanvas = document.createElement("canvas");
 function drawMap() {
   if (!frame) return;
   const n = frame.grid, map = bytes(frame.map);
-  let colour;
-  if (frame.map_kind === "prob") colour = (i) => diverging(map[i]);
-  else if (frame.map_kind === "value") colour = (i) => diverging(map[i]);
+  let small;
+  if (frame.map_kind !== "class") small = paintCodes(mapCanvas, n, map);
   else {
     const conf = bytes(frame.confidence), k = frame.classes.length;
-    colour = (i) => mix(WHITE, PALETTE[map[i] % 10],
-                        Math.max(0, (conf[i] / 255 - 1 / k) / (1 - 1 / k)) * 0.8);
+    small = paint(mapCanvas, n, (i) => mix(WHITE, PALETTE[map[i] % 10],
+                  Math.max(0, (conf[i] / 255 - 1 / k) / (1 - 1 / k)) * 0.8));
   }
-  const small = paint(document.createElement("canvas"), n, colour);
   const canvas = $("map"), ctx = canvas.getContext("2d");
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(small, 0, 0, canvas.width, canvas.height);
@@ -178,6 +192,7 @@ function showFrame(m) {
   $("train-loss").textContent = fmt(s.train_loss);
   $("train-loss").dataset.value = s.train_loss;  // the full number, for tests and copying
   document.body.dataset.step = m.step;
+  document.body.dataset.frames = Number(document.body.dataset.frames || 0) + 1;
   $("test-loss").textContent = fmt(s.test_loss);
   $("metric-name").textContent = reg ? "R²" : "accuracy";
   $("train-metric").textContent = fmt(reg ? s.train_r2 : s.train_accuracy);
@@ -233,6 +248,7 @@ function drawNetworkColumns() {
   const tile = document.createElement("canvas"); tile.className = "neuron output"; tile.id = "output-tile";
   out.append(head, tile); columns.append(out);
   $("layer-count").textContent = `${hidden.length} hidden layer(s)`;
+  inputsDrawn = null;
 }
 
 function button(text, onclick) {
@@ -247,13 +263,14 @@ function drawNeurons() {
     if (layer === 0) return;
     const maps = frame.neurons[layer - 1];
     if (!maps || !maps[j]) return;
-    const data = bytes(maps[j]);
-    paint(c, n, (i) => diverging(data[i]));
+    paintCodes(c, n, bytes(maps[j]));
   });
-  drawInputs();
+  const key = JSON.stringify([frame.bounds, features]);
+  if (key !== inputsDrawn) { drawInputs(); inputsDrawn = key; }
   drawWires();
 }
 
+let inputsDrawn = null;
 function drawInputs() {  // each input feature over the plane, as the network sees it
   const n = 50, [x0, x1, y0, y1] = frame.bounds;
   const f = {x1: (a) => a, x2: (a, b) => b, x1sq: (a) => a * a, x2sq: (a, b) => b * b,
