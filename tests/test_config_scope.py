@@ -140,7 +140,7 @@ VALUES = {  # key -> (table value, image value); None: the same value for both
     "train.channels_last": (True, False), "train.compile": (True, None),
     "train.cuda_graphs": (True, None), "train.on_nonfinite": ("skip", None),
     "train.on_oom": ("halve", None), "train.deterministic": (True, None),
-    "train.sync_bn": (True, None),
+    "train.sync_bn": (True, None), "train.precise_bn": (True, False),
     "train.seed": (3, None), "train.progress": (True, None),
     "train.diagnostics": (False, None),
     "eval.batch_size": (7, None), "eval.threshold_objective": ("youden", None),
@@ -184,11 +184,11 @@ EXPECTED = {
                                "train.momentum", "train.nesterov", "train.step_size",
                                "train.channels_last", "train.sync_bn", "eval.beta",
                                "track.experiment"],
-                              "refused")},
+                              "refused"), "train.precise_bn": "refused"},
     "image": {**dict.fromkeys(USED_IN_BOTH, "used"), **dict.fromkeys(ARMED, "armed"),
               **dict.fromkeys(["data.image_size", "data.color", "data.augment",
                                "data.normalize", "data.cache", "data.max_memory_gb",
-                               "model.channels", "train.channels_last",
+                               "model.channels", "train.channels_last", "train.precise_bn",
                                "eval.betas", "eval.calibration_bins"], "used"),
               **dict.fromkeys(["data.mean", "data.std", "model.weights"], "stops"),
               **dict.fromkeys(["data.sheet", "data.targets", "data.split_column",
@@ -230,6 +230,7 @@ IN_CONTEXT = [
     ({"data.max_memory_gb": 1e-6}, "data.workers", 0, "image"),
     ({"data.mean": [0.5], "data.std": [0.25]}, "data.std", [0.5], "image"),
     ({"track.mlflow": "{root}/mlruns"}, "track.experiment", "other", "table"),
+    ({"model.norm": "batch"}, "train.precise_bn", False, "table"),
 ]
 
 

@@ -155,6 +155,9 @@ class TrainConfig:
     deterministic: bool = _opt(False, help="PyTorch deterministic algorithms (bit-exact CUDA)")
     sync_bn: bool = _opt(False, help="several processes on GPUs: batch-norm statistics over "
                          "the whole batch, not each process's share (SyncBatchNorm)")
+    precise_bn: Optional[bool] = _opt(None, help="recompute batch-norm statistics over the "
+                                      "training rows before each validation (default: when "
+                                      "an epoch has under 30 steps)")
     seed: int = _opt(0, lo=0)
     progress: bool = _opt(True)
     diagnostics: bool = _opt(True, help="record gradient norms, weight updates and activation "

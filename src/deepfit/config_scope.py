@@ -209,6 +209,11 @@ RULES: dict[str, Rule] = {
     "train.sync_bn": lambda _, f: None if f.processes > 1 else (
         "it synchronises batch norm across processes, and this run has one (see "
         "docs/scaling.md)"),
+    "train.precise_bn": lambda cfg, f: None if f.model in ("cnn", "resnet9", "resnet18")
+    or f.family in ("torchvision", "custom", "registered")
+    or (f.model == "mlp" and cfg.model.norm == "batch") else (
+        f"it recomputes batch-norm statistics, and {_model(f)} has no batch-norm layer"
+        + (" (model.norm=batch gives the mlp some)" if f.model == "mlp" else "")),
     "eval.threshold_objective": _BINARY,
     "eval.apply_threshold": _all(_BINARY, lambda cfg, _: None
                                  if cfg.eval.threshold_objective != "none" else

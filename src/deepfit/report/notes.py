@@ -115,6 +115,11 @@ def warnings_for(summary: dict[str, Any]) -> list[str]:
                      f"{first['epoch']}; each batch of {training['batch_size']} was then split "
                      f"into {training['micro_batches']} micro-batches (train.on_oom=halve), "
                      "which gives the same updates with less memory.")
+    if training.get("precise_bn"):
+        notes.append("Batch-norm statistics were recomputed over the training rows before each "
+                     "validation (train.precise_bn): with few steps an epoch, running averages "
+                     "would describe earlier weights and make evaluation-mode predictions "
+                     "unreliable.")
     graphs = training.get("cuda_graphs") or {}
     if graphs and not graphs.get("used"):
         why = graphs.get("reason") or "no training batch had the full batch size"

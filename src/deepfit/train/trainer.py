@@ -28,6 +28,7 @@ from deepfit.train.builtin import RunFiles, default_callbacks
 from deepfit.train.builtin.nan_guard import TrainingDiverged, checks_every_step, diverged
 from deepfit.train.callbacks import Callback, CallbackList
 from deepfit.train.device import nondeterministic_op
+from deepfit.train.bn_stats import recompute_bn_stats, wants_precise_bn
 from deepfit.train.history import EPOCH, LR, MAIN_METRIC, TIME, TRAIN_LOSS, VAL_LOSS, History
 from deepfit.train.loop_parts import RunningMetric, stop_signals
 from deepfit.train.optim import Schedule, build_optimizer
@@ -110,6 +111,7 @@ class Trainer:
         self._check_model(X)
         cuts = self.strategy.batch_slices(len(X), self.cfg.batch_size)
         self.steps_per_epoch = len(cuts)
+        self.precise_bn = wants_precise_bn(self.cfg.precise_bn, self.model, len(cuts))
         self.schedule = Schedule(self.cfg, self.optimizer, len(cuts))
         if self._pending is not None:
             self._apply_pending()
@@ -157,6 +159,9 @@ class Trainer:
             tracker.update(self.head.scores(torch.cat(outs)), ys[:seen])
             tracker.stats = self.strategy.sum(tracker.stats)  # every process's rows
             # No validation rows (a final refit): nothing to validate, nothing to select.
+            if self.precise_bn:  # statistics of these weights, not of earlier ones
+                recompute_bn_stats(self.model, X, self.cfg.batch_size, self.inputs,
+                                   self.cfg.precision)
             val_loss, val_metric = self.validate(X_val, y_val) if len(y_val) else (None, None)
             train_loss = self._epoch_loss(losses, sizes)
             logs = {EPOCH: epoch, TRAIN_LOSS: train_loss,
