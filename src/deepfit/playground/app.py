@@ -23,7 +23,7 @@ from fastapi.responses import JSONResponse, Response
 
 from deepfit.errors import DeepfitError
 from deepfit.playground.channel import Channel
-from deepfit.playground.points import read_csv
+from deepfit.playground.points import read_csv, shown_name
 from deepfit.playground.settings import MAX_POINTS
 
 STATIC = {"index.html": "text/html", "playground.js": "text/javascript",
@@ -71,7 +71,7 @@ def create_app(options: Options) -> FastAPI:
         async for chunk in request.stream():
             body += chunk
             if len(body) > options.max_upload_bytes:
-                return JSONResponse({"detail": f"upload '{name[-80:]}' is over the limit of "
+                return JSONResponse({"detail": f"upload '{shown_name(name)}' is over the limit of "
                                      f"{options.max_upload_bytes / 2**20:g} MB "
                                      "(--max-upload-mb); upload fewer points"}, status_code=413)
         try:

@@ -102,7 +102,7 @@ def features(X: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
 def read_csv(name: str, data: bytes, max_rows: int = MAX_POINTS) -> Points:
     """An uploaded CSV: two numeric input columns and a target (a label with 2 to 10 classes,
     or a numeric value for regression), in that order. Anything else is one ``DataError``."""
-    origin = f"upload '{_shown(name)}'"
+    origin = f"upload '{shown_name(name)}'"
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -160,7 +160,7 @@ def _target(origin: str, column: pd.Series, X: np.ndarray) -> Points:
     return Points(X, y, train, "binary" if len(names) == 2 else "multiclass", tuple(names))
 
 
-def _shown(name: str) -> str:
+def shown_name(name: str) -> str:
     """A file name as it may be shown: its last part, printable, short."""
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     return "".join(c for c in base if c.isprintable())[:80] or "upload"

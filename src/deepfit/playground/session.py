@@ -76,7 +76,7 @@ class Session:
             self.optimizer = torch.optim.SGD(params, lr=s.lr,
                                              momentum=0.9 if s.optimizer == "momentum" else 0)
         self.rng = np.random.default_rng(s.seed)
-        self.step_count, self.order, self.history = 0, np.empty(0, np.int64), []
+        self.step_count, self.order = 0, np.empty(0, np.int64)
         self._tensors()
 
     def _tensors(self) -> None:
@@ -145,9 +145,6 @@ class Session:
         self.model.eval()
         out, hidden = self.forward_layers(self.grid)
         metrics = self.metrics()
-        self.history.append({"step": self.step_count, "epoch": self.epoch,
-                             "train_loss": metrics["train_loss"],
-                             "test_loss": metrics["test_loss"]})
         keep = np.arange(0, GRID, GRID // NEURON_GRID)
         neurons = [[encode_signed(h[:, j].reshape(GRID, GRID)[np.ix_(keep, keep)])
                     for j in range(h.shape[1])] for h in hidden]
@@ -159,7 +156,10 @@ class Session:
                 "neurons": neurons,
                 "weights": [np.round(m.weight.numpy(), 4).tolist() for m in linears],
                 "biases": [np.round(m.bias.numpy(), 4).tolist() for m in linears],
-                "metrics": metrics, "history": self.history[-1]}
+                "metrics": metrics,
+                "history": {"step": self.step_count, "epoch": self.epoch,
+                            "train_loss": metrics["train_loss"],
+                            "test_loss": metrics["test_loss"]}}
 
     def forward_layers(self, x: torch.Tensor) -> tuple[torch.Tensor, list[np.ndarray]]:
         """The network's output on ``x`` and each hidden layer's activations."""

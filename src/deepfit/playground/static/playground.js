@@ -168,8 +168,9 @@ function drawCurves() {
   ctx.clearRect(0, 0, W, H);
   if (history.length < 2) return;
   const last = history[history.length - 1].step || 1;
-  const top = Math.max(...history.flatMap((h) => [h.train_loss, h.test_loss])
-                              .filter((v) => v !== null && isFinite(v)), 1e-9);
+  let top = 1e-9;
+  for (const h of history) for (const v of [h.train_loss, h.test_loss])
+    if (v !== null && isFinite(v) && v > top) top = v;
   for (const [key, colour] of [["train_loss", "#333"], ["test_loss", "#0877bd"]]) {
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
     history.forEach((h, i) => { const x = h.step / last * (W - 4) + 2;
@@ -186,6 +187,8 @@ function showFrame(m) {
   frame = m;
   if (history.length && m.step < history[history.length - 1].step) history = [];
   if (!history.length || m.step > history[history.length - 1].step) history.push(m.history);
+  if (history.length > 2000)  // a long run: keep every second point (and the last)
+    history = history.filter((_, i) => i % 2 === 0 || i === history.length - 1);
   $("epoch").textContent = m.epoch.toFixed(2);
   $("step-count").textContent = m.step;
   const s = m.metrics, reg = m.task === "regression";
