@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.deepfit-installed
 # Exact pins: these wheels lie on the dev/CI machine's disk; a looser spec downloads several GB.
 TORCH  := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: install demo test bench docs clean fashion-mnist postgres
+.PHONY: install demo test bench docs clean fashion-mnist postgres chromium
 
 install: $(STAMP)
 
@@ -37,7 +37,16 @@ postgres:
 	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq postgresql >/dev/null 2>&1)); } || \
 	  echo "note: PostgreSQL is not installed (no initdb); its tests will be skipped"
 
-test: $(STAMP) fashion-mnist postgres
+# Chromium (Debian's) for the playground's browser tests, driven by Playwright from PyPI (no
+# browser download); best effort (else skipped, saying so).
+chromium:
+	@command -v chromium >/dev/null || \
+	  { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] && export DEBIAN_FRONTEND=noninteractive && \
+	  (apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)); } || \
+	  echo "note: Chromium is not installed; the playground's browser tests will be skipped"
+
+test: $(STAMP) fashion-mnist postgres chromium
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
