@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from deepfit.errors import ConfigError, DataError
@@ -136,3 +137,20 @@ def test_export_options_and_python():
     with pytest.raises(ConfigError, match="L2 weight decay only"):
         train_options(l1)
     assert "L2 weight decay only" in python_code(l1)["deepfit"]
+
+
+@pytest.mark.parametrize("settings", [
+    Settings(data="moons", points=60, seed=5, features=("x1", "x2", "x1sq", "x1x2", "sinx2")),
+    Settings(data="linear", points=30, features=("x1", "sinx1"), loss="squared"),
+])
+def test_the_python_builds_the_pages_frame_and_split(settings):
+    session = Session(settings)
+    code = python_code(session)["deepfit"]
+    data_part = code.split("run = deepfit.train(")[0]
+    scope: dict = {}
+    exec(compile(data_part, "playground-python", "exec"), scope)  # noqa: S102 (our own text)
+    frame, split = run_frame(session)
+    pd.testing.assert_frame_equal(scope["frame"], frame)
+    assert scope["split"].tolist() == split.tolist()
+    session.set_points(session.points.with_point(0.1, 0.2, 1.0))  # clicked: described only
+    assert "your points" in python_code(session)["deepfit"]

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.errors import ConfigError
-from deepfit.playground.points import features
+from deepfit.playground.points import features, split as split_points
 from deepfit.playground.session import Session
 
 TARGET = "y"
@@ -74,17 +74,45 @@ def save_run(session: Session, out: Path, name: str | None) -> Path:
 def python_code(session: Session) -> dict[str, str]:
     """``deepfit``: the ``deepfit.train`` call; ``torch``: the same network as a plain
     ``nn.Module`` with its training step."""
-    s = session.settings
-    feats = ", ".join(f"'{f}'" for f in s.features)
     try:
         options = train_options(session)
         args = ",\n    ".join(f"{k}={v!r}" for k, v in options.items())
-        call = (f"import deepfit\n\n# frame: one column per feature ({feats}) and '{TARGET}';"
-                f"\n# split: 'train' or 'test' per row (the page's split)\nrun = deepfit.train("
-                f"data=frame, split=split,\n    {args})\n")
+        call = (f"import deepfit\n{data_code(session)}\nrun = deepfit.train(data=frame, "
+                f"split=split,\n    {args})\n")
     except ConfigError as exc:
         call = f"# {exc}\n"
     return {"deepfit": call, "torch": torch_code(session)}
+
+
+# feature name -> its column computed from the generator's frame ``points``
+_FEATURE_CODE = {"x1": "{a}", "x2": "{b}", "x1sq": "{a} ** 2", "x2sq": "{b} ** 2",
+                 "x1x2": "{a} * {b}", "sinx1": "np.sin({a})", "sinx2": "np.sin({b})"}
+
+
+def data_code(session: Session) -> str:
+    """Python that builds ``frame`` and ``split`` as the page has them (a generator's points;
+    uploaded or clicked points are described, not spelt out)."""
+    s, p = session.settings, session.points
+    feats = ", ".join(f"'{f}'" for f in s.features)
+    generated = s.data != "upload" and len(p.y) == s.points and np.array_equal(
+        p.train, split_points(s.points, s.test_ratio, s.seed))
+    if not generated:
+        return (f"# frame: your points, one column per feature ({feats}) and '{TARGET}';\n"
+                "# split: 'train' or 'test' per row")
+    inputs = {"x1": "x"} if s.data == "linear" else {"x1": "x1", "x2": "x2"}
+    columns = ", ".join(f"'{f}': {_FEATURE_CODE[f].format(a='x1', b='x2')}"
+                        for f in s.features)
+    target = "points.y.astype('float32')" if p.task == "regression" else "points.y.astype(str)"
+    read = "".join(f"{name} = points['{column}'].to_numpy('float32').astype('float64')\n"
+                   for name, column in inputs.items())
+    return ("import numpy as np\nimport pandas as pd\n"
+            "from deepfit.data.sources.toy2d import load_toy\n\n"
+            f"points = load_toy({s.data!r}, {s.points}, {s.noise!r}, {s.seed}).frame\n"
+            f"{read}frame = pd.DataFrame({{{columns}}}).astype('float32')\n"
+            f"frame['{TARGET}'] = {target}\n"
+            f"test = np.random.default_rng({s.seed + 1}).permutation({s.points})"
+            f"[:{int((~p.train).sum())}]\n"
+            "split = pd.Series('train', index=frame.index)\nsplit[test] = 'test'")
 
 
 def torch_code(session: Session) -> str:
