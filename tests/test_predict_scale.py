@@ -155,12 +155,13 @@ def _conv_weight(run) -> torch.Tensor:
 
 def test_a_loaded_image_run_predicts_in_one_decode_and_its_training_layout(image_run, tmp_path):
     """A run loaded from disk gets back training's channels-last layout (its weights load
-    contiguous: a CNN's forward on a CPU is slower so); each file is decoded once, yet a
-    picture of another shape is still said, across parts, and a broken file still named."""
+    contiguous: a CNN's forward on a CPU is slower so), for predict, serve and
+    ``Run.predictions`` alike; each file is decoded once, yet a picture of another shape is
+    still said, across parts, and a broken file still named."""
     loaded = deepfit.load(image_run.path)
     conv = _conv_weight(loaded)
     assert image_run.config.train.channels_last
-    assert not conv.is_contiguous(memory_format=torch.channels_last)
+    assert conv.is_contiguous(memory_format=torch.channels_last)
     folder = tmp_path / "new"
     for i in range(5):
         save(folder / f"{i}.png", gray(400 + i))

@@ -96,15 +96,12 @@ def predict_file(run: Run, source: str | Path, output: str | Path,
 
 
 def _place(run: Run, device: Optional[str]) -> None:
-    """The fast path of training: the model on the device, channels last for images if the
-    run trained so (on a GPU or a CPU: a loaded run's weights come back contiguous, and a
-    CNN's forward on a CPU then takes about 1.7x as long), and on a GPU the run's mixed
-    precision; on a CPU fp32, as ``Run.predictions``."""
+    """The fast path of training: the model on the device (in the layout it trained in,
+    which ``deepfit.load`` restores), and on a GPU the run's mixed precision; on a CPU
+    fp32, as ``Run.predictions``."""
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run.model.to(target)
     train = run.config.train
-    if run.schema.image is not None and train.channels_last and target.type in ("cuda", "cpu"):
-        run.model.to(memory_format=torch.channels_last)
     if target.type != "cuda":
         return
     if train.precision in ("bf16", "fp16"):

@@ -242,6 +242,9 @@ def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
         raise RunError(f"the weights in '{rd.best}' do not fit the model: "
                        f"{str(exc).splitlines()[0]}") from None
     model.eval()
+    if schema.image is not None and config.train.channels_last:
+        # The layout it trained in: a CNN's forward on a CPU takes ~1.7x as long without it.
+        model.to(memory_format=torch.channels_last)
     head = TaskHead(schema.task, config.train.loss, config.model.outputs)
     history = History.from_csv(rd.history, schema.task)
     metrics = rd.read_metrics()
