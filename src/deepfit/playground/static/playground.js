@@ -251,7 +251,7 @@ function drawNetworkColumns() {
   const tile = document.createElement("canvas"); tile.className = "neuron output"; tile.id = "output-tile";
   out.append(head, tile); columns.append(out);
   $("layer-count").textContent = `${hidden.length} hidden layer(s)`;
-  inputsDrawn = null;
+  inputsDrawn = null; layout = null;
 }
 
 function button(text, onclick) {
@@ -287,15 +287,27 @@ function drawInputs() {  // each input feature over the plane, as the network se
   });
 }
 
-function drawWires() {  // thickness and colour by weight: blue positive, orange negative
-  const box = $("network"), canvas = $("wires"), r = box.getBoundingClientRect();
-  canvas.width = r.width; canvas.height = r.height;
-  const ctx = canvas.getContext("2d");
+let layout = null;  // the tiles' places, measured once per diagram (measuring forces layout)
+window.addEventListener("resize", () => { layout = null; });
+function measure() {
+  const r = $("network").getBoundingClientRect();
   const cols = [...document.querySelectorAll("#columns .column")].map((col) =>
-    [...col.querySelectorAll("canvas.neuron")].map((c) => c.getBoundingClientRect()));
+    [...col.querySelectorAll("canvas.neuron")].map((c) => {
+      const b = c.getBoundingClientRect();
+      return {left: b.left - r.left, right: b.right - r.left, y: (b.top + b.bottom) / 2 - r.top};
+    }));
+  const canvas = $("wires");
+  canvas.width = r.width; canvas.height = r.height;
   const tile = $("output-tile");
   tile.width = 100; tile.height = 100;
-  tile.getContext("2d").drawImage($("map"), 0, 0, 100, 100);
+  return {cols};
+}
+
+function drawWires() {  // thickness and colour by weight: blue positive, orange negative
+  if (!layout) layout = measure();
+  const canvas = $("wires"), ctx = canvas.getContext("2d"), cols = layout.cols;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  $("output-tile").getContext("2d").drawImage(mapCanvas, 0, 0, 100, 100);  // regions only: cheap
   frame.weights.forEach((w, l) => {
     if (l + 1 >= cols.length) return;
     const top = Math.max(...w.flat().map(Math.abs)) || 1;
@@ -304,8 +316,7 @@ function drawWires() {  // thickness and colour by weight: blue positive, orange
       if (!a || !b) return;
       ctx.strokeStyle = `rgba(${v > 0 ? BLUE : ORANGE},0.8)`;
       ctx.lineWidth = 0.3 + 3.5 * Math.abs(v) / top;
-      ctx.beginPath(); ctx.moveTo(a.right - r.left, (a.top + a.bottom) / 2 - r.top);
-      ctx.lineTo(b.left - r.left, (b.top + b.bottom) / 2 - r.top); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(a.right, a.y); ctx.lineTo(b.left, b.y); ctx.stroke();
     }));
   });
 }
