@@ -127,3 +127,13 @@ def test_cli_refuses_bad_options_in_one_line(capsys, tmp_path):
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and "--port 70000 is not a port" in lines[0]
     assert "--max-sessions 0 must be more than 0" in lines[1] and "is a file" in lines[2]
+
+
+def test_another_host_than_loopback_is_warned_about(capsys):
+    from deepfit.errors import ConfigError
+    from deepfit.playground import playground
+
+    with pytest.raises(ConfigError):  # the warning comes first, even when the start fails
+        playground(host="0.0.0.0", port=70000, browser=False)
+    err = capsys.readouterr().err
+    assert "--host 0.0.0.0 makes the playground" in err and "no authentication" in err

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from fastapi import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocketState
 
 from deepfit.errors import DataError, DeepfitError
 from deepfit.playground.export import python_code, save_run
@@ -43,7 +44,7 @@ class Channel:
         reader = asyncio.create_task(self._read())
         try:
             await self._loop()
-        except (WebSocketDisconnect, RuntimeError, ConnectionError):
+        except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the tab closed
         finally:
             reader.cancel()
@@ -63,7 +64,7 @@ class Channel:
                 if wait > 0:
                     await asyncio.sleep(wait)
                 last = time.perf_counter()
-                await self._tick()
+                await self._guarded(self._tick())
                 continue
             try:
                 message = await asyncio.wait_for(self.inbox.get(), None if self.playing
@@ -76,16 +77,25 @@ class Channel:
                 return
             if message is None:
                 return
-            try:
-                await self.handle(message)
-            except DeepfitError as exc:
-                self.playing = False
-                await self._send({"type": "error", "message": str(exc)})
-            except Exception as exc:  # a deepfit bug: one line on the page, the log has more
-                traceback.print_exc(file=sys.stderr)
-                self.playing = False
-                await self._send({"type": "error", "message": f"internal error: "
-                                  f"{type(exc).__name__}: {exc} (a deepfit bug)"})
+            await self._guarded(self.handle(message))
+
+    async def _guarded(self, work: Any) -> None:
+        """Run ``work``; an error pauses the run and is one line on the page."""
+        try:
+            await work
+        except (WebSocketDisconnect, OSError):
+            raise  # the tab closed: the session ends
+        except DeepfitError as exc:
+            self.playing = False
+            await self._send({"type": "error", "message": str(exc)})
+        except Exception as exc:  # a deepfit bug: one line on the page, the log has more
+            if WebSocketState.DISCONNECTED in (self.websocket.client_state,
+                                               self.websocket.application_state):
+                raise
+            traceback.print_exc(file=sys.stderr)
+            self.playing = False
+            await self._send({"type": "error", "message": f"internal error: "
+                              f"{type(exc).__name__}: {exc} (a deepfit bug)"})
 
     async def _tick(self) -> None:
         session = self.session
