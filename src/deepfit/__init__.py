@@ -7,21 +7,69 @@ Example:
     0.96...
 """
 
-from deepfit.config import DataConfig, EvalConfig, ModelConfig, RunConfig, TrainConfig
-from deepfit.errors import ConfigError, DataError, DeepfitError, ModelError, RunError
-from deepfit.models import MLP, register_model
-from deepfit.cv import cross_validate
-from deepfit.pipeline import resume, train
-from deepfit.result import Run, load
-from deepfit.sklearn import NeuralClassifier, NeuralRegressor
-from deepfit.tune import tune
-from deepfit.train.callbacks import Callback, describe_loop
+import importlib
+import sys
+import types
+from typing import Any
 
-from deepfit.version import __version__  # noqa: E402
+from deepfit.version import __version__
 
-__all__ = [
-    "Callback", "ConfigError", "cross_validate", "DataConfig", "DataError", "DeepfitError", "EvalConfig", "MLP",
-    "ModelConfig", "ModelError", "NeuralClassifier", "NeuralRegressor", "Run", "RunConfig",
-    "RunError", "TrainConfig", "describe_loop",
-    "__version__", "load", "register_model", "resume", "train", "tune",
-]
+# What ``deepfit.X`` names, and the module that holds it. Imported on first use (PEP 562):
+# ``import deepfit`` and ``deepfit --help`` do not pay for torch and scikit-learn.
+_WHERE = {
+    "DataConfig": "config", "EvalConfig": "config", "ModelConfig": "config",
+    "RunConfig": "config", "TrainConfig": "config",
+    "ConfigError": "errors", "DataError": "errors", "DeepfitError": "errors",
+    "ModelError": "errors", "RunError": "errors",
+    "MLP": "models", "register_model": "models",
+    "cross_validate": "cv", "resume": "pipeline", "train": "pipeline",
+    "Run": "result", "load": "result",
+    "NeuralClassifier": "sklearn", "NeuralRegressor": "sklearn",
+    "tune": "tune",
+    "Callback": "train.callbacks", "describe_loop": "train.callbacks",
+}
+
+
+def _find(name: str) -> Any:
+    return getattr(importlib.import_module(f"deepfit.{_WHERE[name]}"), name)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'deepfit' has no attribute {name!r}")
+    value = _find(name)
+    globals()[name] = value  # the next access is a plain attribute
+    return value
+
+
+class _Package(types.ModuleType):
+    """``deepfit.train`` and ``deepfit.tune`` are functions that share their names with the
+    subpackages ``deepfit/train/`` and ``deepfit/tune/``. Importing a subpackage sets the
+    package's attribute to it; these properties keep the names meaning the functions (as an
+    eager ``from deepfit.pipeline import train`` did) and keep the subpackage aside."""
+
+    @property
+    def train(self) -> Any:
+        return _find("train")
+
+    @train.setter
+    def train(self, module: Any) -> None:
+        self.__dict__["_train_package"] = module
+
+    @property
+    def tune(self) -> Any:
+        return _find("tune")
+
+    @tune.setter
+    def tune(self, module: Any) -> None:
+        self.__dict__["_tune_package"] = module
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_WHERE])
+
+
+__all__ = [*_WHERE, "__version__"]
