@@ -5,6 +5,7 @@ and a copied URL reproduces the same loss after the same steps."""
 from __future__ import annotations
 
 import numpy as np
+from playground_server import chromium, live, page  # noqa: F401 (fixtures)
 
 import deepfit
 from deepfit.cli import main

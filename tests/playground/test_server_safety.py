@@ -7,7 +7,7 @@ import json
 
 import httpx
 import pytest
-from conftest import running
+from playground_server import chromium, live, running  # noqa: F401 (fixtures)
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

@@ -1,5 +1,7 @@
-"""A real playground server (uvicorn on a free 127.0.0.1 port, in a thread) and a headless
-Chromium driven by Playwright (the system's /usr/bin/chromium; no browser download)."""
+"""The playground tests' fixtures: a real playground server (uvicorn on a free 127.0.0.1 port,
+in a thread) and a headless Chromium driven by Playwright (the system's /usr/bin/chromium; no
+browser download). Test modules import the fixtures they use from here: a conftest.py in this
+folder would shadow tests/serve's (both are imported as ``conftest``)."""
 
 from __future__ import annotations
 
@@ -15,8 +17,6 @@ pytest.importorskip("fastapi", reason="the playground needs the extra deepfit[pl
 pytest.importorskip("websockets", reason="the playground needs the extra deepfit[playground]")
 
 from deepfit.playground import build_server  # noqa: E402
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @contextmanager
@@ -34,6 +34,9 @@ def running(out: Path, **options):
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
