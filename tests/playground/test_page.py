@@ -24,6 +24,8 @@ def number(page, selector: str) -> float:
 
 def test_xor_to_95_percent_then_save_and_load(live, page, tmp_path):
     url, out = live
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
     ready(page, url, "hidden=&speed=20")
     page.select_option("#data", "xor")
     page.click("#add-layer")
@@ -52,6 +54,8 @@ def test_xor_to_95_percent_then_save_and_load(live, page, tmp_path):
     new.write_text("x1,x2\n0,0\n0,1\n")
     assert main(["predict", str(run.path), str(new), "-o", str(tmp_path / "p.csv")]) == 0
     assert main(["report", str(run.path)]) == 0
+    assert requested and all(u.startswith((url, url.replace("http", "ws"), "data:"))
+                             for u in requested), requested  # offline: no CDN, nothing else
     page.click("#python-button")
     page.wait_for_selector("#python-dialog[open]")
     assert "deepfit.train(" in page.text_content("#python-deepfit")
