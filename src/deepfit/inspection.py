@@ -7,15 +7,20 @@ disk, and how they are read back (``deepfit inspect RUN``, the report).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
+
+import torch
 
 from deepfit.errors import RunError
 from deepfit.evaluate.diagnostic_plots import diagnostic_plots
+from deepfit.evaluate.representations import (ROWS_MAX, cnn_pictures, decision_maps,
+                                              projection)
 from deepfit.report.diagnosis import diagnosis_notes
 from deepfit.report.inspect import activation_table, gradient_rows
 from deepfit.result import load
 from deepfit.run import RunDir
-from deepfit.train.builtin.diagnostics import Diagnostics
+from deepfit.train.builtin.diagnostics import Diagnostics, probed
 
 
 def record_diagnostics(trainer: Any, rd: RunDir, plots: bool) -> Optional[dict[str, Any]]:
@@ -29,7 +34,8 @@ def record_diagnostics(trainer: Any, rd: RunDir, plots: bool) -> Optional[dict[s
     rd.write_json(rd.diagnostics, {"records": records})
     drawn = diagnostic_plots(records, rd.plots) if plots else {}
     return {"file": rd.diagnostics.name, "epochs": len(records),
-            "last": records[-1] if records else None, "notes": diagnosis_notes(records),
+            "last": records[-1] if records else None, "probed": probed(records),
+            "notes": diagnosis_notes(records),
             "plots": {title: str(path.relative_to(rd.path)) for title, path in drawn.items()}}
 
 
@@ -58,9 +64,51 @@ def inspect_run(path: Any) -> tuple[list[tuple[str, list[str], list[tuple]]], li
         return tables, ["The run recorded no epoch of training diagnostics."]
     last = records[-1]
     tables.append((f"Gradients and updates at epoch {last['epoch']}", *gradient_rows(last)))
-    header, rows = activation_table(last)
+    seen = probed(records) or last
+    header, rows = activation_table(seen)
     if rows:
-        tables.append((f"Activations on {last['probe_rows']} probe rows at epoch "
-                       f"{last['epoch']}", header, rows))
+        tables.append((f"Activations on {seen['probe_rows']} probe rows at epoch "
+                       f"{seen['epoch']}", header, rows))
     return tables, diagnosis_notes(records) or [
         "No sign of vanishing or exploding gradients, dead or saturated units."]
+
+
+def record_representations(trainer: Any, bundle: Any, head: Any, rd: RunDir,
+                           plots: bool) -> Optional[dict[str, Any]]:
+    """What the network learned, drawn on the test split (``eval.plots``): the last hidden
+    layer projected to 2-D, the decision map and hidden neurons of a 2-D input, a CNN's
+    first-layer filters and feature maps. ``{"plots": {title: path}, "reason": why some are
+    missing or None}``; None without plots."""
+    if not plots:
+        return None
+    test, schema = bundle.test, bundle.schema
+    if not isinstance(test.X, torch.Tensor):
+        return {"plots": {}, "reason": "the test images are streamed from disk; the pictures "
+                "of learned representations need them in memory"}
+    model, folder = trainer.model, rd.plots
+    X = test.X[:ROWS_MAX].to(trainer.device)
+    if trainer.inputs is not None:  # stored images -> network input, as in evaluation
+        X = torch.cat([trainer.inputs(X[i:i + 256], train=False) for i in range(0, len(X), 256)])
+    y = test.y[:ROWS_MAX].cpu().numpy()
+    names = schema.class_names if schema.task in ("binary", "multiclass") else []
+    drawn: dict[str, Path] = {}
+    reason = None
+    try:
+        picture = projection(model, X, y.astype(int) if names else y, names,
+                             folder / "representation.png", seed=trainer.cfg.seed)
+        if picture is None:
+            reason = "the model has no hidden layer to project"
+        else:
+            drawn["Last hidden layer, projected"] = picture
+        if tuple(schema.input_shape) == (2,):
+            drawn.update(decision_maps(model, X, y.astype(int) if names else y, names,
+                                       lambda out: head.scores(out).float().cpu(),
+                                       folder / "decision_map.png",
+                                       folder / "hidden_neurons.png"))
+        if schema.image is not None:
+            drawn.update(cnn_pictures(model, X, folder / "filters.png",
+                                      folder / "feature_maps.png"))
+    except Exception as exc:  # pictures never break a finished run: say why they are missing
+        reason = f"drawing them failed ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
+    return {"plots": {t: str(p.relative_to(rd.path)) for t, p in drawn.items()},
+            "reason": reason}

@@ -13,7 +13,8 @@ from deepfit.config import RunConfig
 from deepfit.data.bundle import DataBundle
 from deepfit.models import count_parameters
 from deepfit.models.registry import torchvision_name
-from deepfit.inspection import record_diagnostics
+from deepfit.inspection import record_diagnostics, record_representations
+from deepfit.models.graph import graph_of
 from deepfit.models.summary import model_summary
 from deepfit.run import RunDir
 from deepfit.task import TaskHead
@@ -82,8 +83,10 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
         "model": {"name": cfg.model.name, "description": model_desc,
                   "parameters": count_parameters(trainer.model),
                   "loss": head.describe(), "outputs": cfg.model.outputs,
-                  "layers": inside.rows, "summary": inside.to_dict()},
+                  "layers": inside.rows, "summary": inside.to_dict(),
+                  "graph": graph_of(trainer.model)},
         "diagnostics": record_diagnostics(trainer, rd, plots=cfg.eval.plots),
+        "learned": record_representations(trainer, bundle, head, rd, plots=cfg.eval.plots),
         "training": {"device": trainer.strategy.describe(),
                      "processes": trainer.strategy.world_size, "epochs_run": trainer.epoch,
                      "max_epochs": tc.epochs, "best_epoch": best.best_epoch if best else None,

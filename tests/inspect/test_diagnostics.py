@@ -11,6 +11,7 @@ from deepfit.models.mlp import MLP
 from deepfit.report.diagnosis import diagnosis_notes
 from deepfit.task import TaskHead
 from deepfit.train.builtin import Diagnostics
+from deepfit.train.builtin.diagnostics import probed
 from deepfit.train.trainer import Trainer
 
 
@@ -45,17 +46,27 @@ def test_a_deep_sigmoid_mlp_is_flagged_as_vanishing():
                and "of layer 11 (net.20)'s" in n and "ReLU" in n for n in notes), notes
 
 
+def test_the_probe_pass_keeps_within_its_share_of_the_training_time():
+    torch.manual_seed(0)
+    trainer = _fit(MLP(5, 1, hidden=(16, 8)), epochs=12)
+    diagnostics = trainer.find(Diagnostics)
+    done = [r for r in diagnostics.records if not r["skipped"]]
+    assert done[0]["epoch"] == 1 and len(diagnostics.records) == 12
+    # Each pass is allowed once the passes before it took at most 2% of the time so far.
+    assert diagnostics._spent <= 0.02 * diagnostics._trained + diagnostics._spent / len(done)
+
+
 def test_a_relu_net_with_a_huge_negative_bias_is_flagged_as_dead():
     torch.manual_seed(0)
     model = MLP(5, 1, hidden=(16, 16))
     with torch.no_grad():
         model.net[0].bias.fill_(-100.0)
     records = _records(_fit(model))
-    first_relu = records[-1]["activations"][1]
+    first_relu = probed(records)["activations"][0]
     assert (first_relu["layer"], first_relu["dead"]) == ("net.1", 1.0)
     notes = diagnosis_notes(records)
     assert any(n.startswith("Dead ReLUs: 100% of the ReLU units of hidden layer 1 (net.1) "
-                            "never fire on the 200 probe rows at epoch 2") for n in notes), notes
+                            "never fire on the 128 probe rows at epoch") for n in notes), notes
     assert any("No gradient reaches layer 1 (net.0)" in n for n in notes), notes
 
 
@@ -65,7 +76,7 @@ def test_a_healthy_relu_net_gets_no_note():
     assert diagnosis_notes(records) == []
     last = records[-1]
     assert all(r["grad_norm"] > 0 and 0 < r["update_ratio"] < 1 for r in last["layers"])
-    assert last["unavailable"] is None and last["probe_rows"] == 200
+    assert probed(records)["unavailable"] is None and last["probe_rows"] == 128
 
 
 def test_saturated_tanh_units_are_flagged():
@@ -79,7 +90,7 @@ def test_saturated_tanh_units_are_flagged():
 
 
 class FailsOnLargeBatches(nn.Module):
-    """Trains on batches of 32 but fails on the probe's 200 rows: a model whose probe
+    """Trains on batches of 32 but fails on the probe's 128 rows: a model whose probe
     pass fails must not stop the run."""
 
     def __init__(self) -> None:
@@ -96,7 +107,7 @@ def test_a_failing_probe_is_recorded_as_unavailable_and_training_goes_on():
     trainer = _fit(FailsOnLargeBatches(), epochs=2)
     records = _records(trainer)
     assert len(records) == 2 and records[-1]["activations"] is None
-    assert records[-1]["unavailable"] == "the probe pass failed (too many rows)"
+    assert probed(records)["unavailable"] == "the probe pass failed (too many rows)"
     assert records[-1]["layers"][0]["grad_norm"] is not None  # gradients still recorded
     assert diagnosis_notes(records)[-1] == ("Activation statistics (dead units, saturation) "
                                             "are unavailable: the probe pass failed (too many "
@@ -116,5 +127,7 @@ def test_records_survive_a_resume_and_diagnostics_can_be_turned_off():
     records = _records(again)
     assert [r["epoch"] for r in records] == [1, 2, 3, 4]
     assert records[:2] == _records(first)
+    assert not records[0]["skipped"]  # the first epoch is always probed; later ones within
+    # 2% of the training time (these epochs take milliseconds: some are skipped)
     off = _fit(MLP(5, 1, hidden=(8,)), diagnostics=False)
     assert off.find(Diagnostics) is None

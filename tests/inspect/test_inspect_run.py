@@ -7,6 +7,7 @@ import json
 
 import deepfit
 from deepfit.cli import main
+from image_samples import class_folders
 
 
 def test_a_run_records_inspects_and_reports_inside_the_network(tmp_path, capsys):
@@ -23,6 +24,11 @@ def test_a_run_records_inspects_and_reports_inside_the_network(tmp_path, capsys)
         p.numel() for p in run.model.parameters())
     html = run.report_path.read_text()
     assert "Inside the network" in html and "FLOPs / sample" in html
+    # What it learned: the XOR picture (2-D inputs), the projection, the graph as SVG.
+    assert set(summary["learned"]["plots"]) == {"Last hidden layer, projected",
+                                                "Decision boundary", "Hidden neurons"}
+    assert summary["model"]["graph"]["method"] == "torch.fx"
+    assert "What the network learned (test split)" in html and "<svg" in html
     md = (run.path / "report.md").read_text()
     assert "### Inside the network" in md and "](plots/gradient_flow.png)" in md
 
@@ -49,3 +55,13 @@ def test_inspect_of_a_missing_run_is_one_line(tmp_path, capsys):
     assert main(["inspect", str(tmp_path / "nope")]) != 0
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_an_image_run_shows_its_filters_and_feature_maps(tmp_path):
+    folder = class_folders(tmp_path / "img", {"a": 12, "b": 12}, size=(12, 12), color=True)
+    run = deepfit.train(data=str(folder), out=str(tmp_path / "runs"), model="cnn", **{
+        "train.epochs": 1, "train.progress": False, "eval.bootstrap": 0, "eval.report": False})
+    learned = json.loads((run.path / "summary.json").read_text())["learned"]
+    assert set(learned["plots"]) == {"Last hidden layer, projected", "First-layer filters",
+                                     "Feature maps"}
+    assert all((run.path / rel).is_file() for rel in learned["plots"].values())

@@ -53,7 +53,9 @@ def test_html_report_is_self_contained_and_complete(binary_run):
 
     summary = json.loads((binary_run.path / "summary.json").read_text())
     plots, inside = summary["plots"], summary["diagnostics"]["plots"]  # + inside the network
-    assert len(plots) == 6 and len(inside) == 2 and len(page.images) == len(plots) + len(inside)
+    learned = summary["learned"]["plots"]  # + what it learned (the last hidden layer)
+    assert len(plots) == 6 and len(inside) == 2 and len(learned) == 1
+    assert len(page.images) == len(plots) + len(inside) + len(learned)
     assert all(src.startswith("data:image/png;base64,") and len(src) > 5000 for src in page.images)
     assert not page.links  # nothing to fetch: opens offline
     assert "Diagnostic odds ratio (DOR)" in html and "test [95% CI]" in html

@@ -78,8 +78,7 @@ def diagnostics_over_epochs(records: list[dict], path: Path) -> Path:
               (axes[1, 0], _all_activations, acts, "std", "activation std (probe rows)", False)]
     for ax, rows, names, key, title, log in panels:
         for name in names:
-            values = _values(records, rows, key, name)
-            ax.plot(epochs, values, label=name, **style)
+            _line(ax, epochs, _values(records, rows, key, name), name, style)
         if log and any(v > 0 for name in names for v in _values(records, rows, key, name)):
             ax.set_yscale("log")
         ax.set_title(title)
@@ -89,7 +88,7 @@ def diagnostics_over_epochs(records: list[dict], path: Path) -> Path:
         for key, word in (("dead", "dead"), ("saturated", "saturated")):
             values = _values(records, _all_activations, key, name)
             if any(v == v for v in values):
-                ax.plot(epochs, values, label=f"{name} {word}", **style)
+                _line(ax, epochs, values, f"{name} {word}", style)
                 drawn = True
     ax.set_ylim(-0.02, 1.02)
     ax.set_title("dead ReLU / saturated units (fraction)")
@@ -102,6 +101,13 @@ def diagnostics_over_epochs(records: list[dict], path: Path) -> Path:
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _line(ax: Any, epochs: list[int], values: list[float], label: str, style: dict) -> None:
+    """The defined points joined (epochs without a value, e.g. no probe pass, left out)."""
+    kept = [(e, v) for e, v in zip(epochs, values) if v == v]
+    if kept:
+        ax.plot(*zip(*kept), label=label, **style)
 
 
 def _all_activations(record: dict) -> list[dict]:

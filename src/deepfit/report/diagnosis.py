@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from deepfit.train.builtin.diagnostics import activation_rows, weight_rows
+from deepfit.train.builtin.diagnostics import activation_rows, probed, weight_rows
 
 VANISHING = 1e-3  # the first weight layer's gradient norm below this fraction of the last's
 EXPLODING = 1e3  # ... or above this many times
@@ -26,16 +26,19 @@ def diagnosis_notes(records: list[dict[str, Any]]) -> list[str]:
     last = records[-1]
     epoch = last["epoch"]
     notes = [n for n in (_gradient_note(last, epoch),) if n]
-    for k, row in enumerate(activation_rows(last), start=1):
+    seen = probed(records) or last  # the latest epoch with activations measured
+    for k, row in enumerate(activation_rows(seen), start=1):
         where = f"hidden layer {k} ({row['layer']})"
         if (row.get("dead") or 0) >= DEAD:
             notes.append(f"Dead ReLUs: {row['dead']:.0%} of the {row['type']} units of {where} "
-                         f"never fire on the {last['probe_rows']} probe rows at epoch {epoch}; "
+                         f"never fire on the {seen['probe_rows']} probe rows at epoch "
+                         f"{seen['epoch']}; "
                          "a dead unit passes no gradient and stops learning. Lower train.lr, "
                          "try model.activation=leaky_relu, or model.init=kaiming.")
         if (row.get("saturated") or 0) >= SATURATED:
             notes.append(f"Saturation: {row['saturated']:.0%} of the {row['type']} outputs of "
-                         f"{where} are within 1% of the ends of their range at epoch {epoch}; "
+                         f"{where} are within 1% of the ends of their range at epoch "
+                         f"{seen['epoch']}; "
                          "there the slope is near 0, so gradients through them vanish. "
                          "Standardise the inputs, use ReLU, or model.init=xavier.")
     for i, row in enumerate(weight_rows(last), start=1):
@@ -47,9 +50,9 @@ def diagnosis_notes(records: list[dict[str, Any]]) -> list[str]:
         elif ratio is not None and ratio > JUMP and epoch > 1:
             notes.append(f"Layer {i} ({row['layer']}) changed by {ratio:.1f} times its own size "
                          f"in epoch {epoch}: the learning rate may be too high (train.lr).")
-    if last.get("unavailable"):
+    if seen.get("unavailable"):
         notes.append(f"Activation statistics (dead units, saturation) are unavailable: "
-                     f"{last['unavailable']}.")
+                     f"{seen['unavailable']}.")
     return notes
 
 

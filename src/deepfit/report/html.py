@@ -11,7 +11,7 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    describe_training_time, evaluation_intro, metric_rows,
                                    metric_table, per_class_rows, rate_rows, rerun_text,
                                    threshold_rows)
-from deepfit.report.inspect import inside_html, layers_html
+from deepfit.report.inspect import graph_html, inside_html, layers_html, learned_html
 from deepfit.report.page import escape, page, png, table
 from deepfit.report.tune import tuning_html
 from deepfit.run import RunDir
@@ -62,6 +62,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
                       ("Regularisation", training["regularisation"]),
                       ("Batch size", describe_batch(training)), ("Seed", training["seed"])]))
     parts.append(layers_html(model))  # shapes, parameters, memory, FLOPs (report/inspect.py)
+    parts.append(graph_html(model))  # the computational graph (torch.fx), as SVG
 
     parts.append("<h2>3. Training</h2>")
     parts.append(_dl([("Epochs run", f"{training['epochs_run']} of at most {training['max_epochs']}"),
@@ -72,6 +73,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
     if "Learning curves" in plots:
         parts.append(_img(rd.path / plots["Learning curves"], "Learning curves"))
     parts.append(inside_html(summary.get("diagnostics"), rd.path))  # train.diagnostics
+    parts.append(learned_html(summary.get("learned"), rd.path))  # representations, test split
 
     parts.append("<h2>4. Evaluation</h2>")
     parts.append(f"<p>{escape(evaluation_intro(training))}</p>")

@@ -8,13 +8,16 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 from deepfit.models.summary import human_bytes, human_count
+from deepfit.report.graph_svg import graph_svg
 from deepfit.report.page import escape, png, table
 
 LONG_TABLE = 12  # rows above which the layer table starts folded in the HTML report
+OPEN_GRAPH = 40  # nodes up to which the computational graph is shown unfolded
 
 INTRO = ("Recorded once per epoch (train.diagnostics): each layer's gradient norm after the "
          "epoch's last step, how far the epoch moved its weights (update / weight norm), and, "
-         "on a fixed probe batch of training rows, the mean and spread of each layer's output, "
+         "on a fixed probe batch of training rows (every epoch, or every few when epochs are very "
+         "short), the mean and spread of each layer's output, "
          "the share of ReLU units that never fire (dead) and of sigmoid / tanh outputs stuck "
          "at the ends of their range (saturated). docs/inspect.md explains each picture.")
 
@@ -73,6 +76,23 @@ def layers_html(model: dict[str, Any]) -> str:
     return "<h3>Layers</h3>" + html + note
 
 
+def graph_html(model: dict[str, Any]) -> str:
+    """The computational graph as an inline SVG, folded, with how it was found."""
+    graph = model.get("graph")
+    svg = graph_svg(graph) if graph else ""
+    if not svg:
+        return ""
+    how = ("Traced with torch.fx: every layer call, function and method of the forward pass, "
+           "in order; a curve on the right is a skip connection" if graph["method"] == "torch.fx"
+           else f"torch.fx could not trace the forward pass ({graph['reason']}), so this is "
+           "the module hierarchy (which module holds which), not the order of the computation")
+    more = f"; {graph['left_out']} more nodes not drawn" if graph.get("left_out") else ""
+    return (f"<h3>Computational graph</h3><p class='sub'>{escape(how + more)}.</p>"
+            f"<details{' open' if len(graph['nodes']) <= OPEN_GRAPH else ''}><summary>"
+            f"{len(graph['nodes'])} nodes (show)</summary>"
+            f"<div style='overflow-x:auto'>{svg}</div></details>")
+
+
 def layers_markdown(model: dict[str, Any], md_table: Callable[..., str]) -> list[str]:
     """The layer table for report.md, drawn by ``md_table(header, rows)``."""
     header, rows = layer_rows(model)
@@ -92,10 +112,11 @@ def inside_html(diagnostics: Optional[dict[str, Any]], run_path: Path) -> str:
                     "</p>")
     header, rows = gradient_rows(last)
     body = f"<h4>Gradients and updates at epoch {last['epoch']}</h4>" + table(header, rows, 2)
-    header, rows = activation_table(last)
+    seen = diagnostics.get("probed") or last
+    header, rows = activation_table(seen)
     if rows:
-        body += (f"<h4>Activations on {last['probe_rows']} probe rows at epoch "
-                 f"{last['epoch']}</h4>" + table(header, rows, 2))
+        body += (f"<h4>Activations on {seen['probe_rows']} probe rows at epoch "
+                 f"{seen['epoch']}</h4>" + table(header, rows, 2))
     parts.append(f"<details><summary>per-layer values (show)</summary>{body}</details>")
     return "".join(parts)
 
@@ -113,9 +134,40 @@ def inside_markdown(diagnostics: Optional[dict[str, Any]],
         "No sign of vanishing or exploding gradients, dead or saturated units."])
     out += ["", f"Gradients and updates at epoch {last['epoch']}:", "",
             md_table(*gradient_rows(last))]
-    header, rows = activation_table(last)
+    seen = diagnostics.get("probed") or last
+    header, rows = activation_table(seen)
     if rows:
-        out += ["", f"Activations on {last['probe_rows']} probe rows:", "",
-                md_table(header, rows)]
+        out += ["", f"Activations on {seen['probe_rows']} probe rows at epoch "
+                f"{seen['epoch']}:", "", md_table(header, rows)]
     return out
 
+
+
+LEARNED = ("The test rows as the network sees them just before its output layer (its last "
+           "hidden layer), projected to two dimensions: classes that form separate clouds are "
+           "what the output layer can split with a line. For two input features: the "
+           "decision map over the input plane and what each hidden neuron computes there; "
+           "for a CNN: the first layer's filters and what they respond to in test images.")
+
+
+def learned_html(learned: Optional[dict[str, Any]], run_path: Path) -> str:
+    """The "What the network learned" pictures ("" without them)."""
+    if not learned or not (learned.get("plots") or learned.get("reason")):
+        return ""
+    parts = [f"<h3>What the network learned (test split)</h3><p>{escape(LEARNED)}</p>"]
+    for title, rel in learned.get("plots", {}).items():
+        parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
+    if learned.get("reason"):
+        parts.append(f"<p class='sub'>Not drawn: {escape(learned['reason'])}.</p>")
+    return "".join(parts)
+
+
+def learned_markdown(learned: Optional[dict[str, Any]]) -> list[str]:
+    if not learned or not (learned.get("plots") or learned.get("reason")):
+        return []
+    out = ["", "### What the network learned (test split)", "", LEARNED]
+    for title, rel in learned.get("plots", {}).items():
+        out += ["", f"![{title}]({rel})"]
+    if learned.get("reason"):
+        out += ["", f"Not drawn: {learned['reason']}."]
+    return out

@@ -55,8 +55,8 @@ def default_callbacks(cfg: Any, task: str, device: torch.device, *,
         before.append(BestModel(cfg.monitor, cfg.min_delta, files.best if files else None))
         if cfg.early_stopping:
             before.append(EarlyStopping(cfg.monitor, cfg.patience, cfg.min_delta))
-    if cfg.diagnostics and main:  # train.diagnostics: per epoch, cheap
-        before.append(Diagnostics())
+    if cfg.diagnostics:  # train.diagnostics: per epoch, cheap; recorded by the main process
+        before.append(Diagnostics(active=main))
     after: list[Callback] = []
     if files is not None:
         after.append(LastCheckpoint(files.last, cfg.checkpoint_every, extra=files.extra))

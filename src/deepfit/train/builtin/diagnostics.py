@@ -8,8 +8,10 @@ Per layer holding weights (a module with parameters of its own):
   ||W_start||`` (weights copied once per epoch on the device).
 
 Per layer on a fixed probe batch (up to ``PROBE_ROWS`` training rows taken from the first
-steps of training, as the network saw them), run once per epoch in eval mode without
-gradients, with forward hooks only for that pass:
+steps of training, as the network saw them), run in eval mode without gradients, with
+forward hooks only for that pass, once per epoch while these passes take at most
+``PROBE_BUDGET`` (2%) of the training time (with very short epochs: every few epochs; a
+record without them says ``"skipped": true``):
 
 - ``mean`` and ``std`` of its output;
 - ``dead`` (ReLU-family): the fraction of units (features, or channels of a feature map)
@@ -21,11 +23,14 @@ All values of an epoch are read from the device in one transfer at the epoch's e
 step. A model whose hooks fail, or whose forward runs outside its hooks (compiled, CUDA
 graphs), keeps its gradient and update values and has its activations recorded as
 unavailable, with the reason. Only the main process records (several processes see the same
-reduced gradients and weights).
+reduced gradients and weights; the others hold the callback inactive, so that every
+process resumes from the same checkpoint).
 """
 
 from __future__ import annotations
 
+import math
+import time
 from typing import Any, Optional
 
 import torch
@@ -33,11 +38,12 @@ from torch import nn
 
 from deepfit.train.callbacks import Callback
 
-PROBE_ROWS = 256  # at most this many rows...
+PROBE_ROWS = 128  # at most this many rows...
 PROBE_BYTES = 16 * 2**20  # ...and at most this much memory (images: fewer rows)
 RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish)
 SATURATING = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}
 SATURATION_MARGIN = 0.01  # an output this close to an end of the range is saturated
+PROBE_BUDGET = 0.02  # the probe passes may take this share of the training time (see below)
 DEAD_BELOW = 1e-8  # ELU/GELU/... never reach 0 exactly: a unit whose output stays below this
 
 
@@ -52,27 +58,45 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module, list[nn.Parame
 
 
 def watched_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """The modules whose outputs the probe pass describes: weight layers and activations."""
-    return [(name or type(m).__name__, m) for name, m in model.named_modules()
-            if list(m.parameters(recurse=False)) or isinstance(m, RELU_LIKE + tuple(SATURATING))]
+    """The modules whose outputs the probe pass describes: the activation layers, each the
+    output of a hidden layer; a model without activation modules (``F.relu`` in its forward):
+    the layers holding parameters, and the last of them (the output layer) in any case."""
+    named = [(name or type(m).__name__, m) for name, m in model.named_modules()]
+    weights = [(n, m) for n, m in named if list(m.parameters(recurse=False))]
+    acts = [(n, m) for n, m in named if isinstance(m, RELU_LIKE + tuple(SATURATING))]
+    if not acts:
+        return weights
+    return acts + [w for w in weights[-1:] if w not in acts]
 
 
 class Diagnostics(Callback):
     """Records ``records``: one dict per epoch, ``{"epoch", "layers": [...],
     "activations": [...] or None, "unavailable": reason or None}``."""
 
-    def __init__(self) -> None:
-        self.records: list[dict[str, Any]] = []
+    def __init__(self, active: bool = True) -> None:
+        self.active = active  # False: another process than the main one (it keeps the saved
+        self.records: list[dict[str, Any]] = []  # records of a checkpoint, records nothing)
         self.probe: Optional[torch.Tensor] = None
         self.unavailable: Optional[str] = None
         self._parts: list[torch.Tensor] = []
         self._hook: Any = None
-        self._start: Optional[list[torch.Tensor]] = None
+        self._start: list[torch.Tensor] = []
         self._layers: list[tuple[str, nn.Module, list[nn.Parameter]]] = []
+        self._params: list[nn.Parameter] = []  # the layers' parameters, in order
+        self._members: list[list[int]] = []  # each layer's indices into _params
+        self._watched: list[tuple[str, nn.Module]] = []
+        self._spent = self._trained = 0.0  # seconds of probe passes, of training (epochs)
 
     # -- hooks of the loop ---------------------------------------------------------------
     def on_train_begin(self, trainer: Any, **kwargs: Any) -> None:
+        if not self.active:
+            return
         self._layers = weight_layers(trainer.model)
+        self._params = [p for _, _, params in self._layers for p in params]
+        counts = [len(params) for _, _, params in self._layers]
+        self._members = [list(range(sum(counts[:k]), sum(counts[:k + 1])))
+                         for k in range(len(counts))]
+        self._watched = watched_modules(trainer.model)
         self._start = self._weights()
         if trainer.cfg.compile or trainer.graphed is not None:
             self.unavailable = ("the model's forward runs " + ("compiled (train.compile)"
@@ -106,38 +130,77 @@ class Diagnostics(Callback):
         self._parts = []
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
+        if not self.active:
+            return
         if self._hook is not None:  # fewer rows than the probe's size in the whole epoch
             self._finish_capture()
-        values: list[torch.Tensor] = []
-        for _, _, params in self._layers:
-            grads = [p.grad.detach().float() for p in params if p.grad is not None]
-            values.append(_norm(grads) if len(grads) == len(params) else _nan(trainer))
-        end = self._weights()
-        for before, after in zip(self._start or [], end):  # 0 / 0: undefined, None
-            values.append(torch.linalg.vector_norm(after - before) /
-                          torch.linalg.vector_norm(before))
+        try:
+            self._record(trainer, epoch, logs)
+        except Exception as exc:  # diagnostics never stop a run: the record says why
+            self.records.append({"epoch": epoch, "layers": [], "activations": None,
+                                 "probe_rows": 0, "unavailable": "recording the diagnostics "
+                                 f"failed ({_first_line(exc)})"})
+
+    def _record(self, trainer: Any, epoch: int, logs: dict) -> None:
+        params = self._params
+        have = [i for i, p in enumerate(params) if p.grad is not None]
+        with torch.no_grad():  # a few fused ops for every parameter at once, on the device
+            grads = torch._foreach_norm([params[i].grad for i in have]) if have else []
+            end = self._weights()
+            moved = torch._foreach_norm(torch._foreach_sub(end, self._start)) if params else []
+            size = torch._foreach_norm(self._start) if params else []
         self._start = end
+        probe = self._due(logs)
+        started = time.perf_counter()
+        activations, stats = self._probe(trainer.model) if probe else (None, [])
+        values = [*grads, *moved, *size, *stats]
+        numbers = torch.stack([v.float() for v in values]).cpu().tolist() if values else []
         scale = trainer.scaler.get_scale() if trainer.scaler.is_enabled() else 1.0
-        activations, stats = self._probe(trainer.model)
-        numbers = torch.stack(values + stats).cpu().tolist() if values or stats else []
-        n = len(self._layers)
-        layers = [{"layer": name, "type": type(m).__name__,
-                   "grad_norm": _finite(numbers[i] / scale),
-                   "update_ratio": _finite(numbers[n + i])}
-                  for i, (name, m, _) in enumerate(self._layers)]
+        layers = self._layer_values(numbers, have, scale)
+        at = len(have) + 2 * len(params)
         for entry in activations or []:
-            at = 2 * n + entry.pop("_index")
+            first = at + entry.pop("_index")
             for k, key in enumerate(entry.pop("_keys")):
-                entry[key] = _finite(numbers[at + k])
+                entry[key] = _finite(numbers[first + k])
+            if entry["mean"] is not None and entry["std"] is not None:  # from the mean square
+                entry["std"] = math.sqrt(max(0.0, entry["std"] - entry["mean"] ** 2))
+        if probe:  # the time of the pass, its values read (on an accelerator: synchronised)
+            self._spent += time.perf_counter() - started
         self.records.append({"epoch": epoch, "layers": layers, "activations": activations,
                              "probe_rows": 0 if self.probe is None else len(self.probe),
-                             "unavailable": self.unavailable if activations is None else None})
+                             "unavailable": self.unavailable if activations is None and probe
+                             else None, "skipped": not probe})
+
+    def _due(self, logs: dict) -> bool:
+        """Whether this epoch's probe pass fits the budget: its passes so far took at most
+        ``PROBE_BUDGET`` of the training time so far (every epoch unless epochs are very
+        short: then every few epochs; the first epoch always)."""
+        self._trained += float(logs.get("time") or 0.0)
+        return not self.records or self._spent <= PROBE_BUDGET * self._trained
+
+    def _layer_values(self, numbers: list[float], have: list[int],
+                      scale: float) -> list[dict[str, Any]]:
+        """Each layer's gradient norm (undefined when a parameter had no gradient) and update
+        ratio, from the per-parameter norms: sqrt of the sum of their squares."""
+        n = len(self._params)
+        grad = dict(zip(have, numbers))
+        moved, size = numbers[len(have):len(have) + n], numbers[len(have) + n:len(have) + 2 * n]
+        out = []
+        for (name, module, _), members in zip(self._layers, self._members):
+            g = ([grad[i] for i in members] if all(i in grad for i in members) else None)
+            base = math.sqrt(sum(size[i] ** 2 for i in members))
+            out.append({"layer": name, "type": type(module).__name__,
+                        "grad_norm": _finite(math.sqrt(sum(v * v for v in g)) / scale)
+                        if g is not None else None,
+                        "update_ratio": _finite(math.sqrt(sum(moved[i] ** 2 for i in members))
+                                                / base) if base > 0 else None})
+        return out
 
     # -- pieces --------------------------------------------------------------------------
     def _weights(self) -> list[torch.Tensor]:
+        """A copy of every watched parameter (one fused op)."""
         with torch.no_grad():
-            return [torch.cat([p.detach().float().reshape(-1) for p in params])
-                    for _, _, params in self._layers]
+            return list(torch._foreach_mul(self._params, 1.0)) if self._params else []
 
     def _probe(self, model: nn.Module) -> tuple[Optional[list[dict]], list[torch.Tensor]]:
         """Per watched module: its output's statistics, as tensors still on the device."""
@@ -154,25 +217,26 @@ class Diagnostics(Callback):
                 if not isinstance(output, torch.Tensor) or not output.is_floating_point():
                     return
                 calls[name] = calls.get(name, 0) + 1
-                out = output.detach().float()
-                keys, values = ["mean", "std"], [out.mean(), out.std() if out.numel() > 1
-                                                 else torch.zeros((), device=out.device)]
-                if isinstance(module, RELU_LIKE) and out.dim() >= 2:
-                    per_unit = out.transpose(0, 1).reshape(out.shape[1], -1).amax(dim=1)
+                out = output if output.dtype == torch.float32 else output.float()
+                # mean and mean square: std_mean is 25 times slower on a CPU
+                keys, values = ["mean", "std"], [out.mean(), out.square().mean()]
+                if isinstance(module, RELU_LIKE) and out.dim() >= 2:  # per feature / channel
+                    top = out.amax(dim=(0, *range(2, out.dim())))
                     keys.append("dead")
-                    values.append((per_unit <= DEAD_BELOW).float().mean())
+                    values.append((top <= DEAD_BELOW).float().mean())
                 for kind, (lo, hi) in SATURATING.items():
                     if isinstance(module, kind):
-                        margin = SATURATION_MARGIN * (hi - lo)
+                        half = (hi - lo) / 2
                         keys.append("saturated")
-                        values.append(((out <= lo + margin) | (out >= hi - margin)).float().mean())
+                        values.append((out - (lo + half)).abs().ge(
+                            half - SATURATION_MARGIN * (hi - lo)).float().mean())
                 label = name if calls[name] == 1 else f"{name} (call {calls[name]})"
                 entries.append({"layer": label, "type": type(module).__name__,
                                 "_keys": keys, "_index": len(stats)})
                 stats.extend(values)
             return record
 
-        hooks = [m.register_forward_hook(hook(name)) for name, m in watched_modules(model)]
+        hooks = [m.register_forward_hook(hook(name)) for name, m in self._watched]
         was_training = model.training
         model.eval()
         try:
@@ -200,17 +264,14 @@ def weight_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in record["layers"] if "Norm" not in r["type"]]
 
 
+def probed(records: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
+    """The latest record whose epoch ran the probe pass (None: none did)."""
+    return next((r for r in reversed(records) if not r.get("skipped")), None)
+
+
 def activation_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The probe's rows for activation layers (those with a dead or saturated fraction)."""
     return [a for a in record.get("activations") or [] if "dead" in a or "saturated" in a]
-
-
-def _norm(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(t) for t in tensors]))
-
-
-def _nan(trainer: Any) -> torch.Tensor:
-    return torch.full((), float("nan"), device=trainer.device)
 
 
 def _finite(value: float) -> Optional[float]:
