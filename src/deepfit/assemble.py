@@ -25,6 +25,7 @@ from deepfit.evaluate.evaluation import check_eval_config
 from deepfit.models import build_model, model_names
 from deepfit.models.outputs_check import check_outputs
 from deepfit.models.registry import check_model_name, resolve_model_name, torchvision_name
+from deepfit.models.tabm import fit_to_training
 from deepfit.task import TaskHead, balanced_class_weights
 from deepfit.train.device import resolve_device, seed_everything
 from deepfit.train.distributed import make_strategy
@@ -91,6 +92,7 @@ def assemble(cfg: RunConfig, data: Any, model: Optional[nn.Module],
     check_eval_config(cfg.eval)
     if model is None:
         model = build_model(cfg.model, schema.input_shape, schema.n_outputs)
+        fit_to_training(model, bundle.train.X)  # e.g. TabM's bins: the training rows only
     inputs = None
     if schema.image is not None:  # uint8 batches -> augmented, normalised network input
         inputs = ImageInputs(schema.image, device, seed=cfg.train.seed + 1,

@@ -97,8 +97,8 @@ class DataConfig:
 class ModelConfig:
     """The network: a built-in architecture or the user's own nn.Module."""
 
-    name: str = _opt("auto", help="auto (mlp for tables, cnn for images), mlp, cnn, lenet, "
-                     "resnet9, resnet18, a torchvision name (tv:NAME), or "
+    name: str = _opt("auto", help="auto (mlp for tables, cnn for images), mlp, tabm, cnn, "
+                     "lenet, resnet9, resnet18, a torchvision name (tv:NAME), or "
                      "'package.module:ClassName'")
     hidden: tuple[int, ...] = _opt((128, 64), lo=1, help="hidden layer sizes; [] = linear model")
     activation: str = _opt("relu", choices=ACTIVATIONS)
@@ -111,7 +111,12 @@ class ModelConfig:
     pretrained: bool = _opt(False, help="torchvision models: load the pretrained weights "
                             "(from the local torch hub cache; never downloaded)")
     weights: Optional[str] = _opt(None, help="torchvision models: a local weights file")
-    kwargs: dict = _opt({}, help="keyword arguments for a custom model")
+    kwargs: dict = _opt({}, help="keyword arguments for a custom model, a torchvision model "
+                        "or tabm (k, n_blocks, d_block, dropout, ...)")
+    embeddings: str = _opt("none", choices=("none", "piecewise", "periodic"),
+                           help="tabm: numerical embeddings (piecewise: bins from the training "
+                           "rows)")
+    bins: int = _opt(48, lo=2, help="tabm: piecewise-linear bins per column")
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ class RunFacts:
     Attributes:
         source: one of ``TABLE_SOURCES`` or ``IMAGE_SOURCES``.
         model: the resolved model name (``mlp``, ``cnn``, ``tv:NAME``, ``pkg.mod:Class``).
-        family: ``mlp``, ``image-net`` (deepfit's CNNs / ResNets), ``torchvision``,
+        family: ``mlp``, ``tabm``, ``image-net`` (deepfit's CNNs / ResNets), ``torchvision``,
             ``custom`` (the user's nn.Module) or ``registered`` (``register_model``).
         task: ``binary``, ``multiclass``, ``regression``, ``multilabel``; None until known.
         streamed: images decoded from disk batch by batch; None until known.
@@ -183,9 +183,11 @@ RULES: dict[str, Rule] = {
     "model.hidden": _families("mlp", what="the mlp's hidden layers"),
     "model.activation": _families("mlp", what="the mlp"),
     "model.dropout": lambda _, f: None if f.model in ("mlp", "cnn") or f.family == "registered"
-    else (f"it applies to the mlp and deepfit's cnn, not to {_model(f)}, which has no dropout "
-          "layer to set" + (" (torchvision models take theirs in model.kwargs)"
-                            if f.family == "torchvision" else "")),
+    else (f"it applies to the mlp and deepfit's cnn, not to {_model(f)}, " + (
+        "whose dropout (0.1) is model.kwargs={dropout: ...}" if f.family == "tabm" else
+        "which has no dropout layer to set" + (" (torchvision models take theirs in "
+                                               "model.kwargs)" if f.family == "torchvision"
+                                               else ""))),
     "model.norm": _families("mlp", what="the mlp"),
     "model.init": _families("mlp", what="the mlp"),
     "model.outputs": _families("custom", what="your own nn.Module (deepfit's and "
@@ -193,8 +195,11 @@ RULES: dict[str, Rule] = {
     "model.channels": _families("image-net", what="deepfit's cnn, lenet, resnet9 and resnet18"),
     "model.pretrained": _families("torchvision", what="torchvision models (tv:NAME)"),
     "model.weights": _families("image-net", "torchvision", what="image networks"),
-    "model.kwargs": _families("custom", "torchvision", what="your own model and torchvision "
-                              "models"),
+    "model.kwargs": _families("custom", "torchvision", "tabm", what="your own model, "
+                              "torchvision models and tabm"),
+    "model.embeddings": _families("tabm", what="tabm"),
+    "model.bins": _all(_families("tabm", what="tabm"),
+                       _when("model.embeddings", ("piecewise",), "to piecewise embeddings")),
     "train.momentum": _when("train.optimizer", ("sgd", "rmsprop"), "to sgd and rmsprop"),
     "train.nesterov": _when("train.optimizer", ("sgd",), "to sgd"),
     "train.step_size": _when("train.schedule", ("step",), "to the step schedule"),
@@ -236,12 +241,12 @@ RULES: dict[str, Rule] = {
 
 
 def model_family(name: str, registered: tuple = ()) -> str:
-    """``mlp``, ``image-net``, ``torchvision``, ``custom`` or ``registered`` (a factory added
-    with ``register_model``, one of ``registered``) for a resolved model name."""
-    if name in registered and name != "mlp" and name not in IMAGE_NETS:
+    """``mlp``, ``tabm``, ``image-net``, ``torchvision``, ``custom`` or ``registered`` (a
+    factory added with ``register_model``, one of ``registered``) for a resolved model name."""
+    if name in registered and name not in ("mlp", "tabm") and name not in IMAGE_NETS:
         return "registered"
-    if name == "mlp":
-        return "mlp"
+    if name in ("mlp", "tabm"):
+        return name
     if name in IMAGE_NETS:
         return "image-net"
     if ":" in name and not name.startswith("tv:"):

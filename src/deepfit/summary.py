@@ -13,6 +13,7 @@ from deepfit.config import RunConfig
 from deepfit.data.bundle import DataBundle
 from deepfit.models import count_parameters
 from deepfit.models.registry import torchvision_name
+from deepfit.models.tabm import describe_tabm
 from deepfit.inspection import record_diagnostics, record_representations
 from deepfit.models.graph import graph_of
 from deepfit.models.summary import model_summary
@@ -40,6 +41,8 @@ def describe_model(cfg: RunConfig, task: str) -> str:
     if m.name in described:
         text = described[m.name]
         return text + (f", widths {list(m.channels)}" if m.channels else "")
+    if m.name == "tabm":
+        return describe_tabm(m)
     tv_name = torchvision_name(m.name)
     if tv_name is None:
         return f"custom model {m.name}"

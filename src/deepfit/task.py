@@ -7,6 +7,10 @@
 | regression | 1 value            | MSE                     | the value, shape (B,)     |
 | multilabel | L logits           | BCE with logits, per label | P(label) each, (B, L)  |
 
+A model may return ``(B, k, outputs)``: the outputs of k ensemble members (TabM). Its loss
+is the mean of the members' losses and its scores are the mean of the members' probabilities
+(or values) -- not the probabilities of the mean logit.
+
 A model whose ``forward`` already ends in a sigmoid / softmax / log-softmax (the way the
 lectures write them) declares it with ``model.outputs``; the loss and scores follow, so
 ``predict_proba`` is always consistent with the head.
@@ -69,6 +73,7 @@ class TaskHead:
         """Fail early, naming the shapes, when a model's output does not fit the task."""
         want = (batch, n_outputs)
         ok = tuple(out.shape) in ((batch, n_outputs),) + (((batch,),) if n_outputs == 1 else ())
+        ok = ok or (out.ndim == 3 and out.shape[0] == batch and out.shape[2] == n_outputs)
         if not ok:
             raise ModelError(f"the model returns shape {tuple(out.shape)} for a batch of {batch}; "
                              f"a {self.task} task needs {want}")
@@ -77,6 +82,8 @@ class TaskHead:
         return out if self.task in ("multiclass", "multilabel") else out.reshape(-1)
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if out.ndim == 3:  # k members: each row once per member, so the mean of their losses
+            out, y = out.flatten(0, 1), y.repeat_interleave(out.shape[1], dim=0)
         out = self._flat(out).float()
         if self.task == "regression":
             fn = {"mse": F.mse_loss, "l1": F.l1_loss, "huber": F.huber_loss}[self.loss_name]
@@ -110,6 +117,9 @@ class TaskHead:
     @torch.no_grad()
     def scores(self, out: torch.Tensor) -> torch.Tensor:
         """P(positive) (B,), class probabilities (B, K), or regression values (B,)."""
+        if out.ndim == 3:  # k members: the mean of their probabilities (or values)
+            each = self.scores(out.flatten(0, 1))
+            return each.reshape(out.shape[0], out.shape[1], *each.shape[1:]).mean(dim=1)
         out = self._flat(out).float()
         if self.task == "regression":
             return out

@@ -11,6 +11,8 @@ DESCRIPTIONS = {
     "auto": "mlp for tables, cnn for images (the default)",
     "mlp": "multi-layer perceptron: model.hidden, model.activation, model.dropout, model.norm "
            "(images are flattened)",
+    "tabm": "TabM (tables; optional extra deepfit[tabm]): k MLPs sharing weights, their mean "
+            "prediction; model.kwargs (k, n_blocks, d_block, dropout), model.embeddings",
     "cnn": "small CNN: conv-BN-ReLU blocks, max-pooling, global average pooling, dropout",
     "lenet": "LeNet-5 style CNN: two conv + pool layers, three linear layers",
     "resnet9": "ResNet-9: residual blocks sized for small images",

@@ -19,6 +19,7 @@ from deepfit.models.cnn import build_cnn, build_lenet
 from deepfit.models.custom import build_custom
 from deepfit.models.mlp import build_mlp
 from deepfit.models.resnet import build_resnet9, build_resnet18
+from deepfit.models.tabm import build_tabm  # the tabm package itself: only when built
 
 Factory = Callable[[ModelConfig, tuple, int], nn.Module]
 
@@ -27,8 +28,9 @@ def _mlp(cfg: ModelConfig, input_shape: tuple, n_outputs: int) -> nn.Module:
     return build_mlp(cfg, math.prod(input_shape), n_outputs)  # images are flattened
 
 
-_REGISTRY: dict[str, Factory] = {"mlp": _mlp, "cnn": build_cnn, "lenet": build_lenet,
-                                 "resnet9": build_resnet9, "resnet18": build_resnet18}
+_REGISTRY: dict[str, Factory] = {"mlp": _mlp, "tabm": build_tabm, "cnn": build_cnn,
+                                 "lenet": build_lenet, "resnet9": build_resnet9,
+                                 "resnet18": build_resnet18}
 IMAGE_MODELS = ("cnn", "lenet", "resnet9", "resnet18")
 # Names torchvision shares with deepfit's own models (resnet18) reach torchvision's with this.
 TORCHVISION_PREFIX = "tv:"
