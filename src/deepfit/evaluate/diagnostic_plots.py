@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from deepfit.evaluate.plots import _epoch_axis, _epoch_style, _save, plt
-from deepfit.train.builtin.diagnostics import activation_rows, weight_rows
+from deepfit.train.builtin.diagnostics import activation_rows, probed, weight_rows
 
 MAX_LINES = 8  # layers drawn per panel over epochs: the first, the last, evenly between
 
@@ -70,8 +70,9 @@ def diagnostics_over_epochs(records: list[dict], path: Path) -> Path:
     style = _epoch_style(len(epochs))
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     weights = _pick([r["layer"] for r in weight_rows(records[-1])])
-    acts = _pick([r["layer"] for r in activation_rows(records[-1])]
-                 or [r["layer"] for r in records[-1].get("activations") or []])
+    seen = probed(records) or records[-1]  # the latest epoch with activations measured
+    acts = _pick([r["layer"] for r in activation_rows(seen)]
+                 or [r["layer"] for r in seen.get("activations") or []])
     panels = [(axes[0, 0], weight_rows, weights, "grad_norm", "gradient norm", True),
               (axes[0, 1], weight_rows, weights, "update_ratio",
                "update / weight norm per epoch", True),

@@ -15,7 +15,7 @@ from torch import nn
 from deepfit.evaluate.plots import _save, plt
 from deepfit.train.builtin.diagnostics import RELU_LIKE, SATURATING
 
-TSNE_MAX = 1000  # test rows up to which t-SNE is drawn too (it takes seconds on a CPU)
+TSNE_MAX = 600  # test rows up to which t-SNE is drawn too (about 1-2 s on a CPU core)
 ROWS_MAX = 5000  # test rows projected at most (the first ones)
 GRID = 120  # points per axis of the decision-boundary map
 UNITS_MAX = 16  # hidden neurons drawn per layer
@@ -82,11 +82,11 @@ def projection(model: nn.Module, X: torch.Tensor, y: np.ndarray, names: list[str
     pca = u[:, :2] * s[:2]
     share = (s[:2] ** 2).sum() / max((s ** 2).sum(), 1e-12)
     views = [(pca, f"PCA of the last hidden layer ({hidden.shape[1]} values; "
-                   f"{share:.0%} of its variance)")]
+                   f"{share:.1%} of its variance)")]
     if len(h) <= TSNE_MAX and len(h) > 5:
         from sklearn.manifold import TSNE
         tsne = TSNE(2, perplexity=min(30.0, (len(h) - 1) / 3), random_state=seed,
-                    init="pca").fit_transform(h)
+                    init="pca", max_iter=500, n_jobs=1).fit_transform(h)
         views.append((tsne, "t-SNE of the last hidden layer"))
     fig, axes = plt.subplots(1, len(views), figsize=(5.2 * len(views), 4.4), squeeze=False)
     for ax, (points, title) in zip(axes[0], views):

@@ -9,9 +9,10 @@ Per layer holding weights (a module with parameters of its own):
 
 Per layer on a fixed probe batch (up to ``PROBE_ROWS`` training rows taken from the first
 steps of training, as the network saw them), run in eval mode without gradients, with
-forward hooks only for that pass, once per epoch while these passes take at most
-``PROBE_BUDGET`` (2%) of the training time (with very short epochs: every few epochs; a
-record without them says ``"skipped": true``):
+forward hooks only for that pass, after every epoch of at least ``PROBE_STEPS`` steps, and
+after every few epochs when they are shorter, so that it costs about as much as a training
+step in ``PROBE_STEPS`` or less (the first epoch always; deterministic, so two identical runs
+record the same; a record without the pass says ``"skipped": true``):
 
 - ``mean`` and ``std`` of its output;
 - ``dead`` (ReLU-family): the fraction of units (features, or channels of a feature map)
@@ -29,8 +30,8 @@ process resumes from the same checkpoint).
 
 from __future__ import annotations
 
+import json
 import math
-import time
 from typing import Any, Optional
 
 import torch
@@ -43,7 +44,7 @@ PROBE_BYTES = 16 * 2**20  # ...and at most this much memory (images: fewer rows)
 RELU_LIKE = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.GELU, nn.SiLU, nn.Mish)
 SATURATING = {nn.Sigmoid: (0.0, 1.0), nn.Tanh: (-1.0, 1.0)}
 SATURATION_MARGIN = 0.01  # an output this close to an end of the range is saturated
-PROBE_BUDGET = 0.02  # the probe passes may take this share of the training time (see below)
+PROBE_STEPS = 50  # the probe pass runs once per this many training steps at most (see below)
 DEAD_BELOW = 1e-8  # ELU/GELU/... never reach 0 exactly: a unit whose output stays below this
 
 
@@ -85,7 +86,7 @@ class Diagnostics(Callback):
         self._params: list[nn.Parameter] = []  # the layers' parameters, in order
         self._members: list[list[int]] = []  # each layer's indices into _params
         self._watched: list[tuple[str, nn.Module]] = []
-        self._spent = self._trained = 0.0  # seconds of probe passes, of training (epochs)
+        self._encoded: list[str] = []  # each record as JSON (for checkpoints)
 
     # -- hooks of the loop ---------------------------------------------------------------
     def on_train_begin(self, trainer: Any, **kwargs: Any) -> None:
@@ -135,13 +136,13 @@ class Diagnostics(Callback):
         if self._hook is not None:  # fewer rows than the probe's size in the whole epoch
             self._finish_capture()
         try:
-            self._record(trainer, epoch, logs)
+            self._record(trainer, epoch)
         except Exception as exc:  # diagnostics never stop a run: the record says why
-            self.records.append({"epoch": epoch, "layers": [], "activations": None,
-                                 "probe_rows": 0, "unavailable": "recording the diagnostics "
-                                 f"failed ({_first_line(exc)})"})
+            self._add({"epoch": epoch, "layers": [], "activations": None, "probe_rows": 0,
+                       "unavailable": f"recording the diagnostics failed ({_first_line(exc)})",
+                       "skipped": False})
 
-    def _record(self, trainer: Any, epoch: int, logs: dict) -> None:
+    def _record(self, trainer: Any, epoch: int) -> None:
         params = self._params
         have = [i for i, p in enumerate(params) if p.grad is not None]
         with torch.no_grad():  # a few fused ops for every parameter at once, on the device
@@ -150,8 +151,8 @@ class Diagnostics(Callback):
             moved = torch._foreach_norm(torch._foreach_sub(end, self._start)) if params else []
             size = torch._foreach_norm(self._start) if params else []
         self._start = end
-        probe = self._due(logs)
-        started = time.perf_counter()
+        every = max(1, math.ceil(PROBE_STEPS / max(1, getattr(trainer, "steps_per_epoch", 1))))
+        probe = (epoch - 1) % every == 0
         activations, stats = self._probe(trainer.model) if probe else (None, [])
         values = [*grads, *moved, *size, *stats]
         numbers = torch.stack([v.float() for v in values]).cpu().tolist() if values else []
@@ -164,19 +165,14 @@ class Diagnostics(Callback):
                 entry[key] = _finite(numbers[first + k])
             if entry["mean"] is not None and entry["std"] is not None:  # from the mean square
                 entry["std"] = math.sqrt(max(0.0, entry["std"] - entry["mean"] ** 2))
-        if probe:  # the time of the pass, its values read (on an accelerator: synchronised)
-            self._spent += time.perf_counter() - started
-        self.records.append({"epoch": epoch, "layers": layers, "activations": activations,
-                             "probe_rows": 0 if self.probe is None else len(self.probe),
-                             "unavailable": self.unavailable if activations is None and probe
-                             else None, "skipped": not probe})
+        self._add({"epoch": epoch, "layers": layers, "activations": activations,
+                   "probe_rows": 0 if self.probe is None else len(self.probe),
+                   "unavailable": self.unavailable if activations is None and probe else None,
+                   "skipped": not probe})
 
-    def _due(self, logs: dict) -> bool:
-        """Whether this epoch's probe pass fits the budget: its passes so far took at most
-        ``PROBE_BUDGET`` of the training time so far (every epoch unless epochs are very
-        short: then every few epochs; the first epoch always)."""
-        self._trained += float(logs.get("time") or 0.0)
-        return not self.records or self._spent <= PROBE_BUDGET * self._trained
+    def _add(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        self._encoded.append(json.dumps(record))
 
     def _layer_values(self, numbers: list[float], have: list[int],
                       scale: float) -> list[dict[str, Any]]:
@@ -252,10 +248,17 @@ class Diagnostics(Callback):
         return entries, stats
 
     def state_dict(self) -> dict:
-        return {"records": self.records}
+        """The records as one JSON text, each record encoded once when it was made: a
+        checkpoint every epoch would otherwise pickle every record again, many small
+        objects, at a cost growing with the epochs."""
+        if len(self._encoded) != len(self.records):  # records set from outside (a test)
+            self._encoded = [json.dumps(r) for r in self.records]
+        return {"records": "[" + ",".join(self._encoded) + "]"}
 
     def load_state_dict(self, state: dict) -> None:
-        self.records = list(state.get("records", []))
+        records = state.get("records", [])
+        self.records = json.loads(records) if isinstance(records, str) else list(records)
+        self._encoded = [json.dumps(r) for r in self.records]
 
 
 def weight_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
