@@ -2,6 +2,7 @@
 loaded, resumed and exported like every other model."""
 
 import json
+import sys
 
 import numpy as np
 import pandas as pd
@@ -128,9 +129,15 @@ def test_options_that_do_not_apply_are_refused(tmp_path, quick):
                       **{**SMALL, "model.kwargs": {"width": 3}})
 
 
-def test_missing_package_message_names_the_extra():
+def test_missing_package_message_names_the_extra(tmp_path, quick, monkeypatch):
     line = missing_message("tabm")
     assert "\n" not in line and "pip install 'deepfit[tabm]'" in line and "tabm" in line
+    for package in ("tabm", "rtdl_num_embeddings"):
+        with monkeypatch.context() as patch:
+            patch.setitem(sys.modules, package, None)  # as if not installed: import fails
+            with pytest.raises(ModelError, match=r"needs the TabM packages .* is not "
+                                                 r"installed\): pip install 'deepfit\[tabm\]'"):
+                deepfit.train(data="missing.csv", out=tmp_path, **quick, **SMALL)
 
 
 def test_onnx_export_gives_the_ensembles_probabilities(tmp_path, quick):

@@ -19,7 +19,7 @@ from deepfit.models.cnn import build_cnn, build_lenet
 from deepfit.models.custom import build_custom
 from deepfit.models.mlp import build_mlp
 from deepfit.models.resnet import build_resnet9, build_resnet18
-from deepfit.models.tabm import build_tabm  # the tabm package itself: only when built
+from deepfit.models.tabm import build_tabm, tabm_packages  # the packages: only when used
 
 Factory = Callable[[ModelConfig, tuple, int], nn.Module]
 
@@ -76,6 +76,8 @@ def build_model(cfg: ModelConfig, input_shape: int | Sequence[int],
 def check_model_name(name: str) -> None:
     """Raise the one-line ``ModelError`` for a model name that builds nothing (cheap for
     deepfit's names and user classes; torchvision is imported for other names only)."""
+    if name == "tabm":
+        tabm_packages()  # not installed: its one line before any data are loaded
     if name == "auto" or name in _REGISTRY or (":" in name and not name.startswith(
             TORCHVISION_PREFIX)):
         return
