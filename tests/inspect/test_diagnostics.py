@@ -67,6 +67,23 @@ def test_a_relu_net_with_a_huge_negative_bias_is_flagged_as_dead():
     assert any(n.startswith("Dead ReLUs: 100% of the ReLU units of hidden layer 1 (net.1) "
                             "never fire on the 128 probe rows at epoch") for n in notes), notes
     assert any("No gradient reaches layer 1 (net.0)" in n for n in notes), notes
+    assert any(n.startswith("Layers that barely moved in epoch 2: 1 (net.0, ") for n in notes)
+
+
+def test_layers_moving_little_together_are_a_schedules_end_not_a_fault():
+    def record(ratios):
+        return {"epoch": 9, "probe_rows": 0, "activations": None, "skipped": True,
+                "unavailable": None, "layers": [
+                    {"layer": f"l{i}", "type": "Linear", "grad_norm": 0.1, "update_ratio": r}
+                    for i, r in enumerate(ratios)]}
+
+    assert diagnosis_notes([record([1e-7, 2e-7, 1e-7])]) == []  # one-cycle's last epoch
+    assert diagnosis_notes([record([1e-7, 2e-3, 1e-3])]) == [
+        "Layers that barely moved in epoch 9: 1 (l0, 1e-07), against 1e-03 of their size for "
+        "the model's median layer; they are not learning (no gradient reaches them, e.g. "
+        "through dead units, or they are cut off from the loss)."]
+    assert "more than their own size in epoch 9: 2 (l1, 3.0 times)" in diagnosis_notes(
+        [record([1e-2, 3.0, 1e-2])])[0]
 
 
 def test_a_healthy_relu_net_gets_no_note():

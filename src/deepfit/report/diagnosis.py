@@ -15,8 +15,8 @@ VANISHING = 1e-3  # the first weight layer's gradient norm below this fraction o
 EXPLODING = 1e3  # ... or above this many times
 DEAD = 0.25  # this fraction of a ReLU layer's units never firing on the probe rows
 SATURATED = 0.5  # this fraction of a sigmoid / tanh layer's outputs at the ends of its range
-STILL = 1e-6  # a layer whose weights moved by less than this fraction of their norm in an epoch
-JUMP = 1.0  # ... or by more than their own norm
+STILL = 1e-3  # a layer whose weights moved less than this fraction of the median layer's move
+JUMP = 1.0  # a layer whose weights moved by more than their own norm in an epoch
 
 
 def diagnosis_notes(records: list[dict[str, Any]]) -> list[str]:
@@ -41,19 +41,35 @@ def diagnosis_notes(records: list[dict[str, Any]]) -> list[str]:
                          f"{seen['epoch']}; "
                          "there the slope is near 0, so gradients through them vanish. "
                          "Standardise the inputs, use ReLU, or model.init=xavier.")
-    for i, row in enumerate(weight_rows(last), start=1):
-        ratio = row.get("update_ratio")
-        if ratio is not None and ratio < STILL and row.get("grad_norm") is not None:
-            notes.append(f"Layer {i} ({row['layer']}) barely moved in epoch {epoch}: its weights "
-                         f"changed by {ratio:.1e} of their size; it is not learning (a tiny "
-                         "learning rate, or no gradient reaches it).")
-        elif ratio is not None and ratio > JUMP and epoch > 1:
-            notes.append(f"Layer {i} ({row['layer']}) changed by {ratio:.1f} times its own size "
-                         f"in epoch {epoch}: the learning rate may be too high (train.lr).")
+    notes += [n for n in (_update_note(last, epoch),) if n]
     if seen.get("unavailable"):
         notes.append(f"Activation statistics (dead units, saturation) are unavailable: "
                      f"{seen['unavailable']}.")
     return notes
+
+
+def _update_note(record: dict[str, Any], epoch: int) -> Optional[str]:
+    """Layers that stand still while the others move (all of them moving little is the
+    schedule's end, not a fault), or that are rewritten in one epoch."""
+    rows = [(i, r) for i, r in enumerate(weight_rows(record), start=1)
+            if r.get("update_ratio") is not None]
+    if not rows:
+        return None
+    ratios = sorted(r["update_ratio"] for _, r in rows)
+    median = ratios[len(ratios) // 2]
+    still = [(i, r) for i, r in rows if r["update_ratio"] < STILL * median]
+    if still:
+        names = ", ".join(f"{i} ({r['layer']}, {r['update_ratio']:.0e})" for i, r in still)
+        return (f"Layers that barely moved in epoch {epoch}: {names}, against {median:.0e} "
+                "of their size for the model's median layer; they are not learning (no "
+                "gradient reaches them, e.g. through dead units, or they are cut off from the "
+                "loss).")
+    jumped = [(i, r) for i, r in rows if r["update_ratio"] > JUMP]
+    if jumped and epoch > 1:
+        names = ", ".join(f"{i} ({r['layer']}, {r['update_ratio']:.1f} times)" for i, r in jumped)
+        return (f"Layers whose weights changed by more than their own size in epoch {epoch}: "
+                f"{names}; the learning rate may be too high (train.lr).")
+    return None
 
 
 def _gradient_note(record: dict[str, Any], epoch: int) -> Optional[str]:
