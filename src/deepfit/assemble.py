@@ -92,7 +92,7 @@ def assemble(cfg: RunConfig, data: Any, model: Optional[nn.Module],
     check_eval_config(cfg.eval)
     if model is None:
         model = build_model(cfg.model, schema.input_shape, schema.n_outputs)
-        fit_to_training(model, bundle.train.X)  # e.g. TabM's bins: the training rows only
+    fit_to_training(model, bundle.train.X)  # e.g. TabM's bins: the training rows only
     inputs = None
     if schema.image is not None:  # uint8 batches -> augmented, normalised network input
         inputs = ImageInputs(schema.image, device, seed=cfg.train.seed + 1,

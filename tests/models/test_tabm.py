@@ -92,6 +92,11 @@ def test_bins_come_from_the_training_rows_only(tmp_path, quick):
     assert torch.equal(edges.isnan(), dirty.model.bin_edges.isnan())
     assert torch.equal(edges.nan_to_num(), dirty.model.bin_edges.nan_to_num())
     assert edges.shape == (4, 9) and not edges.isnan().all(dim=1).any()
+    # A TabMNet passed as the model object gets its bins from the same rows.
+    given = deepfit.train(data=frame, out=tmp_path, name="given", model=TabMNet(
+        4, 1, embeddings="piecewise", n_bins=8, k=4, d_block=16),
+        **{k: v for k, v in settings.items() if not k.startswith("model.")})
+    assert torch.equal(given.model.bin_edges.nan_to_num(), edges.nan_to_num())
     # The bins are saved with the weights: the loaded run embeds with them.
     saved = load_checkpoint(clean.path / "checkpoints" / "last.pt")["model"]["bin_edges"]
     assert torch.equal(saved.nan_to_num(), edges.cpu().nan_to_num())
