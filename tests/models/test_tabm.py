@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from interrupts import SignalAt
+from interrupts import SignalAt, SignalAtStep
 
 import deepfit
 from deepfit.errors import ConfigError, ModelError, TrainingInterrupted
@@ -102,14 +102,14 @@ def test_bins_come_from_the_training_rows_only(tmp_path, quick):
     assert torch.equal(saved.nan_to_num(), edges.cpu().nan_to_num())
 
 
-def test_resume_after_sigterm_is_exact(tmp_path, quick):
+@pytest.mark.parametrize("signal", [SignalAt(2), SignalAtStep(5)], ids=["epoch-end", "step"])
+def test_resume_after_sigterm_is_exact(tmp_path, quick, signal):
     frame = _frame("multiclass")
     settings = {**quick, **SMALL, "train.epochs": 4, "train.early_stopping": False,
                 "model.embeddings": "piecewise", "model.bins": 8}
     whole = deepfit.train(data=frame, out=tmp_path, name="whole", **settings)
     with pytest.raises(TrainingInterrupted):
-        deepfit.train(data=frame, out=tmp_path, name="cut", callbacks=[SignalAt(2)],
-                      **settings)
+        deepfit.train(data=frame, out=tmp_path, name="cut", callbacks=[signal], **settings)
     resumed = deepfit.resume(tmp_path / "cut", data=frame)
     a = load_checkpoint(whole.path / "checkpoints" / "last.pt")["model"]
     b = load_checkpoint(resumed.path / "checkpoints" / "last.pt")["model"]
