@@ -146,3 +146,15 @@ def test_records_survive_a_resume_and_diagnostics_can_be_turned_off():
     assert not records[0]["skipped"]  # the first epoch always runs the probe pass
     off = _fit(MLP(5, 1, hidden=(8,)), diagnostics=False)
     assert off.find(Diagnostics) is None
+
+
+def test_exploding_gradients_are_named_with_the_ratio():
+    record = {"epoch": 3, "probe_rows": 0, "activations": None, "skipped": True,
+              "unavailable": None, "layers": [
+                  {"layer": "a", "type": "Linear", "grad_norm": 5e3, "update_ratio": 1e-2},
+                  {"layer": "bn", "type": "BatchNorm1d", "grad_norm": 1e-9, "update_ratio": 1e-2},
+                  {"layer": "b", "type": "Linear", "grad_norm": 1.0, "update_ratio": 1e-2}]}
+    assert diagnosis_notes([record]) == [
+        "Exploding gradients: at epoch 3 the gradient of layer 1 (a) is 5e+03 times layer 2 "
+        "(b)'s. Lower train.lr, set train.grad_clip=1.0, or add normalisation "
+        "(model.norm=batch)."]
