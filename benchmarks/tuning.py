@@ -109,7 +109,7 @@ class Report(Callback):
 
 def plain_search(data: str, epochs: int, trials: int, storage) -> optuna.Study:
     base = RunConfig().override({"data.source": data, "train.epochs": epochs,
-                                 "train.progress": False})
+                                 "train.progress": False, "train.diagnostics": False})
     bundles: dict = {}
 
     def objective(trial: optuna.Trial) -> float:

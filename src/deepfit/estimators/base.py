@@ -80,7 +80,8 @@ class NeuralEstimator(BaseEstimator):
                          "weight_decay": plain(self.weight_decay), "schedule": self.schedule,
                          "early_stopping": plain(self.early_stopping),
                          "patience": plain(self.patience), "device": self.device,
-                         "progress": bool(self.verbose)},
+                         "progress": bool(self.verbose),
+                         "diagnostics": False},  # nothing would show what they record
                "data": {"val_size": plain(self.validation_fraction)}}
         try:
             return RunConfig.from_dict(raw, origin=type(self).__name__)

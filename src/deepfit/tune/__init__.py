@@ -317,7 +317,8 @@ def _base_config(cfg: RunConfig) -> dict[str, Any]:
     options only shape the final run, so they may change between runs of one search)."""
     out = cfg.to_dict()
     return {f"{section}.{k}": plain(v) for section in ("data", "model", "train")
-            for k, v in out[section].items() if f"{section}.{k}" != "train.progress"}
+            for k, v in out[section].items()
+            if f"{section}.{k}" not in ("train.progress", "train.diagnostics")}
 
 
 def _check_same_search(study: Any, spec: dict[str, Any], url: str) -> None:

@@ -63,7 +63,8 @@ class Search:
         # Which process runs it, written once its values are drawn (one database commit per
         # write; a trial killed while drawing is found by the heartbeat instead).
         mark_worker(trial)
-        cfg = self.cfg.override({**values, "train.progress": False})
+        # A trial writes no run folder: no progress bar, no diagnostics nothing would show.
+        cfg = self.cfg.override({**values, "train.progress": False, "train.diagnostics": False})
         try:
             outcome = run_trial(trial, cfg, self.data, self.model, self.split, self.metric,
                                 self.prune, self.bundles)
