@@ -114,16 +114,25 @@ def make_pruner(name: str, epochs: int) -> Any:
 
 def counted(study: Any) -> int:
     """Finished trials that count in the budget."""
-    states = _states()
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (states.COMPLETE, states.PRUNED)
-               or (t.state == states.FAIL and ERROR in t.user_attrs))
+    return counts(study)[0]
 
 
 def running(study: Any) -> int:
+    """Trials running or queued (by this process or others)."""
+    return counts(study)[1]
+
+
+def counts(study: Any) -> tuple[int, int]:
+    """``(counted, running)`` from one read of the study (each read queries the storage)."""
     states = _states()
-    return sum(1 for t in study.get_trials(deepcopy=False)
-               if t.state in (states.RUNNING, states.WAITING))
+    done = going = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (states.COMPLETE, states.PRUNED) or (
+                t.state == states.FAIL and ERROR in t.user_attrs):
+            done += 1
+        elif t.state in (states.RUNNING, states.WAITING):
+            going += 1
+    return done, going
 
 
 def mark_worker(trial: Any) -> None:
@@ -132,8 +141,15 @@ def mark_worker(trial: Any) -> None:
 
 def worker_id(pid: Optional[int] = None) -> str:
     """``host pid start-time``: names a process uniquely even when its pid is reused."""
-    pid = os.getpid() if pid is None else pid
-    return f"{socket.gethostname()} {pid} {_start_time(pid)}"
+    if pid is not None and pid != os.getpid():  # another process, as it is now
+        return f"{socket.gethostname()} {pid} {_start_time(pid)}"
+    pid = os.getpid()
+    if pid not in _OWN_ID:  # this process is named once a trial: read /proc once
+        _OWN_ID[pid] = f"{socket.gethostname()} {pid} {_start_time(pid)}"
+    return _OWN_ID[pid]
+
+
+_OWN_ID: dict[int, str] = {}
 
 
 def recover_dead_trials(study: Any) -> list[int]:
