@@ -188,3 +188,15 @@ def test_argparse_mistakes_are_one_line_too(argv, expected, capsys):
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(expected) and "usage:" not in err
+
+
+def test_a_reader_that_leaves_early_gets_no_error_message():
+    """``deepfit models | head -0``: the pipe breaks; no 'internal error' line."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "deepfit", "models"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before anything is written
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 import warnings
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deepfit.cli_args import EXIT_BUG, EXIT_INTERRUPTED, EXIT_USER_ERROR, parse
+
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a program whose reader left
 from deepfit.errors import DeepfitError, TrainingInterrupted
 
 
@@ -85,6 +88,10 @@ def _main(argv: Optional[list[str]] = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader left (deepfit models | head): stop quietly
+        # Python would complain again when it flushes stdout at exit; send that nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:  # a bug in deepfit: say so in one line, details with --debug
         if args.debug:
             traceback.print_exc()
