@@ -46,7 +46,9 @@ def live(tmp_path_factory):
         yield url, out
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an asyncio loop running in this thread
+# while it is open, and a later test's asyncio.run() (tests/serve's load test) then fails.
+@pytest.fixture(scope="module")
 def chromium():
     sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed "
                                    "(pip install playwright; no browser download needed)")
