@@ -19,6 +19,7 @@ from safetensors import safe_open
 from torch import nn
 
 import deepfit
+from exported import image_model_call
 from deepfit import cli
 from deepfit.errors import ConfigError, ModelError, RunError
 
@@ -169,15 +170,7 @@ def test_image_models_take_any_size_and_resize_it_inside_the_graph(image_runs, t
         by_file = dict(zip(from_files.ids, from_files.scores))
         for fmt in formats:
             done = run.export(fmt, tmp_path / model / fmt)
-            if fmt == "onnx":
-                session = ort.InferenceSession(str(done.model),
-                                               providers=["CPUExecutionProvider"])
-                assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
-                call = lambda x: session.run(None, {"images": x})[0]  # noqa: E731
-            else:
-                loaded = (torch.jit.load(str(done.model)) if fmt == "torchscript"
-                          else torch.export.load(str(done.model)).module())
-                call = lambda x: loaded(torch.from_numpy(x)).numpy()  # noqa: E731
+            call = image_model_call(done, fmt)
             for name, pixels in images.items():
                 got = call(pixels)
                 # deepfit resizes an array with torch, as the graph does: the same numbers

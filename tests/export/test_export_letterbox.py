@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 import torch
 from PIL import Image
 
 import deepfit
+from exported import image_model_call
 from deepfit.data.images.decode import arrays_to_tensor, letterbox
 from deepfit.export.image_resize import letterbox as graph_letterbox
 
@@ -80,14 +80,7 @@ def test_a_letterboxing_run_exports_a_model_of_any_image_size(pad_run, tmp_path,
     from_files = pad_run.predictions(str(tmp_path / "new"))
     by_file = dict(zip(from_files.ids, from_files.scores))
     done = pad_run.export(fmt, tmp_path / fmt)
-    if fmt == "onnx":
-        session = ort.InferenceSession(str(done.model), providers=["CPUExecutionProvider"])
-        assert session.get_inputs()[0].shape == ["batch", 3, "height", "width"]
-        call = lambda x: session.run(None, {"images": x})[0]  # noqa: E731
-    else:
-        loaded = (torch.jit.load(str(done.model)) if fmt == "torchscript"
-                  else torch.export.load(str(done.model)).module())
-        call = lambda x: loaded(torch.from_numpy(x)).numpy()  # noqa: E731
+    call = image_model_call(done, fmt)
     for name, pixels in images.items():
         got = call(pixels)
         # (N, H, W, C): deepfit would read a 1×1 (1, 3, 1, 1) as (N, H, W, C)
