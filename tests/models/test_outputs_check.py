@@ -178,3 +178,25 @@ def test_the_scikit_learn_face_checks_the_module_too():
     NeuralClassifier(module=softmax, outputs="probabilities", epochs=1, device="cpu").fit(X, y)
     with pytest.raises(ModelError, match="outputs=probabilities applies to your own"):
         NeuralClassifier(outputs="probabilities", epochs=1, device="cpu").fit(X, y)
+
+
+class Members(nn.Module):
+    """Returns (B, 4, outputs): four ensemble members, if it says so."""
+
+    def __init__(self, declared):
+        super().__init__()
+        self.heads = nn.Linear(30, 4)
+        if declared:
+            self.ensemble_outputs = True
+
+    def forward(self, x):
+        return self.heads(x)[:, :, None]
+
+
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_a_three_dimensional_output_is_read_as_members_only_when_declared(task):
+    with pytest.raises(ModelError, match=r"model Members returns shape \(64, 4, 1\): deepfit "
+                       r"reads \(batch, k, outputs\) as k ensemble members .* only from a "
+                       r"module that says so with the attribute ensemble_outputs = True"):
+        _check(Members(declared=False), task=task)
+    _check(Members(declared=True), task=task)

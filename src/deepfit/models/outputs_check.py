@@ -70,12 +70,20 @@ def check_outputs(model: nn.Module, X: Any, task: str, outputs: str, model_name:
             raise ModelError(f"{key}={outputs} applies to your own nn.Module only; "
                              f"'{model_name}' returns logits: leave {key}=logits")
         return
-    if task == "regression" or len(X) == 0:
+    if len(X) == 0:
         return
     traced = _first_outputs(model, X, device, inputs)
     if traced is None:  # the forward failed or returned no tensor: the trainer says why
         return
     out, last_op, rows = traced
+    if out.ndim == 3 and not getattr(model, "ensemble_outputs", False):
+        raise ModelError(f"model {type(model).__name__} returns shape {tuple(out.shape)}: "
+                         "deepfit reads (batch, k, outputs) as k ensemble members (the loss "
+                         "and the probabilities are their means) only from a module that says "
+                         "so with the attribute ensemble_outputs = True; set it, or return "
+                         "(batch, outputs)")
+    if task == "regression":
+        return
     if out.ndim == 1:
         out = out[:, None]
     if out.ndim != 2 or not torch.isfinite(out).all():

@@ -72,6 +72,8 @@ class TabMNet(nn.Module):
         torch.Size([3, 4, 1])
     """
 
+    ensemble_outputs = True  # (B, k, outputs): k members (``deepfit.task.TaskHead``)
+
     def __init__(self, n_features: int, n_outputs: int, embeddings: str = "none",
                  n_bins: int = 48, **kwargs: Any) -> None:
         super().__init__()
