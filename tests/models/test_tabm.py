@@ -156,3 +156,9 @@ def test_onnx_export_gives_the_ensembles_probabilities(tmp_path, quick):
     session = ort.InferenceSession(str(done.model), providers=["CPUExecutionProvider"])
     got = session.run(None, {session.get_inputs()[0].name: rows.to_numpy(np.float32)})[0]
     assert got.shape == want.shape == (5, 3) and np.abs(got - want).max() <= 1e-5
+    # TorchScript's tracer stops at a shape check inside the tabm package: the refusal
+    # says the code is the package's, not the user's, and which formats work.
+    with pytest.raises(ModelError, match=r"as torchscript: at .* the tracer warns: .* that code "
+                       r"is in the installed package '(tabm|rtdl_num_embeddings)[^']*', not "
+                       r"yours: export with --format onnx or exported-program"):
+        run.export("torchscript", tmp_path / "ts")

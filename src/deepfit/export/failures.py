@@ -39,10 +39,15 @@ def tracer_warning(message: str, filename: str, lineno: int, fmt: str,
     first = str(message).splitlines()[0].rstrip(".")
     where = f"{Path(filename).name} line {lineno}"
     code = _source_line(filename, lineno)
+    parts = Path(filename).parts
+    fix = ("use tensor operations (torch.where) instead of Python values made from tensors")
+    if "site-packages" in parts:  # an installed library's code, not the user's to change
+        package = parts[parts.index("site-packages") + 1:][:1] or ("a package",)
+        fix = (f"that code is in the installed package '{package[0]}', not yours: export "
+               "with --format onnx or exported-program, which record it correctly")
     return ModelError(f"cannot export the model of '{run_name}' as {fmt}: at {where}"
                       f"{f' (`{code}`)' if code else ''} the tracer warns: {first}; the "
-                      "traced graph would be wrong for other inputs: use tensor operations "
-                      "(torch.where) instead of Python values made from tensors")
+                      f"traced graph would be wrong for other inputs: {fix}")
 
 
 def _what_failed(text: str, fmt: str) -> str:
