@@ -21,7 +21,8 @@ def write_report(run_dir: Path) -> Path:
     tuning = rd.read_json(rd.tuning) if rd.tuning.is_file() else None  # a tuned run
     # Atomic: rebuilding the report of a finished run never leaves half a file behind.
     rd.write_text(rd.report, render_html(summary, rd, notes, config_yaml, tuning))
-    rd.write_text(rd.report_md, render_markdown(summary, notes, config_yaml, tuning))
+    rd.write_text(rd.report_md, render_markdown(summary, notes, config_yaml, tuning,
+                                                       str(rd.config)))
     return rd.report
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch,
@@ -12,7 +11,6 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    threshold_rows)
 from deepfit.report.inspect import inside_markdown, layers_markdown, learned_markdown
 from deepfit.report.tune import tuning_markdown
-from deepfit.run import RunDir
 
 
 # Value columns per Markdown table: a wider table (the rates of many classes) is split into
@@ -31,7 +29,8 @@ def _table(header: list[str], rows: list[tuple]) -> str:
 
 
 def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
-                    tuning: dict[str, Any] | None = None) -> str:
+                    tuning: dict[str, Any] | None, config_path: str) -> str:
+    """``config_path``: the run's config file, as the re-run line names it (as report.html)."""
     data, model, training = summary["data"], summary["model"], summary["training"]
     metrics, task = summary["metrics"], data["task"]
     out = [f"# {summary['name']}", "",
@@ -84,6 +83,6 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
     out += ["", "## 5. Notes", ""] + ([f"- {n}" for n in notes] or ["No warnings."])
     if tuning:  # the run's config was chosen by a search (its tuning.json)
         out += tuning_markdown(tuning)
-    rerun = rerun_text(training, str(RunDir(Path(summary["name"])).config))  # NAME/config.yaml
+    rerun = rerun_text(training, config_path)
     out += ["", "## Configuration", "", rerun, "", "```yaml", config_yaml.rstrip(), "```", ""]
     return "\n".join(out)
