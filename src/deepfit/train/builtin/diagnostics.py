@@ -3,7 +3,8 @@
 Per layer holding weights (a module with parameters of its own):
 
 - ``grad_norm``: the L2 norm of its gradients after the epoch's last step (the ``.grad``
-  the step left; no extra backward pass; unscaled under fp16);
+  the step left; no extra backward pass; under fp16 the scaler's step has already unscaled
+  it in place);
 - ``update_ratio``: how far the epoch moved its weights, ``||W_end - W_start|| /
   ||W_start||`` (weights copied once per epoch on the device).
 
@@ -156,8 +157,7 @@ class Diagnostics(Callback):
         activations, stats = self._probe(trainer.model) if probe else (None, [])
         values = [*grads, *moved, *size, *stats]
         numbers = torch.stack([v.float() for v in values]).cpu().tolist() if values else []
-        scale = trainer.scaler.get_scale() if trainer.scaler.is_enabled() else 1.0
-        layers = self._layer_values(numbers, have, scale)
+        layers = self._layer_values(numbers, have)
         at = len(have) + 2 * len(params)
         for entry in activations or []:
             first = at + entry.pop("_index")
@@ -174,8 +174,7 @@ class Diagnostics(Callback):
         self.records.append(record)
         self._encoded.append(json.dumps(record))
 
-    def _layer_values(self, numbers: list[float], have: list[int],
-                      scale: float) -> list[dict[str, Any]]:
+    def _layer_values(self, numbers: list[float], have: list[int]) -> list[dict[str, Any]]:
         """Each layer's gradient norm (undefined when a parameter had no gradient) and update
         ratio, from the per-parameter norms: sqrt of the sum of their squares."""
         n = len(self._params)
@@ -186,7 +185,7 @@ class Diagnostics(Callback):
             g = ([grad[i] for i in members] if all(i in grad for i in members) else None)
             base = math.sqrt(sum(size[i] ** 2 for i in members))
             out.append({"layer": name, "type": type(module).__name__,
-                        "grad_norm": _finite(math.sqrt(sum(v * v for v in g)) / scale)
+                        "grad_norm": _finite(math.sqrt(sum(v * v for v in g)))
                         if g is not None else None,
                         "update_ratio": _finite(math.sqrt(sum(moved[i] ** 2 for i in members))
                                                 / base) if base > 0 else None})
