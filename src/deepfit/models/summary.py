@@ -20,6 +20,19 @@ from torch.utils.flop_counter import FlopCounterMode
 PROBE_ROWS = 2  # rows of the zero batch: 2, so batch-norm layers in eval mode are happy
 
 
+def table_rows(rows: list[dict[str, Any]], totals: dict[str, Any]
+               ) -> tuple[list[str], list[tuple]]:
+    """The layer table as text: header, a row per layer and a totals row (``totals``: a
+    ``ModelSummary.to_dict()``). The report and ``Run.summary()`` both show this."""
+    header = ["layer", "type", "output shape", "trainable", "frozen",
+              f"activations (batch {totals['batch_size']})", "FLOPs / sample"]
+    out = [(r["layer"], r["type"], r["output"], f"{r['trainable']:,}", f"{r['frozen']:,}",
+            human_bytes(r["activation_bytes"]), human_count(r["flops"])) for r in rows]
+    out.append(("total", "", "", f"{totals['trainable']:,}", f"{totals['frozen']:,}",
+                human_bytes(totals["activation_bytes"]), human_count(totals["flops"])))
+    return header, out
+
+
 @dataclass
 class ModelSummary:
     """The rows of the layer table and the model's totals.
@@ -51,14 +64,7 @@ class ModelSummary:
 
     def table(self) -> tuple[list[str], list[tuple]]:
         """Header and rows as text, with a totals row."""
-        header = ["layer", "type", "output shape", "trainable", "frozen",
-                  f"activations (batch {self.batch_size})", "FLOPs / sample"]
-        rows = [(r["layer"], r["type"], r["output"], f"{r['trainable']:,}", f"{r['frozen']:,}",
-                 human_bytes(r["activation_bytes"]), human_count(r["flops"]))
-                for r in self.rows]
-        rows.append(("total", "", "", f"{self.trainable:,}", f"{self.frozen:,}",
-                     human_bytes(self.activation_bytes), human_count(self.flops)))
-        return header, rows
+        return table_rows(self.rows, self.to_dict())
 
     def __str__(self) -> str:
         if self.error:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from deepfit.models.summary import human_bytes, human_count
+from deepfit.models.summary import table_rows
 from deepfit.report.graph_svg import graph_svg
 from deepfit.report.page import escape, png, table
 
@@ -29,13 +29,7 @@ def layer_rows(model: dict[str, Any]) -> tuple[list[str], list[tuple]]:
     if not layers or "trainable" not in layers[0] or not totals:
         return (["layer", "type", "output shape", "parameters"],
                 [(r["layer"], r["type"], r["output"], f"{r['parameters']:,}") for r in layers])
-    header = ["layer", "type", "output shape", "trainable", "frozen",
-              f"activations (batch {totals['batch_size']})", "FLOPs / sample"]
-    rows = [(r["layer"], r["type"], r["output"], f"{r['trainable']:,}", f"{r['frozen']:,}",
-             human_bytes(r["activation_bytes"]), human_count(r["flops"])) for r in layers]
-    rows.append(("total", "", "", f"{totals['trainable']:,}", f"{totals['frozen']:,}",
-                 human_bytes(totals["activation_bytes"]), human_count(totals["flops"])))
-    return header, rows
+    return table_rows(layers, totals)
 
 
 def _num(value: Optional[float], pct: bool = False) -> str:
