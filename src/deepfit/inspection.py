@@ -17,7 +17,7 @@ from deepfit.evaluate.diagnostic_plots import diagnostic_plots
 from deepfit.evaluate.representations import (ROWS_MAX, cnn_pictures, decision_maps,
                                               projection)
 from deepfit.report.diagnosis import diagnosis_notes
-from deepfit.report.inspect import activation_table, gradient_rows
+from deepfit.report.inspect import NO_SIGN, diagnostic_tables
 from deepfit.result import load
 from deepfit.run import RunDir
 from deepfit.train.builtin.diagnostics import Diagnostics, probed
@@ -62,15 +62,8 @@ def inspect_run(path: Any) -> tuple[list[tuple[str, list[str], list[tuple]]], li
                         "run made before deepfit recorded them)."]
     if not records:
         return tables, ["The run recorded no epoch of training diagnostics."]
-    last = records[-1]
-    tables.append((f"Gradients and updates at epoch {last['epoch']}", *gradient_rows(last)))
-    seen = probed(records) or last
-    header, rows = activation_table(seen)
-    if rows:
-        tables.append((f"Activations on {seen['probe_rows']} probe rows at epoch "
-                       f"{seen['epoch']}", header, rows))
-    return tables, diagnosis_notes(records) or [
-        "No sign of vanishing or exploding gradients, dead or saturated units."]
+    tables += diagnostic_tables(records[-1], probed(records))
+    return tables, diagnosis_notes(records) or [NO_SIGN]
 
 
 def record_representations(trainer: Any, bundle: Any, head: Any, rd: RunDir,

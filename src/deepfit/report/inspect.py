@@ -93,6 +93,22 @@ def layers_markdown(model: dict[str, Any], md_table: Callable[..., str]) -> list
     return ["", md_table(header, rows)] if rows else []
 
 
+NO_SIGN = "No sign of vanishing or exploding gradients, dead or saturated units."
+
+
+def diagnostic_tables(last: dict[str, Any], probed_record: Optional[dict[str, Any]]
+                      ) -> list[tuple[str, list[str], list[tuple]]]:
+    """``(title, header, rows)`` of the per-layer tables: gradients and updates at the last
+    epoch, activations at the last probed one (the report and ``deepfit inspect``)."""
+    tables = [(f"Gradients and updates at epoch {last['epoch']}", *gradient_rows(last))]
+    seen = probed_record or last
+    header, rows = activation_table(seen)
+    if rows:
+        tables.append((f"Activations on {seen['probe_rows']} probe rows at epoch "
+                       f"{seen['epoch']}", header, rows))
+    return tables
+
+
 def inside_html(diagnostics: Optional[dict[str, Any]], run_path: Path) -> str:
     """The "Inside the network" part of the Training section ("" when not recorded)."""
     if not diagnostics or not diagnostics.get("last"):
@@ -102,15 +118,9 @@ def inside_html(diagnostics: Optional[dict[str, Any]], run_path: Path) -> str:
     for title, rel in diagnostics.get("plots", {}).items():
         parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
     parts.append("".join(f"<div class='note'>{escape(n)}</div>" for n in diagnostics["notes"])
-                 or "<p>No sign of vanishing or exploding gradients, dead or saturated units."
-                    "</p>")
-    header, rows = gradient_rows(last)
-    body = f"<h4>Gradients and updates at epoch {last['epoch']}</h4>" + table(header, rows, 2)
-    seen = diagnostics.get("probed") or last
-    header, rows = activation_table(seen)
-    if rows:
-        body += (f"<h4>Activations on {seen['probe_rows']} probe rows at epoch "
-                 f"{seen['epoch']}</h4>" + table(header, rows, 2))
+                 or f"<p>{NO_SIGN}</p>")
+    body = "".join(f"<h4>{escape(title)}</h4>" + table(header, rows, 2) for title, header, rows
+                   in diagnostic_tables(last, diagnostics.get("probed")))
     parts.append(f"<details><summary>per-layer values (show)</summary>{body}</details>")
     return "".join(parts)
 
@@ -124,15 +134,9 @@ def inside_markdown(diagnostics: Optional[dict[str, Any]],
     out = ["", "### Inside the network", "", INTRO]
     for title, rel in diagnostics.get("plots", {}).items():
         out += ["", f"![{title}]({rel})"]
-    out += [""] + ([f"- {n}" for n in diagnostics["notes"]] or [
-        "No sign of vanishing or exploding gradients, dead or saturated units."])
-    out += ["", f"Gradients and updates at epoch {last['epoch']}:", "",
-            md_table(*gradient_rows(last))]
-    seen = diagnostics.get("probed") or last
-    header, rows = activation_table(seen)
-    if rows:
-        out += ["", f"Activations on {seen['probe_rows']} probe rows at epoch "
-                f"{seen['epoch']}:", "", md_table(header, rows)]
+    out += [""] + ([f"- {n}" for n in diagnostics["notes"]] or [NO_SIGN])
+    for title, header, rows in diagnostic_tables(last, diagnostics.get("probed")):
+        out += ["", f"{title}:", "", md_table(header, rows)]
     return out
 
 
