@@ -50,6 +50,7 @@ def csv(text: str) -> bytes:
     (csv(""), "not a CSV table"),
     (csv("a,b,c\n" + "".join(f"{i},{i},k{i}\n" for i in range(12))), "12 classes"),
     (csv("a,b,c\n1,2,x\n"), "1 row(s)"),
+    (csv("a,b,c\n1,1e39,x\n3,4,y\n1,1,x\n2,2,y\n"), "row 2: '1e+39' is not a finite number"),
 ])
 def test_bad_csv_is_one_clear_line(data, says):
     with pytest.raises(DataError) as exc:
@@ -119,6 +120,10 @@ def test_clicked_points_join_training():
         s.points.with_point(0, 0, 5)
     s.set_points(s.points.without_point_near(0.5, 0.5, 0.01))
     assert int(s.points.train.sum()) == n
+    # The last training (or test) point cannot be removed: both splits need one.
+    few = Session(Settings(points=10, test_ratio=0.9)).points
+    alone = few.X[few.train][0]
+    assert few.without_point_near(float(alone[0]), float(alone[1]), 1e-6) is few
 
 
 def test_export_options_and_python():

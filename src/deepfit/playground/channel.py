@@ -123,6 +123,8 @@ class Channel:
                 self.session = Session(settings, self.upload)
             elif not self.session.configure(settings, self.upload):
                 return  # only the pace changed: the run goes on
+            if self.playing:  # the page shows "play" again
+                await self._send({"type": "paused", "reason": "new settings"})
             self.playing = False
             await self._send(self.session.points_message())
             await self._send(await asyncio.to_thread(self.session.frame))

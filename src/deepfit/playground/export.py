@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from deepfit.errors import ConfigError
+from deepfit.models.mlp import ACTIVATIONS
 from deepfit.playground.points import features, split as split_points
 from deepfit.playground.session import Session
 
@@ -118,13 +119,12 @@ def data_code(session: Session) -> str:
 def torch_code(session: Session) -> str:
     s, p = session.settings, session.points
     widths = [len(s.features), *s.hidden, p.n_outputs]
-    act = {"relu": "nn.ReLU()", "tanh": "nn.Tanh()", "sigmoid": "nn.Sigmoid()",
-           "linear": "nn.Identity()", "leaky_relu": "nn.LeakyReLU()", "gelu": "nn.GELU()"}
+    act = f"nn.{ACTIVATIONS[s.activation].__name__}()"  # the MLP the page trains has these
     layers = []
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         layers.append(f"nn.Linear({a}, {b})")
         if i < len(widths) - 2:
-            layers.append(act[s.activation])
+            layers.append(act)
     loss = {("regression", "squared"): "F.mse_loss(out[:, 0], y)",
             ("binary", "cross_entropy"): "F.binary_cross_entropy_with_logits(out[:, 0], y)",
             ("binary", "squared"): "F.mse_loss(torch.sigmoid(out[:, 0]), y)",

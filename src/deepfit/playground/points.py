@@ -62,7 +62,10 @@ class Points:
         d = np.hypot(where[:, 0] - x, where[:, 1] - y)
         if len(d) <= 2 or d.min() > radius:
             return self
-        keep = np.arange(len(d)) != int(d.argmin())
+        nearest = int(d.argmin())
+        if np.count_nonzero(self.train == self.train[nearest]) == 1:
+            return self  # the last training (or test) point stays: both splits need one
+        keep = np.arange(len(d)) != nearest
         return replace(self, X=self.X[keep], y=self.y[keep], train=self.train[keep])
 
 
@@ -124,12 +127,14 @@ def read_csv(name: str, data: bytes, max_rows: int = MAX_POINTS) -> Points:
     inputs = []
     for column in frame.columns[:2]:
         values = pd.to_numeric(frame[column], errors="coerce")
-        bad = values.isna() | ~np.isfinite(values.to_numpy(float, na_value=np.nan))
+        with np.errstate(over="ignore"):  # checked as stored: 1e39 is inf in float32
+            stored = values.to_numpy(np.float32, na_value=np.nan)
+        bad = ~np.isfinite(stored)
         if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
+            row = int(np.flatnonzero(bad)[0])
             raise DataError(f"{origin}: column '{column}', row {row + 2}: "
-                            f"{frame[column].iloc[row]!r} is not a finite number")
-        inputs.append(values.to_numpy(np.float32))
+                            f"'{frame[column].iloc[row]}' is not a finite number")
+        inputs.append(stored)
     X = np.stack(inputs, 1)
     return _target(origin, frame[frame.columns[2]], X)
 
@@ -144,9 +149,12 @@ def _target(origin: str, column: pd.Series, X: np.ndarray) -> Points:
     values = numeric.to_numpy(float)
     whole = not numeric.isna().any() and bool(np.all(np.mod(values, 1) == 0))
     if not numeric.isna().any() and (not whole or column.nunique() > MAX_CLASSES):
-        if not np.isfinite(values).all():
-            raise DataError(f"{origin}: column '{column.name}' holds a non-finite value")
-        return Points(X, values.astype(np.float32), train, "regression")
+        with np.errstate(over="ignore"):
+            stored = values.astype(np.float32)
+        if not np.isfinite(stored).all():
+            raise DataError(f"{origin}: column '{column.name}' holds a value that is not a "
+                            "finite float32 number")
+        return Points(X, stored, train, "regression")
     labels = column.astype(str) if not whole else numeric.astype(np.int64).astype(str)
     names = sorted(labels.unique(), key=lambda s: (not whole, int(s) if whole else 0, s))
     if len(names) < 2:

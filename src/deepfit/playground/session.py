@@ -48,8 +48,7 @@ class Session:
             self.settings = settings
             return False
         points = self.points
-        if (not settings.same_data(self.settings) or settings.data == "upload"
-                or upload is not self.upload):
+        if not settings.same_data(self.settings) or upload is not self.upload:
             points = generate(settings, upload)
         check_loss(settings, points)
         self.settings, self.points, self.upload = settings, points, upload

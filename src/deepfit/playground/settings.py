@@ -15,7 +15,7 @@ from typing import Any
 from deepfit.errors import ConfigError
 
 DATASETS = ("xor", "circles", "moons", "spiral", "gaussians", "linear", "upload")
-# feature name -> how the page labels it; each is a function of (x1, x2) in data.py
+# feature name -> how the page labels it; each is a function of (x1, x2) in points.py
 FEATURES = {"x1": "x1", "x2": "x2", "x1sq": "x1²", "x2sq": "x2²", "x1x2": "x1·x2",
             "sinx1": "sin(x1)", "sinx2": "sin(x2)"}
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "linear", "leaky_relu", "gelu")

@@ -322,6 +322,7 @@ function drawWires() {  // thickness and colour by weight: blue positive, orange
 }
 
 function drawClassButtons() {
+  if (chosenClass >= points.classes.length) chosenClass = 0;  // fewer classes than before
   const box = $("class-buttons");
   box.innerHTML = "";
   const reg = points.task === "regression";
