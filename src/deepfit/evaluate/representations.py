@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from deepfit.evaluate.plots import _save, plt
-from deepfit.train.builtin.diagnostics import RELU_LIKE, SATURATING
+from deepfit.train.builtin.diagnostics import RELU_LIKE, SATURATING, is_norm
 
 TSNE_MAX = 600  # test rows up to which t-SNE is drawn too (about 1-2 s on a CPU core)
 ROWS_MAX = 5000  # test rows projected at most (the first ones)
@@ -23,7 +23,7 @@ UNITS_MAX = 16  # hidden neurons drawn per layer
 
 def _weight_modules(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if list(m.parameters(recurse=False))
-            and not isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.LayerNorm, nn.GroupNorm))]
+            and not is_norm(type(m).__name__)]
 
 
 def _forward_capturing(model: nn.Module, X: torch.Tensor,

@@ -260,10 +260,16 @@ class Diagnostics(Callback):
         self._encoded = [json.dumps(r) for r in self.records]
 
 
+def is_norm(type_name: str) -> bool:
+    """A normalisation layer (BatchNorm*, LayerNorm, GroupNorm, InstanceNorm*, RMSNorm, ...),
+    by its class name: its scale and shift are not a transform of the layer's input."""
+    return "Norm" in type_name
+
+
 def weight_rows(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The record's layers that transform (linear, convolution, ...), not normalisation
     layers, whose scale and shift gradients are not comparable with a weight matrix's."""
-    return [r for r in record["layers"] if "Norm" not in r["type"]]
+    return [r for r in record["layers"] if not is_norm(r["type"])]
 
 
 def probed(records: list[dict[str, Any]]) -> Optional[dict[str, Any]]:
