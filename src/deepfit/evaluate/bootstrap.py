@@ -88,21 +88,31 @@ def bootstrap_ci(y_true: np.ndarray, y_pred_or_scores: np.ndarray,
         for name, fn in custom.items():
             samples[name][block] = [_call(fn, data.y[i], data.x[i]) for i in idx]
 
-    tail, out = 100 * (1 - level) / 2, {}
+    out = {}
     for name, value in values.items():
-        ok = samples[name][~np.isnan(samples[name])]
-        dropped = int(n_resamples - len(ok))
-        out[name] = entry = {"value": None if math.isnan(value) else float(value),
-                             "low": None, "high": None, "dropped": dropped, "reason": None}
-        if dropped > MAX_DROPPED * n_resamples:
-            why = _WHY.get(builtin.get(name, ""), "no number from the metric")
-            entry["reason"] = (f"undefined in {dropped} of {n_resamples} resamples (over "
-                               f"{MAX_DROPPED:.0%}), which have {why}")
-        else:
-            entry["low"], entry["high"] = map(float, np.percentile(ok, [tail, 100 - tail]))
+        why = _WHY.get(builtin.get(name, ""), "no number from the metric")
+        out[name] = entry = interval(value, samples[name], level, why)
         if return_samples:
             entry["samples"] = samples[name]
     return out
+
+
+def interval(value: float, samples: np.ndarray, level: float, why: str) -> dict[str, Any]:
+    """``{"value", "low", "high", "dropped", "reason"}`` from the value on all rows (NaN:
+    undefined) and the per-resample values (NaN where undefined): the percentile interval, or
+    none with the reason when over ``MAX_DROPPED`` of the resamples are undefined (``why``
+    says what those resamples have, e.g. "no positives"). Shared by every bootstrap."""
+    ok = samples[~np.isnan(samples)]
+    dropped = int(len(samples) - len(ok))
+    entry = {"value": None if math.isnan(value) else float(value), "low": None, "high": None,
+             "dropped": dropped, "reason": None}
+    if dropped > MAX_DROPPED * len(samples):
+        entry["reason"] = (f"undefined in {dropped} of {len(samples)} resamples (over "
+                           f"{MAX_DROPPED:.0%}), which have {why}")
+    else:
+        tail = 100 * (1 - level) / 2
+        entry["low"], entry["high"] = map(float, np.percentile(ok, [tail, 100 - tail]))
+    return entry
 
 
 def resample_values(y_true: np.ndarray, y_pred_or_scores: np.ndarray, idx: np.ndarray,
