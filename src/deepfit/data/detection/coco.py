@@ -84,8 +84,8 @@ def read_coco(path: "str | Path", image_dir: "str | Path | None" = None,
             raise DataError(f"{where}: the id is given twice ('{by_id[iid]}', '{file_name}'); "
                             "give each image its own id")
         if file_name in entries:
-            raise DataError(f"{where}: file '{file_name}' is listed twice ({entries[file_name].where}); "
-                            "list each image once")
+            raise DataError(f"{where}: file '{file_name}' is listed twice "
+                            f"({entries[file_name].where}); list each image once")
         size = None
         if "width" in img and "height" in img:
             size = (int(_number(img["height"])), int(_number(img["width"])))

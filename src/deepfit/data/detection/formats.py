@@ -31,8 +31,9 @@ def _one(found: list[Path], kind: str, folder: Path) -> Optional[Path]:
     train = [p for p in found if "train" in p.stem.lower()]
     if len(train) == 1:
         return train[0]
-    raise DataError(f"'{folder}' holds {len(found)} {kind} files ({', '.join(p.name for p in found)}); "
-                    "give the one to use as --data")
+    names = ", ".join(p.name for p in found)
+    raise DataError(f"'{folder}' holds {len(found)} {kind} files ({names}); give the one to "
+                    "use as --data")
 
 
 def detect_format(path: "str | Path") -> tuple[str, Path]:
