@@ -16,8 +16,8 @@ LAYERS = [
     {"train"},
     {"evaluate"},
     {"report", "run"},
-    {"result", "assemble", "pipeline", "summary", "inspection", "compare", "cv", "tune",
-     "sklearn", "estimators", "serve", "playground", "predict_files", "export", "track"},
+    {"result", "assemble", "pipeline", "summary", "inspection", "explanations", "compare", "cv",
+     "tune", "sklearn", "estimators", "serve", "playground", "predict_files", "export", "track"},
     {"cli", "cli_args", "launch", "__main__", "__init__"},
 ]
 

@@ -149,6 +149,7 @@ VALUES = {  # key -> (table value, image value); None: the same value for both
     "eval.target": (0.9, None), "eval.betas": ([1.5], None), "eval.bootstrap": (0, None),
     "eval.ci_level": (0.8, None), "eval.calibration_bins": (4, None),
     "eval.plots": (True, None), "eval.report": (True, None),
+    "eval.explain": (False, None), "eval.explain_layer": ("features.0.0", None),
     "track.tensorboard": (True, None), "track.mlflow": ("{root}/mlruns", None),
     "track.experiment": ("other", None),
     "name": ("named-run", None), "out": ("{root}/elsewhere", None),
@@ -185,7 +186,7 @@ EXPECTED = {
                                "model.embeddings", "model.bins",
                                "train.momentum", "train.nesterov", "train.step_size",
                                "train.channels_last", "train.sync_bn", "eval.beta",
-                               "track.experiment"],
+                               "eval.explain", "eval.explain_layer", "track.experiment"],
                               "refused"), "train.precise_bn": "refused"},
     "image": {**dict.fromkeys(USED_IN_BOTH, "used"), **dict.fromkeys(ARMED, "armed"),
               **dict.fromkeys(["data.image_size", "data.color", "data.augment",
@@ -207,7 +208,8 @@ EXPECTED = {
                                "train.momentum", "train.nesterov", "train.step_size",
                                "train.gamma", "train.plateau_patience", "train.sync_bn",
                                "eval.threshold_objective", "eval.apply_threshold",
-                               "eval.beta", "track.experiment"], "refused"),
+                               "eval.beta", "eval.explain", "eval.explain_layer",
+                               "track.experiment"], "refused"),
               "train.loss": "used", "data.target": "refused", "data.task": "stops",
               "eval.target": "refused"},
 }
@@ -238,6 +240,8 @@ IN_CONTEXT = [
     ({"data.max_memory_gb": 1e-6}, "data.workers", 0, "image"),
     ({"data.mean": [0.5], "data.std": [0.25]}, "data.std", [0.5], "image"),
     ({"track.mlflow": "{root}/mlruns"}, "track.experiment", "other", "table"),
+    ({"eval.plots": True}, "eval.explain", False, "image"),
+    ({"eval.plots": True}, "eval.explain_layer", "features.0.0", "image"),
     ({"model.norm": "batch"}, "train.precise_bn", False, "table"),
 ]
 

@@ -7,6 +7,7 @@
                  [--metric M] [--sampler S] [--pruner P] [--storage URL] [--worker] [--nested K]
     deepfit resume RUN [--devices N]   (or: deepfit train --resume RUN)
     deepfit evaluate RUN [--data FILE] | predict RUN INPUT -o OUT.csv | report RUN | inspect RUN
+    deepfit explain RUN IMAGES... [--method M[,M]] [--layer NAME] [--class C] [-o FOLDER]
     deepfit compare RUN_A RUN_B [...] [-o compare.html] [--force]
     deepfit runs [--out DIR] | models [--torchvision] | datasets | config
 """
@@ -72,7 +73,7 @@ def _main(argv: Optional[list[str]] = None) -> int:
     warnings.formatwarning = lambda message, *_: f"warning: {message}\n"
     try:
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-                "report": cmd_report, "inspect": cmd_inspect, "runs": cmd_runs, "datasets": cmd_datasets,
+                "report": cmd_report, "inspect": cmd_inspect, "explain": cmd_explain, "runs": cmd_runs, "datasets": cmd_datasets,
                 "config": cmd_config, "compare": cmd_compare, "cv": cmd_cv,
                 "tune": cmd_tune, "resume": cmd_resume, "models": cmd_models,
                 "serve": cmd_serve, "export": cmd_export,
@@ -269,6 +270,15 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             table.add_row(*map(str, row))
         console.print(table)
     print("\n".join(f"- {n}" for n in notes))
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from deepfit.explanations import explain_images
+
+    methods = [m.strip() for m in args.method.split(",") if m.strip()]
+    explain_images(args.run, args.images, args.output, methods, args.layer, args.target,
+                   args.device)
     return 0
 
 

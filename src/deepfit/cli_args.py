@@ -131,6 +131,21 @@ def _parser() -> argparse.ArgumentParser:
     ip = sub.add_parser("inspect", help="inside the network: layer table (shapes, parameters, "
                         "memory, FLOPs) and the training diagnostics' notes")
     ip.add_argument("run", metavar="RUN", help=RUN_HELP)
+    xp = sub.add_parser("explain", help="an image run: Grad-CAM and integrated-gradients maps "
+                        "of new images, drawn over them (PNG); see docs/inspect.md")
+    xp.add_argument("run", metavar="RUN", help=RUN_HELP)
+    xp.add_argument("images", nargs="+", metavar="IMAGES", help="image files, folders (class "
+                    "folders: their labels are shown) or any image source deepfit predict reads")
+    xp.add_argument("--method", default="gradcam,integrated_gradients", metavar="M[,M]",
+                    help="gradcam, integrated_gradients, saliency (comma-separated; default: "
+                    "gradcam,integrated_gradients)")
+    xp.add_argument("--layer", metavar="NAME", help="the layer Grad-CAM reads (default: the last "
+                    "layer with feature maps)")
+    xp.add_argument("--class", dest="target", metavar="CLASS", help="explain this class "
+                    "(default: each image's predicted class)")
+    xp.add_argument("-o", "--output", metavar="FOLDER", help="a new or empty folder for the "
+                    "PNGs (default: RUN/explanations/N, the next free N)")
+    xp.add_argument("--device", metavar="D", help="cpu, cuda, cuda:1, mps (default: cpu)")
 
     cp = sub.add_parser("compare", help="compare runs side by side, with paired tests")
     cp.add_argument("runs", nargs="+", metavar="RUN", help=RUN_HELP + "; two or more, the "

@@ -204,6 +204,12 @@ class EvalConfig:
     ci_level: float = _opt(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     calibration_bins: int = _opt(10, lo=2, help="equal-width bins for ECE and the diagram")
     plots: bool = _opt(True)
+    explain: bool = _opt(True, help="image runs: Grad-CAM and integrated-gradients maps of "
+                         "test images in the report, with the randomised-weights sanity check "
+                         "(see docs/inspect.md)")
+    explain_layer: Optional[str] = _opt(None, help="the layer Grad-CAM reads, by its name in "
+                                        "model.named_modules() (default: the last layer with "
+                                        "feature maps)")
     report: bool = _opt(True)
 
 

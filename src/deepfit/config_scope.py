@@ -235,6 +235,12 @@ RULES: dict[str, Rule] = {
         what="single-label tasks (multi-label runs have no intervals yet)")(cfg, f),
     "eval.ci_level": lambda cfg, _: None if cfg.eval.bootstrap else (
         "it is the level of the bootstrap intervals, and eval.bootstrap is 0"),
+    "eval.explain": _all(_images, lambda cfg, _: None if cfg.eval.plots else (
+        "it draws maps over test images, and eval.plots=false")),
+    "eval.explain_layer": _all(_images, lambda cfg, _: None if cfg.eval.plots
+                               and cfg.eval.explain else (
+                                   "it names the layer Grad-CAM reads, and the report draws no "
+                                   "maps (eval.explain=false or eval.plots=false)")),
     "track.experiment": lambda cfg, _: None if cfg.track.mlflow else (
         "it names the MLflow experiment runs are logged in, and track.mlflow is not set"),
 }

@@ -22,8 +22,7 @@ from deepfit.assemble import assemble
 from deepfit.config import RunConfig
 from deepfit.config_rules import merge_once, suggest_key
 from deepfit.config_scope import RunFacts, applying_dict
-from deepfit.data.batches import eval_batches
-from deepfit.data.images.imageset import take_rows
+from deepfit.data.batches import images_at
 from deepfit.data.sources import PYTHON_SOURCE
 from deepfit.errors import ConfigError, RunError, TrainingInterrupted
 from deepfit.evaluate.evaluation import evaluate
@@ -259,7 +258,8 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         if schema.image is not None:
             plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
     summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds,
-                            refit=dataclasses.asdict(refit) if refit else None)
+                            refit=dataclasses.asdict(refit) if refit else None,
+                            test=preds["test"])
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
@@ -299,13 +299,5 @@ def _image_plots(X: Any, test: Any, schema: Any, folder: Path, seed: int) -> dic
     rows = pick_sample(len(test.y_true), seed)
     worst = (most_confidently_wrong(test.y_true, test.y_pred, test.scores, schema.task)
              if schema.task != "multilabel" else np.empty(0, dtype=int))
-    return plot_images(_images_at(X, rows), rows, _images_at(X, worst), worst, test.y_true,
+    return plot_images(images_at(X, rows), rows, images_at(X, worst), worst, test.y_true,
                        test.y_pred, test.scores, schema.task, schema.class_names, folder)
-
-
-def _images_at(X: Any, rows: np.ndarray) -> np.ndarray:
-    """uint8 (n, C, H, W) of the test images at ``rows`` (decoded here when streamed)."""
-    batches = list(eval_batches(take_rows(X, rows), 64, torch.device("cpu"), workers=0))
-    return torch.cat(batches).numpy() if batches else np.empty((0, *X.shape[1:]), np.uint8)
-
-

@@ -12,6 +12,7 @@
       checkpoints/     best.pt (best epoch's weights), last.pt (full training state)
       model.safetensors  the best weights, exported
       plots/           PNG figures
+      explanations/    deepfit explain: one numbered folder of maps per call
       tensorboard/     TensorBoard event files (only with track.tensorboard=true)
       report.html, report.md
       FAILED.txt       only in a run stopped by an error
@@ -69,6 +70,7 @@ class RunDir:
         self.weights = self.path / "model.safetensors"  # the best weights, exported
         self.exports = self.path / "export"  # deepfit export: one folder per format
         self.plots = self.path / "plots"
+        self.explanations = self.path / "explanations"  # deepfit explain: 1/, 2/, ... per call
         self.tensorboard = self.path / "tensorboard"  # track.tensorboard: the event files
         self.report = self.path / "report.html"
         self.report_md = self.path / "report.md"

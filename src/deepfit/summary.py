@@ -14,6 +14,8 @@ from deepfit.data.bundle import DataBundle
 from deepfit.models import count_parameters
 from deepfit.models.registry import torchvision_name
 from deepfit.models.tabm import describe_tabm
+from deepfit.evaluate.predict import Predictions
+from deepfit.explanations import record_explanations
 from deepfit.inspection import record_diagnostics, record_representations
 from deepfit.models.graph import graph_of
 from deepfit.models.summary import model_summary
@@ -59,7 +61,8 @@ def versions() -> dict[str, str]:
 
 def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                   best: Optional[BestModel], head: TaskHead, metrics: dict, plots: dict,
-                  rd: RunDir, seconds: float, refit: Optional[dict] = None) -> dict:
+                  rd: RunDir, seconds: float, refit: Optional[dict] = None,
+                  test: Optional[Predictions] = None) -> dict:
     task, tc = bundle.schema.task, cfg.train
     main = MAIN_METRIC[task]
     rows = {r["epoch"]: r for r in trainer.history.rows}
@@ -90,6 +93,8 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                   "graph": graph_of(trainer.model)},
         "diagnostics": record_diagnostics(trainer, rd, plots=cfg.eval.plots),
         "learned": record_representations(trainer, bundle, head, rd, plots=cfg.eval.plots),
+        "explained": None if test is None else record_explanations(
+            trainer.model, bundle.schema, cfg, bundle.test.X, test, rd),
         "training": {"device": trainer.strategy.describe(),
                      "processes": trainer.strategy.world_size, "epochs_run": trainer.epoch,
                      "max_epochs": tc.epochs, "best_epoch": best.best_epoch if best else None,

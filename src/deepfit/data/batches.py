@@ -83,3 +83,15 @@ def _stream(files: ImageFiles, batches: list[list[int]], device: torch.device,
                         generator=torch.Generator().manual_seed(0))
     for xb in loader:  # (B, C, H, W) uint8, in the sampler's order whatever the workers
         yield xb.to(device, non_blocking=True)
+
+
+def images_at(X: Inputs, rows: Sequence[int]) -> "np.ndarray":
+    """uint8 (n, C, H, W) of the images at ``rows`` on the CPU (decoded here, a few at a
+    time, when ``X`` is streamed from files)."""
+    import numpy as np
+
+    from deepfit.data.images.imageset import take_rows
+
+    rows = np.asarray(rows, dtype=np.int64)
+    batches = list(eval_batches(take_rows(X, rows), 64, torch.device("cpu"), workers=0))
+    return torch.cat(batches).numpy() if batches else np.empty((0, *X.shape[1:]), np.uint8)

@@ -11,6 +11,7 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    describe_training_time, evaluation_intro, metric_rows,
                                    metric_table, per_class_rows, rate_rows, rerun_text,
                                    threshold_rows)
+from deepfit.report.explain import explained_html
 from deepfit.report.inspect import graph_html, inside_html, layers_html, learned_html
 from deepfit.report.page import escape, page, png, table
 from deepfit.report.tune import tuning_html
@@ -74,6 +75,7 @@ def render_html(summary: dict[str, Any], rd: RunDir, notes: list[str], config_ya
         parts.append(_img(rd.path / plots["Learning curves"], "Learning curves"))
     parts.append(inside_html(summary.get("diagnostics"), rd.path))  # train.diagnostics
     parts.append(learned_html(summary.get("learned"), rd.path))  # representations, test split
+    parts.append(explained_html(summary.get("explained"), rd.path))  # image attribution maps
 
     parts.append("<h2>4. Evaluation</h2>")
     parts.append(f"<p>{escape(evaluation_intro(training))}</p>")

@@ -9,6 +9,7 @@ from deepfit.report.format import (balance_rows, best_epoch_text, describe_batch
                                    describe_training_time, evaluation_intro,
                                    metric_table, per_class_rows, rate_rows, rerun_text,
                                    threshold_rows)
+from deepfit.report.explain import explained_markdown
 from deepfit.report.inspect import inside_markdown, layers_markdown, learned_markdown
 from deepfit.report.tune import tuning_markdown
 
@@ -63,6 +64,7 @@ def render_markdown(summary: dict[str, Any], notes: list[str], config_yaml: str,
         out += ["", f"![Learning curves]({plots['Learning curves']})"]
     out += inside_markdown(summary.get("diagnostics"), _table)
     out += learned_markdown(summary.get("learned"))
+    out += explained_markdown(summary.get("explained"))
     out += ["", "## 4. Evaluation", "",
             evaluation_intro(training), "", _table(*metric_table(task, metrics))]
     sentence, trows = threshold_rows(metrics)
