@@ -18,13 +18,13 @@ from torch import nn
 
 import yaml
 
-from deepfit.assemble import assemble
+from deepfit.assemble import Assembly, assemble
 from deepfit.config import RunConfig
 from deepfit.config_rules import merge_once, suggest_key
 from deepfit.config_scope import RunFacts, applying_dict
 from deepfit.data.batches import images_at
 from deepfit.data.sources import PYTHON_SOURCE
-from deepfit.errors import ConfigError, RunError, TrainingInterrupted
+from deepfit.errors import ConfigError, ModelError, RunError, TrainingInterrupted
 from deepfit.evaluate.evaluation import evaluate
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.evaluate.plots import plot_run
@@ -39,7 +39,7 @@ from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest, save_checkpoint
 from deepfit.train.device import deterministic_algorithms
 from deepfit.train.export import save_weights
-from deepfit.train.history import MAIN_METRIC
+from deepfit.train.history import MAIN_METRIC, History
 from deepfit.train.trainer import Trainer
 from deepfit.version import __version__
 
@@ -187,7 +187,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
     tracking = Tracking(cfg)  # a tracker that is not installed: one line, before any work
     built = assemble(cfg, data, model, split, refit=refit is not None)
     cfg, facts, strategy, bundle = built.cfg, built.facts, built.strategy, built.bundle
-    model, head, inputs, data_seed = built.model, built.head, built.inputs, built.data_seed
+    model, head, inputs = built.model, built.head, built.inputs
     task, schema = bundle.schema.task, bundle.schema
 
     dump = config_yaml(cfg, facts)
@@ -214,7 +214,7 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
                       files=files,
                       eval_batch_size=cfg.eval.batch_size, inputs=inputs,
                       workers=cfg.data.workers)
-    best, last = trainer.find(BestModel), trainer.find(LastCheckpoint)
+    last = trainer.find(LastCheckpoint)
     if state is not None:
         trainer.load_state_dict(state)
     started = time.perf_counter()
@@ -232,42 +232,105 @@ def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Seque
         strategy.barrier()
         strategy.close()
         return load(rd.path)
-    history.to_csv(rd.history)
+    metrics = write_results(built, trainer, rd, seconds,
+                            refit=dataclasses.asdict(refit) if refit else None)
+    tracking.finish(metrics, rd)  # test metrics with intervals, the run's files
+    strategy.barrier()  # the run is complete on disk for every process
+    strategy.close()
+    return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+
+
+def write_results(built: Assembly, trainer: Trainer, rd: RunDir, seconds: float,
+                  refit: Optional[dict] = None, origin: Optional[dict] = None) -> dict:
+    """The tail of a run, once its model is trained: history.csv, the kept weights (best.pt,
+    model.safetensors), test (and validation) predictions and metrics, plots, summary.json
+    and the report. A run without validation rows (``refit``; a model trained elsewhere,
+    ``save_trained``, with its ``origin``: the report's sentences about how it was trained)
+    is evaluated on test alone. Returns the metrics."""
+    cfg, bundle, head, schema = built.cfg, built.bundle, built.head, built.bundle.schema
+    task, inputs, data_seed = schema.task, built.inputs, built.data_seed
+    best = trainer.find(BestModel)
+    trainer.history.to_csv(rd.history)
     if best is None:  # a final fit keeps its last epoch: best.pt holds the weights a run keeps
         save_checkpoint({"model": {k: v.detach().cpu() for k, v in
                                    trainer.model.state_dict().items()},
                          "epoch": trainer.epoch, "monitor": None, "value": None}, rd.best)
     save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,
                                              "input_shape": list(schema.input_shape)})
-
+    validated = refit is None and origin is None
     preds = {name: predict(trainer.model, head, schema, split.X, split.ids, split.y,
                            trainer.eval_batch_size, id_name=schema.id_column or "id",
                            inputs=inputs, precision=cfg.train.precision)
              for name, split in (("val", bundle.val), ("test", bundle.test))
-             if name == "test" or refit is None}
+             if name == "test" or validated}
     metrics = evaluate(preds.get("val"), preds["test"], cfg.eval, seed=data_seed,
-                       tuned=refit.tuning if refit else None)
+                       tuned=(refit or {}).get("tuning"))
     rd.write_json(rd.metrics, metrics)
     rd.write_text(rd.predictions, preds["test"].to_frame().to_csv(index=False))
     plots = {}
     if cfg.eval.plots:
         test = preds["test"]
-        plots = plot_run(history.rows, MAIN_METRIC[task], best.best_epoch if best else None, task,
-                         test.y_true, test.scores, metrics, schema.class_names, rd.plots,
-                         target=schema.target.column)
+        plots = plot_run(trainer.history.rows, MAIN_METRIC[task],
+                         best.best_epoch if best else None, task, test.y_true, test.scores,
+                         metrics, schema.class_names, rd.plots, target=schema.target.column)
         if schema.image is not None:
             plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
     summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds,
-                            refit=dataclasses.asdict(refit) if refit else None,
-                            test=preds["test"])
+                            refit=refit, test=preds["test"])
+    summary["training"]["origin"] = origin and origin["sentences"]
+    for section, values in (origin or {}).get("summary", {}).items():
+        summary[section].update(values)
     rd.write_json(rd.summary, summary)
     if cfg.eval.report:
         write_report(rd.path)
-    tracking.finish(metrics, rd)  # test metrics with intervals, the run's files
-    strategy.barrier()  # the run is complete on disk for every process
-    strategy.close()
-    return Run(cfg, schema, trainer.model, head, history, metrics, rd.path)
+    return metrics
 
+
+def save_trained(state: dict[str, torch.Tensor], history: Sequence[dict[str, Any]], *,
+                 data: Any, split: pd.Series, classes: Sequence[str], seconds: float,
+                 origin: dict[str, Any], model: Optional[str] = None,
+                 data_name: Optional[str] = None, **overrides: Any) -> Run:
+    """A run directory for a network trained outside deepfit's trainer (the playground),
+    written as ``train`` writes its own: ``state``, the trained weights, go unchanged into
+    the network the config (``overrides``) describes, which must fit them exactly;
+    ``history``: its rows per whole epoch (``History`` columns, no validation); ``split``:
+    'train' or 'test' per row of ``data`` (no validation rows: nothing picked an epoch);
+    ``classes``: the classes in the order of the network's outputs (deepfit's order must be
+    the same); ``origin``: ``sentences`` for the report (``best_epoch``, ``evaluation``,
+    ``rerun``) and ``summary``, values of summary.json's sections that say how it trained;
+    ``data_name``: the run folder's default name starts with it."""
+    cfg, data, _ = train_arguments(None, data, model, {**overrides, "train.diagnostics": False})
+    built = assemble(cfg, data, None, split, refit=True)
+    cfg, schema, info = built.cfg, built.bundle.schema, built.bundle.info
+    said = origin.get("summary", {})
+    data_said = {"split_method": "as given: train and test rows, no validation rows",
+                 "drawn_splits": [], "notes": [n for n in info["notes"]  # val rows carved and
+                                               if not n.startswith("no 'val' rows")],  # joined
+                 **said.get("data", {})}
+    origin = {**origin, "summary": {**said, "data": data_said}}
+    if list(schema.class_names) != list(classes):
+        raise ModelError(f"the network's outputs are the classes {list(classes)}; deepfit "
+                         f"orders them {list(schema.class_names)}")
+    try:
+        built.model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ModelError("the trained weights do not fit the network of the config: "
+                         f"{str(exc).splitlines()[0]}") from None
+    rd = RunDir.create(cfg.out, cfg.name, default_run_name(data_name or info["name"],
+                                                           cfg.model.name))
+    rd.write_text(rd.config, config_yaml(cfg, built.facts))
+    rd.write_json(rd.schema, schema.to_dict())
+    trainer = Trainer(built.model, built.head, cfg.train, task=schema.task,
+                      n_outputs=schema.n_outputs, strategy=built.strategy, select_best=False,
+                      eval_batch_size=cfg.eval.batch_size, inputs=built.inputs)
+    trainer.history = History(schema.task, list(history))
+    trainer.epoch = len(trainer.history)
+    try:
+        metrics = write_results(built, trainer, rd, seconds, origin=origin)
+    except Exception as exc:
+        record_failure(rd, exc, new=True)
+        raise
+    return Run(cfg, schema, trainer.model, built.head, trainer.history, metrics, rd.path)
 
 def _interrupted(trainer: Trainer, last: LastCheckpoint, exc: TrainingInterrupted,
                  rd: RunDir) -> TrainingInterrupted:

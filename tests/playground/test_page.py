@@ -114,3 +114,44 @@ def test_clicks_add_and_remove_points(live, page):
     page.wait_for_function("document.body.dataset.points === '40'")
     page.click("#step")
     page.wait_for_function(STEP.format(1))
+
+
+def test_a_copied_link_carries_clicked_points(live, chromium):
+    url, _ = live
+    losses, hashes = [], []
+    for i in range(2):
+        context = chromium.new_context(accept_downloads=True)
+        page = context.new_page()
+        ready(page, url, hashes[0] if hashes else "data=gaussians&points=40&hidden=2&stop=2")
+        if not hashes:  # the first tab clicks a point: the link then carries the points
+            page.wait_for_function("document.body.dataset.points === '40'")
+            assert "pts=" not in page.evaluate("location.hash")  # the seed makes them
+            page.click("#map", position={"x": 120, "y": 90})
+            page.wait_for_function("location.hash.includes('pts=')")
+            hashes.append(page.evaluate("location.hash.slice(1)"))
+        page.wait_for_function("document.body.dataset.points === '41'")
+        page.click("#play")  # 29 training points, batches of 10: 3 steps an epoch
+        page.wait_for_function(STEP.format(6), timeout=30_000)
+        losses.append(page.get_attribute("#train-loss", "data-value"))
+        assert page.is_hidden("#link-note")
+        context.close()
+    assert losses[0] == losses[1]
+
+
+def test_points_too_many_for_the_link_are_offered_as_csv(live, chromium, tmp_path):
+    url, _ = live
+    context = chromium.new_context(accept_downloads=True)
+    page = context.new_page()
+    ready(page, url, "data=spiral&points=2000&hidden=2")
+    page.click("#map", position={"x": 120, "y": 90})
+    page.wait_for_function("document.body.dataset.points === '2001'")
+    assert page.is_visible("#link-note")
+    assert "does not carry these 2,001 points" in page.text_content("#link-note")
+    assert "pts=" not in page.evaluate("location.hash")
+    with page.expect_download() as download:
+        page.click("#download-points")
+    saved = tmp_path / "points.csv"
+    download.value.save_as(saved)
+    assert saved.read_text().startswith("x1,x2,label\n") and len(
+        saved.read_text().splitlines()) == 2002
+    context.close()

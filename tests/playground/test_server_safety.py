@@ -93,6 +93,9 @@ def test_path_traversal_is_refused_everywhere(live):
         until(ws, "hello")
         ws.send(json.dumps({"type": "settings", "settings": {"hidden": [2], "points": 20}}))
         until(ws, "frame")
+        for _ in range(2):  # one whole epoch (14 training points, batches of 10): savable
+            ws.send(json.dumps({"type": "step"}))
+            until(ws, "frame")
         for name in TRAVERSAL + ["..", ".", "a/b"]:
             ws.send(json.dumps({"type": "export", "name": name}))
             assert "may only use letters" in until(ws, "error")["message"], name

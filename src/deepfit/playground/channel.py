@@ -11,19 +11,22 @@ closes or after ``idle_seconds`` with no message while paused.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any, Optional
 
+import numpy as np
 from fastapi import WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from deepfit.errors import DataError, DeepfitError
 from deepfit.playground.export import python_code, save_run
+from deepfit.playground.link import decode, link_message, points_csv
 from deepfit.playground.points import Points
-from deepfit.playground.session import Session
+from deepfit.playground.session import Session, check_loss
 from deepfit.playground.settings import Settings
 
 MAX_FPS = 60
@@ -119,14 +122,21 @@ class Channel:
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == "settings":
             settings = Settings.from_dict(message.get("settings"))
+            shared = decode(message["points"]) if "points" in message else None
+            if shared is not None and settings.data == "upload":  # a link's uploaded points
+                self.upload = dataclasses.replace(shared, train=np.ones(len(shared.y), bool))
             if self.session is None:
                 self.session = Session(settings, self.upload)
-            elif not self.session.configure(settings, self.upload):
+            elif not self.session.configure(settings, self.upload) and shared is None:
                 return  # only the pace changed: the run goes on
+            if shared is not None:  # the link's points and split, exactly
+                check_loss(settings, shared)
+                self.session.set_points(shared)
+                self.session.reset()
             if self.playing:  # the page shows "play" again
                 await self._send({"type": "paused", "reason": "new settings"})
             self.playing = False
-            await self._send(self.session.points_message())
+            await self._send(self._points(self.session))
             await self._send(await asyncio.to_thread(self.session.frame))
             return
         session = self._session()
@@ -149,9 +159,11 @@ class Channel:
             else:
                 session.set_points(session.points.without_point_near(
                     x, y, _number(message, "radius")))
-            await self._send(session.points_message())
+            await self._send(self._points(session))
             if not self.playing:
                 await self._send(await asyncio.to_thread(session.frame))
+        elif kind == "points_csv":
+            await self._send({"type": "points_csv", "csv": points_csv(session.points)})
         elif kind == "python":
             await self._send({"type": "python", **python_code(session)})
         elif kind == "export":
@@ -161,11 +173,16 @@ class Channel:
                 raise DataError("export: the run name must be text")
             path = await asyncio.to_thread(save_run, session, self.out, name)
             await self._send({"type": "exported", "path": str(path.resolve()),
-                              "note": "trained again by deepfit.train: the same points, "
-                              "split, network, settings and epochs, from its own initial "
-                              "weights"})
+                              "note": f"the page's network after step {session.step_count}, "
+                              "its weights unchanged, with the page's points and split"})
         else:
             raise DataError(f"message: unknown type {kind!r}")
+
+    @staticmethod
+    def _points(session: Session) -> dict[str, Any]:
+        """The points message, with the points' link text when the settings do not make
+        them (``deepfit.playground.link``)."""
+        return {**session.points_message(), **link_message(session.settings, session.points)}
 
     def _session(self) -> Session:
         if self.session is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import math
+import time
 from typing import Any, Optional
 
 import numpy as np
@@ -76,6 +77,8 @@ class Session:
                                              momentum=0.9 if s.optimizer == "momentum" else 0)
         self.rng = np.random.default_rng(s.seed)
         self.step_count, self.order = 0, np.empty(0, np.int64)
+        self.history: list[dict[str, Any]] = []  # after every whole epoch, as the page shows
+        self.seconds = 0.0  # spent in training steps
         self._tensors()
 
     def _tensors(self) -> None:
@@ -100,6 +103,7 @@ class Session:
     def step(self, n: int = 1) -> None:
         """``n`` optimiser steps of one batch each; an epoch visits every training point."""
         self.model.train()
+        started = time.perf_counter()
         for _ in range(n):
             if len(self.order) == 0:
                 self.order = self.rng.permutation(len(self.train_rows))
@@ -112,6 +116,17 @@ class Session:
             loss.backward()
             self.optimizer.step()
             self.step_count += 1
+            if len(self.order) == 0:  # every training point seen: an epoch ends
+                self.seconds += time.perf_counter() - started
+                started = time.perf_counter()
+                self.history.append(self.record(len(self.history) + 1))
+        self.seconds += time.perf_counter() - started
+
+    def record(self, epoch: float) -> dict[str, Any]:
+        """The losses and accuracy (or R²) of the train and test points now, at ``epoch``."""
+        metrics = {k: v for k, v in self.metrics().items() if k != "confusion"}
+        return {"epoch": epoch, "step": self.step_count, "seconds": round(self.seconds, 4),
+                **metrics}
 
     def loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """The data loss (mean over rows) the settings name, for this task."""

@@ -69,6 +69,8 @@ def metric_table(task: str, metrics: dict[str, Any]) -> tuple[list[str], list[tu
 
 def best_epoch_text(training: dict[str, Any]) -> str:
     """The best epoch and its monitored value, or why no epoch was picked (a final fit)."""
+    if training.get("origin"):  # trained elsewhere (the playground): its own sentence
+        return training["origin"]["best_epoch"]
     refit = training.get("refit")
     if refit:
         return (f"none picked: no validation rows (they were fitted on); {refit['epochs']} "
@@ -78,6 +80,8 @@ def best_epoch_text(training: dict[str, Any]) -> str:
 
 def evaluation_intro(training: dict[str, Any]) -> str:
     """What model the test figures are of, and what the validation figures mean."""
+    if training.get("origin"):
+        return training["origin"]["evaluation"]
     if training.get("refit"):
         return ("The model fitted on the training and validation rows together, evaluated "
                 "once on the held-out test set. There are no validation figures: the "
@@ -89,6 +93,8 @@ def evaluation_intro(training: dict[str, Any]) -> str:
 
 def rerun_text(training: dict[str, Any], config: str) -> str:
     """How to run the experiment again."""
+    if training.get("origin"):
+        return training["origin"]["rerun"]
     text = f"Re-run this experiment with `deepfit train {config}`."
     if training.get("refit"):
         text = (f"This model was fitted on training and validation rows for the epochs of "

@@ -18,6 +18,8 @@ const NOISE = {xor: 0.1, circles: 0.08, moons: 0.15, spiral: 0.04, gaussians: 0.
 
 let ws = null, sessionKey = null, playing = false, hidden = [4, 2];
 let features = ["x1", "x2"], points = null, frame = null, history = [], chosenClass = 0;
+// the points in the link (pts=): read from the address once, then as the server encodes them
+let urlPoints = null, linkPoints = null;
 
 function readUrl() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -26,6 +28,7 @@ function readUrl() {
   }
   if (params.has("hidden")) hidden = params.get("hidden").split(",").filter(Boolean).map(Number);
   if (params.has("features")) features = params.get("features").split(",").filter(Boolean);
+  urlPoints = linkPoints = params.get("pts");
 }
 
 function writeUrl() {
@@ -33,6 +36,7 @@ function writeUrl() {
   for (const [key, [id]] of Object.entries(FIELDS)) params.set(key, $(id).value);
   params.set("features", features.join(","));
   params.set("hidden", hidden.join(","));
+  if (linkPoints) params.set("pts", linkPoints);
   history_replace("#" + params.toString());
 }
 function history_replace(hash) { window.history.replaceState(null, "", hash); }
@@ -58,7 +62,9 @@ function sendSettings() {
   writeUrl();
   drawNetworkColumns();
   $("message").textContent = "";
-  send({type: "settings", settings: settings()});
+  const message = {type: "settings", settings: settings()};
+  if (urlPoints) { message.points = urlPoints; urlPoints = null; }  // the link's, once
+  send(message);
 }
 
 function setPlaying(on) {
@@ -78,15 +84,25 @@ function receive(m) {
   if (m.type === "hello") { sessionKey = m.session; sendSettings(); }
   else if (m.type === "points") {
     points = m; drawClassButtons();
+    linkPoints = m.link; writeUrl();
+    $("link-note").hidden = !m.link_note;
+    $("link-note-text").textContent = m.link_note || "";
     document.body.dataset.points = m.x.length;
     if (!playing) drawMap();
   }
   else if (m.type === "frame") { showFrame(m); }
   else if (m.type === "paused") { setPlaying(false); }
-  else if (m.type === "error") { setPlaying(false); $("message").textContent = m.message; }
+  else if (m.type === "error") {
+    setPlaying(false); $("message").textContent = m.message;
+    if (!$("export-result").dataset.path) $("export-result").textContent = "";  // not saved
+  }
   else if (m.type === "python") {
     $("python-deepfit").textContent = m.deepfit; $("python-torch").textContent = m.torch;
     $("python-dialog").showModal();
+  } else if (m.type === "points_csv") {
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([m.csv], {type: "text/csv"}));
+    a.download = "playground-points.csv"; a.click(); URL.revokeObjectURL(a.href);
   } else if (m.type === "exported") {
     $("export-result").textContent = `saved the deepfit run ${m.path} (${m.note})`;
     $("export-result").dataset.path = m.path;
@@ -351,7 +367,9 @@ function wire() {
   $("add-layer").onclick = () => { if (hidden.length < 6) { hidden.push(2); sendSettings(); } };
   $("remove-layer").onclick = () => { if (hidden.length) { hidden.pop(); sendSettings(); } };
   $("python-button").onclick = () => send({type: "python"});
-  $("export").onclick = () => { $("export-result").textContent = "training the deepfit run…";
+  $("download-points").onclick = () => send({type: "points_csv"});
+  $("export").onclick = () => { $("export-result").textContent = "saving the deepfit run…";
+    delete $("export-result").dataset.path;
     send({type: "export", name: $("export-name").value.trim() || null}); };
   $("upload").onchange = upload;
   $("map").onclick = (event) => {
