@@ -3,7 +3,6 @@ row per method below it (the map as a heat layer over the image in grey)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np

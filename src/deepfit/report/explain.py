@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from deepfit.evaluate.explain import TITLES
-from deepfit.report.page import escape, png
+from deepfit.report.page import escape, figures_html, figures_markdown
 
 INTRO = ("Where in each test image the network found the evidence for the class it predicted "
          "(regression: for its value), brighter is more. Grad-CAM weighs the feature maps of "
@@ -56,10 +56,7 @@ def explained_html(explained: Optional[dict[str, Any]], run_path: Path) -> str:
     notes = [s for s in [_layer_sentence(explained), *sanity_sentences(explained)] if s]
     if notes:
         parts.append("<ul>" + "".join(f"<li>{escape(s)}</li>" for s in notes) + "</ul>")
-    for title, rel in explained.get("plots", {}).items():
-        parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
-    if explained.get("reason"):
-        parts.append(f"<p class='sub'>Not drawn: {escape(explained['reason'])}.</p>")
+    parts.append(figures_html(explained.get("plots", {}), run_path, explained.get("reason")))
     return "".join(parts)
 
 
@@ -70,8 +67,4 @@ def explained_markdown(explained: Optional[dict[str, Any]]) -> list[str]:
     notes = [s for s in [_layer_sentence(explained), *sanity_sentences(explained)] if s]
     if notes:
         out += [""] + [f"- {s}" for s in notes]
-    for title, rel in explained.get("plots", {}).items():
-        out += ["", f"![{title}]({rel})"]
-    if explained.get("reason"):
-        out += ["", f"Not drawn: {explained['reason']}."]
-    return out
+    return out + figures_markdown(explained.get("plots", {}), explained.get("reason"))

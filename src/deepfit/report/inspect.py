@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 from deepfit.models.summary import table_rows
 from deepfit.report.graph_svg import graph_svg
-from deepfit.report.page import escape, png, table
+from deepfit.report.page import escape, figures_html, figures_markdown, table
 
 LONG_TABLE = 12  # rows above which the layer table starts folded in the HTML report
 OPEN_GRAPH = 40  # nodes up to which the computational graph is shown unfolded
@@ -115,8 +115,7 @@ def inside_html(diagnostics: Optional[dict[str, Any]], run_path: Path) -> str:
         return ""
     last = diagnostics["last"]
     parts = [f"<h3>Inside the network</h3><p>{escape(INTRO)}</p>"]
-    for title, rel in diagnostics.get("plots", {}).items():
-        parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
+    parts.append(figures_html(diagnostics.get("plots", {}), run_path, None))
     parts.append("".join(f"<div class='note'>{escape(n)}</div>" for n in diagnostics["notes"])
                  or f"<p>{NO_SIGN}</p>")
     body = "".join(f"<h4>{escape(title)}</h4>" + table(header, rows, 2) for title, header, rows
@@ -132,8 +131,7 @@ def inside_markdown(diagnostics: Optional[dict[str, Any]],
         return []
     last = diagnostics["last"]
     out = ["", "### Inside the network", "", INTRO]
-    for title, rel in diagnostics.get("plots", {}).items():
-        out += ["", f"![{title}]({rel})"]
+    out += figures_markdown(diagnostics.get("plots", {}), None)
     out += [""] + ([f"- {n}" for n in diagnostics["notes"]] or [NO_SIGN])
     for title, header, rows in diagnostic_tables(last, diagnostics.get("probed")):
         out += ["", f"{title}:", "", md_table(header, rows)]
@@ -152,20 +150,12 @@ def learned_html(learned: Optional[dict[str, Any]], run_path: Path) -> str:
     """The "What the network learned" pictures ("" without them)."""
     if not learned or not (learned.get("plots") or learned.get("reason")):
         return ""
-    parts = [f"<h3>What the network learned (test split)</h3><p>{escape(LEARNED)}</p>"]
-    for title, rel in learned.get("plots", {}).items():
-        parts.append(f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title))
-    if learned.get("reason"):
-        parts.append(f"<p class='sub'>Not drawn: {escape(learned['reason'])}.</p>")
-    return "".join(parts)
+    return (f"<h3>What the network learned (test split)</h3><p>{escape(LEARNED)}</p>"
+            + figures_html(learned.get("plots", {}), run_path, learned.get("reason")))
 
 
 def learned_markdown(learned: Optional[dict[str, Any]]) -> list[str]:
     if not learned or not (learned.get("plots") or learned.get("reason")):
         return []
-    out = ["", "### What the network learned (test split)", "", LEARNED]
-    for title, rel in learned.get("plots", {}).items():
-        out += ["", f"![{title}]({rel})"]
-    if learned.get("reason"):
-        out += ["", f"Not drawn: {learned['reason']}."]
-    return out
+    return (["", "### What the network learned (test split)", "", LEARNED]
+            + figures_markdown(learned.get("plots", {}), learned.get("reason")))

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import base64
 import html
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 CSS = """
 body{font:15px/1.5 -apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1d2330;
@@ -57,3 +58,18 @@ def page(title: str, body: str) -> str:
             "<meta name='viewport' content='width=device-width,initial-scale=1'>"
             f"<title>{escape(title)}</title><style>{CSS}</style></head>"
             f"<body>{body}</body></html>")
+
+
+def figures_html(plots: dict[str, str], run_path: Path, reason: Optional[str]) -> str:
+    """A titled picture per ``{title: path in the run}`` and, when some are missing, why."""
+    parts = [f"<h4>{escape(title)}</h4>" + png((run_path / rel).read_bytes(), title)
+             for title, rel in plots.items()]
+    if reason:
+        parts.append(f"<p class='sub'>Not drawn: {escape(reason)}.</p>")
+    return "".join(parts)
+
+
+def figures_markdown(plots: dict[str, str], reason: Optional[str]) -> list[str]:
+    """report.md's counterpart of ``figures_html``."""
+    out = [line for title, rel in plots.items() for line in ("", f"![{title}]({rel})")]
+    return out + (["", f"Not drawn: {reason}."] if reason else [])
