@@ -27,7 +27,7 @@ from deepfit.run import RunDir
 
 REPORT_METHODS = ("gradcam", "integrated_gradients")
 GROUP = 4        # images in each "most confident" group of the report
-PER_CLASS = 8    # classes shown in the "one per class" group
+PER_CLASS = 12   # classes shown in the "one per class" group (the first ones)
 SANITY_IMAGES = 4
 
 
@@ -126,7 +126,9 @@ def report_groups(task: str, y_true: Optional[np.ndarray], y_pred: np.ndarray,
             own = scores[rows, c] if task == "multiclass" else (
                 scores[rows].reshape(-1) if c == 1 else 1 - scores[rows].reshape(-1))
             per_class.append(int(rows[np.argmax(own)]))
-    groups["One per class"] = np.asarray(per_class, dtype=int)
+    shown = "One per class" if len(class_names) <= PER_CLASS else (
+        f"One per class (the first {PER_CLASS} of {len(class_names)})")
+    groups[shown] = np.asarray(per_class, dtype=int)
     return {k: v for k, v in groups.items() if len(v)}
 
 
