@@ -16,7 +16,7 @@ from deepfit.cli import main
 from deepfit.errors import ModelError
 from deepfit.evaluate.explain import (attribution_maps, class_scores, find_layer,
                                       rank_correlations, sanity_check)
-from deepfit.explanations import Explainer
+from deepfit.explanations import Explainer, report_groups, targets_of
 from deepfit.models.cnn import SmallCNN
 
 SIZE, SIDE = 32, 14  # the square is 19% of the image: the top 20% of a map can cover it
@@ -153,3 +153,33 @@ def test_the_explained_score_is_the_class_logit_whatever_the_model_returns():
     assert torch.allclose(members, 2 * binary)  # an ensemble: the mean of its members' logits
     value = class_scores(lambda x: z, "regression", "logits")(None)
     assert value.shape == (2,)
+
+
+def test_regression_and_multilabel_runs_are_explained_too():
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 16, 16)
+    net = SmallCNN(1, 1, channels=(4, 8)).eval()
+    value = class_scores(net, "regression", "logits")
+    for method in ("gradcam", "integrated_gradients"):  # the predicted value is explained
+        maps = attribution_maps(value, x, None, method, find_layer(net, x))
+        assert maps.shape == (3, 16, 16) and np.isfinite(maps).all()
+    groups = report_groups("regression", np.array([1.0, 2.0, 3.0]), np.array([1.1, 4.0, 3.0]),
+                           np.array([1.1, 4.0, 3.0]), [])
+    assert list(groups["Smallest errors"]) == [2, 0, 1] and groups["Largest errors"][0] == 1
+    scores = np.array([[0.9, 0.2, 0.7], [0.1, 0.8, 0.3]])
+    assert targets_of("multilabel", scores, (scores > 0.5).astype(int)) == [0, 1]
+    assert targets_of("regression", scores, scores) is None
+    # A resnet from torchvision: Grad-CAM through its last stage.
+    resnet = torchvision.models.resnet18(num_classes=2).eval()
+    big = torch.rand(2, 3, 64, 64)
+    cam = attribution_maps(class_scores(resnet, "multiclass", "logits"), big, [0, 1], "gradcam",
+                           find_layer(resnet, big))
+    assert cam.shape == (2, 64, 64) and (cam >= 0).all()
+
+
+def test_per_class_group_names_how_many_classes_it_leaves_out():
+    y = np.arange(15)
+    scores = np.eye(15)
+    groups = report_groups("multiclass", y, y, scores, [f"c{i}" for i in range(15)])
+    assert list(groups["One per class (the first 12 of 15)"]) == list(range(12))
+    assert "Wrong, most confident" not in groups  # no mistakes: no empty figure
