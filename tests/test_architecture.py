@@ -17,6 +17,7 @@ LAYERS = [
     {"evaluate"},
     {"report", "run"},
     {"result", "assemble", "pipeline", "summary", "inspection", "explanations", "compare", "cv",
+     "detection",
      "tune", "sklearn", "estimators", "serve", "playground", "predict_files", "export", "track"},
     {"cli", "cli_args", "launch", "__main__", "__init__"},
 ]

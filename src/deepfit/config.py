@@ -25,7 +25,7 @@ from deepfit.config_rules import read_yaml_file, split_assignment, yaml_line
 from deepfit.errors import ConfigError
 
 
-TASKS = ("auto", "binary", "multiclass", "regression", "multilabel")
+TASKS = ("auto", "binary", "multiclass", "regression", "multilabel", "detection")
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "elu", "selu", "gelu", "tanh", "sigmoid")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adadelta", "rmsprop")
 SCHEDULES = ("constant", "step", "cosine", "onecycle", "plateau")

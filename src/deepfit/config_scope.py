@@ -32,6 +32,9 @@ TABLE_SOURCES = ("table-file", "builtin", "toy", "object")
 # label and image columns are named; "image-hub": a Hugging Face hub name (hf:...).
 IMAGE_SOURCES = ("image-folder", "image-table", "image-hub", "image-named", "image-medmnist",
                  "image-object")
+# ... and object detection: boxes per image (a challenge CSV, COCO JSON, YOLO folder), or
+# the synthetic smears deepfit generates (--data synthetic-smear).
+DETECTION_SOURCES = ("detection-file", "detection-synthetic")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class RunFacts:
 
     @property
     def kind(self) -> str:
+        if self.source in DETECTION_SOURCES:
+            return "detection"
         return "image" if self.source in IMAGE_SOURCES else "table"
 
 
@@ -144,6 +149,9 @@ RULES: dict[str, Rule] = {
                             what="tables and image tables (a CSV / Parquet of images with a "
                                  "label column); an image folder's classes are its folders"),
     "data.targets": _tables,
+    "data.task": lambda cfg, f: None if cfg.data.task != "detection" or f.kind == "detection"
+    else "it needs boxes per image (a detection CSV, COCO JSON, YOLO folder or "
+         "synthetic-smear; docs/detection.md)",
     "data.val_size": _split_size("val"),
     "data.test_size": _split_size("test"),
     "data.split_column": _tables,
@@ -246,6 +254,49 @@ RULES: dict[str, Rule] = {
 }
 
 
+# Object detection (docs/detection.md): the keys that apply; every other key is refused.
+# A key's rule above still applies when it is listed here without its own detection rule
+# (train.momentum moves SGD and RMSprop only).
+_GENERATED = _sources("toy", "detection-synthetic",
+                      what="generated data (toy generators, synthetic-smear)")
+DETECTION_RULES: dict[str, Optional[Rule]] = {
+    "data.source": None, "data.task": None, "data.val_size": None, "data.test_size": None,
+    "data.group_column": None, "data.seed": None, "data.image_size": None,
+    "data.augment": None, "data.label_map": None, "data.workers": None,
+    "data.n_samples": _GENERATED, "data.root": _GENERATED,
+    "model.name": None, "model.weights": None, "model.kwargs": None,
+    **{f"train.{k}": RULES.get(f"train.{k}") for k in (
+        "epochs", "batch_size", "optimizer", "lr", "momentum", "nesterov", "weight_decay",
+        "grad_clip", "schedule", "warmup_epochs", "step_size", "gamma", "checkpoint_every",
+        "early_stopping", "patience", "monitor", "min_delta", "device", "precision",
+        "on_nonfinite", "deterministic", "seed", "progress")},
+    **{f"eval.{k}": RULES.get(f"eval.{k}") for k in ("batch_size", "plots", "report",
+                                                    "ci_level")},
+    "eval.bootstrap": None,
+}
+_DETECTION_WHY = {
+    "data.resize": "detection images are letterboxed (aspect ratio kept) to data.image_size",
+    "data.normalize": "torchvision's detectors normalise their input themselves",
+    "model.pretrained": "detectors are built without downloads; give model.weights=PATH",
+    "train.loss": "a detector trains on its own box and class losses",
+    "train.diagnostics": "the per-layer diagnostics are not wired for detectors yet",
+    "train.on_oom": "a detection batch is not split into micro-batches",
+    "track.tensorboard": "tracking is not wired for detection runs yet",
+    "track.mlflow": "tracking is not wired for detection runs yet",
+}
+
+
+def _detection_not_applying(cfg: Any, facts: RunFacts) -> dict[str, str]:
+    out = {}
+    for key in _defaults(type(cfg)):
+        if key not in DETECTION_RULES:
+            out[key] = _DETECTION_WHY.get(key, "it does not apply to object detection "
+                                          "(docs/detection.md lists the keys that do)")
+        elif (rule := DETECTION_RULES[key]) is not None and (reason := rule(cfg, facts)):
+            out[key] = reason
+    return out
+
+
 def model_family(name: str, registered: tuple = ()) -> str:
     """``mlp``, ``tabm``, ``image-net``, ``torchvision``, ``custom`` or ``registered`` (a
     factory added with ``register_model``, one of ``registered``) for a resolved model name."""
@@ -262,6 +313,8 @@ def model_family(name: str, registered: tuple = ()) -> str:
 
 def not_applying(cfg: Any, facts: RunFacts) -> dict[str, str]:
     """``{key: reason}`` for every key of ``cfg`` that does not apply to this run."""
+    if facts.kind == "detection":
+        return _detection_not_applying(cfg, facts)
     return {key: reason for key, rule in RULES.items() if (reason := rule(cfg, facts))}
 
 

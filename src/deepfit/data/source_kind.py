@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 from deepfit.config import DataConfig
 from deepfit.config_scope import IMAGE_SOURCES
+from deepfit.data.detection.source import detection_kind
 from deepfit.data.images.imageset import ImageSet
 from deepfit.data.images.load import ImageSource, image_source
 from deepfit.data.images.options import image_options
@@ -27,7 +28,7 @@ class Source:
 
     Attributes:
         kind: one of ``deepfit.config_scope.TABLE_SOURCES`` (``table-file``, ``builtin``,
-            ``toy``, ``object``) or ``IMAGE_SOURCES`` (``image-folder``, ``image-table``,
+            ``toy``, ``object``), ``DETECTION_SOURCES`` or ``IMAGE_SOURCES`` (``image-folder``, ``image-table``,
             ``image-hub``, ``image-named``, ``image-medmnist``, ``image-object``).
         text: ``data.source`` as given ("" for a Python object).
         data: the Python object (a DataFrame, ``(X, y)``, an ``ImageSet``), or None.
@@ -71,6 +72,8 @@ def resolve_source(cfg: DataConfig, data: Any = None, table: bool = False) -> So
     text = cfg.source
     # Recognising a source needs none of the resize settings: not validated here, so that
     # an image-only value on a table is refused as not applying, not as a bad image setting.
+    if not table and (boxes := detection_kind(text)) is not None:
+        return Source(boxes, text)  # boxes per image: before an image folder's reading
     if not table:
         images = image_source(text, image_options(dataclasses.replace(cfg, resize="stretch")))
         if images.kind is not None:

@@ -16,6 +16,9 @@ def write_report(run_dir: Path) -> Path:
     through ``RunDir``); returns the HTML path."""
     rd = RunDir(run_dir)
     summary = rd.read_summary()
+    if summary.get("task") == "detection":  # its own sections (no threshold, ROC, ...)
+        from deepfit.report.detection import write_detection_report
+        return write_detection_report(rd, summary)
     config_yaml = rd.read_config_text()
     notes = warnings_for(summary)
     tuning = rd.read_json(rd.tuning) if rd.tuning.is_file() else None  # a tuned run

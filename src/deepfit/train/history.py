@@ -19,13 +19,16 @@ TRAIN_LOSS, VAL_LOSS = "train_loss", "val_loss"
 # The metric tracked live during training, per task (the full set comes at evaluation).
 # Multi-label "accuracy" is label-wise: the share of (row, label) cells predicted right.
 MAIN_METRIC = {"binary": "accuracy", "multiclass": "accuracy", "regression": "r2",
-               "multilabel": "accuracy"}
+               "multilabel": "accuracy", "detection": "map50"}
 _LOWER_IS_BETTER = ("loss", "mse", "rmse", "mae", "error")
 
 
 def columns(task: str) -> list[str]:
     """History columns for a task, in CSV order."""
     main = MAIN_METRIC[task]
+    if task == "detection":  # no val_loss: a detector gives its losses in training mode
+        # only, where batch-norm statistics would move; no mAP of augmented training images
+        return [EPOCH, TRAIN_LOSS, f"val_{main}", LR, TIME]
     return [EPOCH, TRAIN_LOSS, f"train_{main}", VAL_LOSS, f"val_{main}", LR, TIME]
 
 

@@ -35,6 +35,12 @@ def from_model_labels(labels: "np.ndarray | torch.Tensor") -> np.ndarray:
     return np.asarray(labels, dtype=np.int64) - LABEL_OFFSET
 
 
+def sample_seed(seed: int, epoch: int, image: int) -> int:
+    """The augmentation seed of one image in one epoch: the same numbers give the same
+    draws whatever ran before (a resumed run, another worker process)."""
+    return int(np.random.SeedSequence([seed, epoch, image]).generate_state(1)[0])
+
+
 class DetectionDataset(Dataset):
     """Images of ``data`` (those at ``indices``, default all) through ``transform``.
 
@@ -44,12 +50,15 @@ class DetectionDataset(Dataset):
             ``(uint8 image, boxes, labels) -> (float image, boxes, labels)``); None gives the
             image as decoded, scaled to [0, 1].
         indices: the images of one split.
+        seed: the transform's random draws seeded per (seed, ``epoch``, image): set
+            ``epoch`` before each epoch; None: torch's global generator as it is.
     """
 
     def __init__(self, data: DetectionSet, transform: Optional[Callable] = None,
-                 indices: Optional[Sequence[int]] = None) -> None:
+                 indices: Optional[Sequence[int]] = None, seed: Optional[int] = None) -> None:
         self.data = data
         self.transform = transform
+        self.seed, self.epoch = seed, 0  # with a seed: draws repeatable per (seed, epoch, image)
         self.indices = list(range(len(data)) if indices is None else (int(i) for i in indices))
 
     def __len__(self) -> int:
@@ -67,8 +76,12 @@ class DetectionDataset(Dataset):
             pixels = image.float() / 255
             boxes = torch.from_numpy(entry.boxes.copy())
             labels = torch.from_numpy(entry.labels.copy())
-        else:
+        elif self.seed is None:
             pixels, boxes, labels = self.transform(image, entry.boxes, entry.labels)
+        else:  # the transform draws from torch's global generator: seeded here, restored after
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed(self.seed, self.epoch, i))
+                pixels, boxes, labels = self.transform(image, entry.boxes, entry.labels)
         return pixels, {"boxes": boxes.float().reshape(-1, 4),
                         "labels": to_model_labels(labels)}
 

@@ -16,4 +16,4 @@ class LRSchedule(Callback):
         trainer.schedule.after_step()
 
     def on_epoch_end(self, trainer: Any, epoch: int, logs: dict, **kwargs: Any) -> None:
-        trainer.schedule.after_epoch(logs["val_loss"])
+        trainer.schedule.after_epoch(logs.get("val_loss"))

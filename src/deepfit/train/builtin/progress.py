@@ -95,9 +95,10 @@ class Progress(Callback):
             self._estimate(trainer, (time.perf_counter() - self.epoch_started)
                            / max(1, getattr(trainer, "steps_per_epoch", 1)))
         status = f"loss {logs['train_loss']:.4f}"
-        if logs["val_loss"] is not None:  # None: a fit without validation rows
-            status += (f"  val_loss {logs['val_loss']:.4f}  "
-                       f"val_{self.main} {logs[f'val_{self.main}']:.4f}")
+        if logs.get("val_loss") is not None:  # None: a fit without validation rows
+            status += f"  val_loss {logs['val_loss']:.4f}"
+        if logs.get(f"val_{self.main}") is not None:  # a detector has no val_loss
+            status += f"  val_{self.main} {logs[f'val_{self.main}']:.4f}"
         if self.bar is not None:
             self.bar.update(self.task, completed=epoch, status=status)
         elif (epoch == 1 or epoch % max(1, self.total // 10) == 0

@@ -1,0 +1,142 @@
+"""The files of a trained detection run: history.csv, model.safetensors, metrics.json
+(validation and test, ``detection_metrics`` with bootstrap intervals), predictions.csv in
+the challenge's submission format, the plots, summary.json and the report."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from deepfit.data.detection.boxes import NEG
+from deepfit.evaluate.detection import choose_score_threshold, detection_metrics
+from deepfit.evaluate.detection.plots import overlay, pr_curves
+from deepfit.report import write_report
+from deepfit.run import RunDir
+from deepfit.train.builtin import BestModel
+from deepfit.train.export import save_weights
+from deepfit.version import __version__
+
+SUBMISSION_COLUMNS = ["Image_ID", "class", "confidence", "ymin", "xmin", "ymax", "xmax"]
+OVERLAYS = 2  # best and worst test images shown, and one per class
+
+
+def submission_frame(detections: list[dict], class_names: list[str]) -> pd.DataFrame:
+    """The challenge's submission rows: one per detected box (original image pixels), and
+    one NEG row (confidence 0, coordinates 0) for an image with no detection."""
+    rows = []
+    for d in detections:
+        if len(d["labels"]) == 0:
+            rows.append([d["image_id"], NEG, 0.0, 0.0, 0.0, 0.0, 0.0])
+        for (x1, y1, x2, y2), label, score in zip(d["boxes"], d["labels"], d["scores"]):
+            rows.append([d["image_id"], class_names[int(label)], round(float(score), 6),
+                         round(float(y1), 2), round(float(x1), 2), round(float(y2), 2),
+                         round(float(x2), 2)])
+    return pd.DataFrame(rows, columns=SUBMISSION_COLUMNS)
+
+
+def count_ratio(names: list[str]) -> Any:
+    """(parasite class, "WBC") when the classes include white blood cells: the ratio the
+    clinic reads (parasites per WBC); else None."""
+    wbc = [n for n in names if n.lower() in ("wbc", "white_blood_cell", "white blood cell")]
+    others = [n for n in names if n not in wbc]
+    return (others[0], wbc[0]) if wbc and others else None
+
+
+def _overlays(setup: Any, test: list[dict], metrics: Any, folder: Path) -> dict[str, str]:
+    """Best, worst (by count error at the threshold) and one per class of the test images."""
+    threshold = metrics.counts["threshold"]
+    truths = [setup.data.images[i] for i in setup.parts["test"]]
+    error = [abs(len(t.labels) - int((d["scores"] >= threshold).sum()))
+             for t, d in zip(truths, test)]
+    order = list(np.argsort(error, kind="stable"))
+    picks = {f"best {k + 1}": order[k] for k in range(min(OVERLAYS, len(order)))}
+    picks.update({f"worst {k + 1}": order[-1 - k] for k in range(min(OVERLAYS, len(order)))})
+    for c, name in enumerate(setup.data.class_names):
+        held = [j for j, t in enumerate(truths) if (t.labels == c).any()]
+        if held:
+            picks[f"class {name}"] = max(held, key=lambda j: int((truths[j].labels == c).sum()))
+    out = {}
+    for title, j in picks.items():
+        i = int(setup.parts["test"][j])
+        with Image.open(setup.data.path(i)) as img:
+            pixels = np.asarray(img.convert("RGB"))
+        path = folder / f"detection_{title.replace(' ', '_')}.png"
+        overlay(pixels, truths[j], test[j], setup.data.class_names, path, threshold,
+                f"{title}: {truths[j].image_id} (solid: true, dashed: predicted)")
+        out[f"overlay: {title}"] = path.name
+    return out
+
+
+def write_outputs(setup: Any, trainer: Any, rd: RunDir, seconds: float,
+                  to_source: Callable) -> dict:
+    """Write the run's files (see the module docstring); returns metrics.json's content."""
+    cfg, names = setup.cfg, list(setup.data.class_names)
+    trainer.history.to_csv(rd.history)
+    save_weights(trainer.model, rd.weights, {"deepfit": __version__, "model": cfg.model.name,
+                                             "task": "detection"})
+    found = {s: to_source(trainer.predict_detections(getattr(setup, s)),
+                          [setup.data.images[i] for i in setup.parts[s]], setup.size)
+             for s in ("val", "test")}
+    truths = {s: [setup.data.images[i] for i in setup.parts[s]] for s in ("val", "test")}
+    threshold, how = 0.5, "default 0.5 (validation has no true box to choose on)"
+    if any(len(t.labels) for t in truths["val"]):
+        threshold, how = choose_score_threshold(truths["val"], found["val"], names)
+    ratio = count_ratio(names)
+    ev = cfg.eval
+    computed = {s: detection_metrics(truths[s], found[s], names, score_threshold=threshold,
+                                     threshold_how=how, count_ratio=ratio,
+                                     n_resamples=ev.bootstrap, level=ev.ci_level,
+                                     seed=setup.data_seed) for s in ("val", "test")}
+    metrics = {s: m.to_dict() for s, m in computed.items()}
+    metrics["score_threshold"] = {"value": threshold, "how": how}
+    rd.write_json(rd.metrics, metrics)
+    text = io.StringIO()
+    submission_frame(found["test"], names).to_csv(text, index=False)
+    rd.write_text(rd.predictions, text.getvalue())
+    plots: dict[str, str] = {}
+    if ev.plots:
+        rd.plots.mkdir(parents=True, exist_ok=True)
+        pr_curves(computed["test"], rd.plots / "detection_pr_curves.png")
+        plots["precision-recall curves"] = "detection_pr_curves.png"
+        plots.update(_overlays(setup, found["test"], computed["test"], rd.plots))
+    rd.write_json(rd.summary, _summary(setup, trainer, plots, seconds, threshold, how,
+                                       rd.path.name))
+    if ev.report:
+        write_report(rd.path)
+    return metrics
+
+
+def _summary(setup: Any, trainer: Any, plots: dict, seconds: float, threshold: float,
+             how: str, name: str) -> dict:
+    cfg, data = setup.cfg, setup.data
+    best = trainer.find(BestModel)
+    per_split = {s: {"images": int(len(ix)),
+                     "boxes": {n: int(sum((data.images[i].labels == c).sum() for i in ix))
+                               for c, n in enumerate(data.class_names)},
+                     "negative_images": int(sum(data.images[i].is_negative for i in ix))}
+                 for s, ix in setup.parts.items()}
+    return {
+        "task": "detection", "name": name,
+        "data": {"source": cfg.data.source, "description": data.source,
+                 "classes": list(data.class_names), "splits": per_split,
+                 "grouped_by": cfg.data.group_column or ("slide" if data.groups else None),
+                 "image_size": list(setup.size), "augment": setup.augment,
+                 "notes": list(data.notes)},
+        "model": {"name": cfg.model.name, "notes": setup.model_notes,
+                  "parameters": int(sum(p.numel() for p in trainer.model.parameters()))},
+        "training": {"epochs_run": len(trainer.history), "epochs": cfg.train.epochs,
+                     "best_epoch": best.best_epoch if best else None,
+                     "monitor": cfg.train.monitor, "stop_reason": trainer.stop_reason,
+                     "seconds": round(seconds, 2), "device": str(trainer.device),
+                     "precision": cfg.train.precision, "batch_size": cfg.train.batch_size,
+                     "optimizer": cfg.train.optimizer, "lr": cfg.train.lr,
+                     "schedule": cfg.train.schedule, "history": trainer.history.rows},
+        "evaluation": {"score_threshold": threshold, "threshold_how": how,
+                       "bootstrap": cfg.eval.bootstrap, "ci_level": cfg.eval.ci_level},
+        "plots": plots,
+    }
