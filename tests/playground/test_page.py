@@ -62,15 +62,20 @@ def test_xor_to_95_percent_then_save_and_load(live, page, tmp_path):
     assert "nn.Linear(2, 4)" in page.text_content("#python-torch")
 
 
-def test_three_class_upload_trains(live, page, tmp_path):
-    url, _ = live
+def three_classes(path):
+    """A CSV of 120 points in three classes (red, green, blue), the path."""
     rng = np.random.default_rng(0)
     centres = {"red": (-1, 0), "green": (1, 0), "blue": (0, 1.5)}
     lines = ["x1,x2,colour"] + [f"{cx + 0.3 * a:.3f},{cy + 0.3 * b:.3f},{name}"
                                 for name, (cx, cy) in centres.items()
                                 for a, b in rng.normal(size=(40, 2))]
-    path = tmp_path / "three.csv"
     path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_three_class_upload_trains(live, page, tmp_path):
+    url, _ = live
+    path = three_classes(tmp_path / "three.csv")
     ready(page, url, "hidden=6&opt=adam&speed=10&stop=15")
     page.set_input_files("#upload", str(path))
     page.wait_for_function("document.querySelectorAll('#confusion tr').length === 4")
@@ -106,6 +111,11 @@ def test_clicks_add_and_remove_points(live, page):
     url, _ = live
     ready(page, url, "data=gaussians&points=40&hidden=2")
     page.wait_for_function("document.body.dataset.points === '40'")
+    # A refused save leaves no "saving..." behind; the next action clears its line.
+    page.click("#export")
+    page.wait_for_function("document.getElementById('message').textContent.includes("
+                           "'whole epoch')")
+    assert page.text_content("#export-result") == ""
     page.keyboard.press("1")  # class 1
     assert "chosen" in page.get_attribute("#class-buttons button:nth-child(2)", "class")
     page.click("#map", position={"x": 200, "y": 200})
@@ -114,6 +124,58 @@ def test_clicks_add_and_remove_points(live, page):
     page.wait_for_function("document.body.dataset.points === '40'")
     page.click("#step")
     page.wait_for_function(STEP.format(1))
+    assert page.text_content("#message") == ""
+    # A change of pace keeps the network, and the diagram keeps its tiles (no frame comes).
+    page.fill("#speed", "7")
+    page.press("#speed", "Enter")
+    page.wait_for_function("location.hash.includes('speed=7')")
+    assert page.evaluate("[...document.querySelectorAll('canvas.neuron')].map(c => c.width)"
+                         ) == [50] * 4 + [100]  # 2 inputs, 2 neurons: maps; the output tile
+    assert page.text_content("#step-count") == "1"
+
+
+def test_controls_come_from_the_server(live, page):
+    """The page repeats none of the server's features, ranges, limits, noise or defaults."""
+    from deepfit.playground.settings import FEATURES, MAX_LAYERS, RANGES, Settings
+
+    url, _ = live
+    ready(page, url)
+    assert page.evaluate("[...document.querySelectorAll('#features input')].map(i => "
+                         "i.dataset.feature)") == list(FEATURES)
+    assert page.get_attribute("#points", "max") == str(RANGES["points"][1])
+    assert page.input_value("#lr") == str(Settings().lr)
+    assert page.evaluate("document.querySelectorAll('canvas.neuron[data-layer=\"1\"]').length"
+                         ) == Settings().hidden[0]
+    for _ in range(MAX_LAYERS + 2):
+        page.click("#add-layer")
+    assert page.text_content("#layer-count") == f"{MAX_LAYERS} hidden layer(s)"
+    page.select_option("#data", "spiral")
+    page.wait_for_function("location.hash.includes('data=spiral')")
+    assert page.input_value("#noise") == "0.04"  # the generator's usual noise (toy2d.TOY)
+
+
+def test_a_copied_link_carries_uploaded_points(live, chromium, tmp_path):
+    """An uploaded CSV travels in the link: another tab, which uploaded nothing, trains on
+    the same points and split to the same loss."""
+    url, _ = live
+    losses, hashes = [], []
+    for _ in range(2):
+        context = chromium.new_context()
+        page = context.new_page()
+        ready(page, url, hashes[0] if hashes else "hidden=3&stop=2&speed=3")
+        if not hashes:
+            page.set_input_files("#upload", str(three_classes(tmp_path / "three.csv")))
+            page.wait_for_function("location.hash.includes('pts=')")
+            hashes.append(page.evaluate("location.hash.slice(1)"))
+            assert "data=upload" in hashes[0]
+        page.wait_for_function("document.body.dataset.points === '120'")
+        assert page.locator("#confusion tr").count() == 4  # header + 3 classes
+        page.click("#play")  # 84 training points, batches of 10: 9 steps an epoch
+        page.wait_for_function(STEP.format(18), timeout=30_000)
+        losses.append(page.get_attribute("#train-loss", "data-value"))
+        assert page.text_content("#class-buttons") == "class blueclass greenclass red"
+        context.close()
+    assert losses[0] == losses[1]
 
 
 def test_a_copied_link_carries_clicked_points(live, chromium):

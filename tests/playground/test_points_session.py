@@ -162,3 +162,29 @@ def test_the_python_builds_the_pages_frame_and_split(settings):
         frame, split = run_frame(session)
         pd.testing.assert_frame_equal(scope["frame"], frame)
         assert scope["split"].tolist() == split.tolist()
+
+
+def test_the_pages_choices_are_the_servers():
+    """The page's drop-downs offer exactly the values the server takes (settings.py)."""
+    import re
+    from importlib import resources
+
+    from deepfit.playground import settings as allowed
+
+    page = (resources.files("deepfit.playground") / "static" / "index.html").read_text()
+    for select, values in (("data", allowed.DATASETS), ("activation", allowed.ACTIVATIONS),
+                           ("optimizer", allowed.OPTIMIZERS), ("loss", allowed.LOSSES),
+                           ("regularization", allowed.REGULARIZATION)):
+        body = re.search(rf'<select id="{select}">(.*?)</select>', page, re.S).group(1)
+        assert tuple(re.findall(r'<option value="([^"]+)"', body)) == values, select
+
+
+def test_the_layers_are_found_once_per_network():
+    s = Session(Settings(hidden=(3,), regularization="l1", reg_rate=0.01))
+    layers = s.linears
+    s.step(3)
+    assert s.linears is layers and [m.weight.shape[0] for m in layers] == [3, 1]
+    manual = 0.01 * sum(p.abs().sum() for n, p in s.model.named_parameters() if "weight" in n)
+    assert s.penalty().item() == pytest.approx(manual.item())
+    s.reset()
+    assert s.linears is not layers and s.linears[0].weight is next(s.model.parameters())

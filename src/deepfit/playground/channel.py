@@ -1,9 +1,12 @@
 """One browser tab's training session behind its WebSocket.
 
-The page sends JSON messages (``settings``, ``play``, ``pause``, ``step``, ``reset``,
-``add``, ``remove``, ``python``, ``export``); the channel answers with ``points`` (the data),
-``frame`` (the network's state after some steps, at most ``MAX_FPS`` a second while
-playing), ``python``, ``exported``, ``paused`` and ``error`` (one line). Training runs in a
+Its first message, ``hello``, carries what the page builds its controls from
+(``settings.controls``: features, usual noise, ranges, limits, defaults). The page sends JSON
+messages (``settings``, ``play``, ``pause``, ``step``, ``reset``, ``add``, ``remove``,
+``points_csv``, ``python``, ``export``); the channel answers with ``points`` (the data, with
+each input feature's map), ``frame`` (the network's state after some steps, at most
+``MAX_FPS`` a second while playing), ``points_csv``, ``python``, ``exported``, ``paused`` and
+``error`` (one line). Training runs in a
 worker thread so that the server keeps serving other tabs. The session ends when its tab
 closes or after ``idle_seconds`` with no message while paused.
 """
@@ -27,7 +30,7 @@ from deepfit.playground.export import python_code, save_run
 from deepfit.playground.link import decode, link_message, points_csv
 from deepfit.playground.points import Points
 from deepfit.playground.session import Session, check_loss
-from deepfit.playground.settings import Settings
+from deepfit.playground.settings import Settings, controls
 
 MAX_FPS = 60
 
@@ -43,7 +46,8 @@ class Channel:
         self.inbox: asyncio.Queue = asyncio.Queue()
 
     async def run(self) -> None:
-        await self.websocket.send_json({"type": "hello", "session": self.key})
+        await self.websocket.send_json({"type": "hello", "session": self.key,
+                                        "controls": controls()})
         reader = asyncio.create_task(self._read())
         try:
             await self._loop()

@@ -277,8 +277,8 @@ def torch_code(session: Session, data: str) -> str:
     optimizer = (f"torch.optim.Adam(net.parameters(), lr={s.lr!r})" if s.optimizer == "adam"
                  else f"torch.optim.SGD(net.parameters(), lr={s.lr!r}"
                  f"{', momentum=0.9' if s.optimizer == 'momentum' else ''})")
-    return (data + "import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n\n"
-            + features_code(session)
+    return ("import torch\nfrom torch import nn\nfrom torch.nn import functional as F\n" + data
+            + "\n" + features_code(session)
             + "inputs, targets = torch.from_numpy(X), torch.from_numpy(y)\n"
             "train_rows = torch.from_numpy(np.flatnonzero(train))\n\n"
             "# the seed's initial weights, as the page draws them\n"

@@ -69,6 +69,8 @@ class Session:
             torch.manual_seed(int(torch.randint(2**31 - 1, (1,), generator=generator)))
             self.model = MLP(len(s.features), p.n_outputs, hidden=s.hidden,
                              activation=s.activation)
+        # the network's layers, found once per network (penalty and frame use them each step)
+        self.linears = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
         params = self.model.parameters()
         if s.optimizer == "adam":
             self.optimizer: torch.optim.Optimizer = torch.optim.Adam(params, lr=s.lr)
@@ -147,7 +149,7 @@ class Session:
         s = self.settings
         if s.regularization == "none" or s.reg_rate == 0:
             return 0.0
-        weights = [m.weight for m in self.model.modules() if isinstance(m, nn.Linear)]
+        weights = [m.weight for m in self.linears]
         if s.regularization == "l1":
             return s.reg_rate * sum(w.abs().sum() for w in weights)
         return s.reg_rate / 2 * sum(w.pow(2).sum() for w in weights)
@@ -159,15 +161,12 @@ class Session:
         self.model.eval()
         out, hidden = self.forward_layers(self.grid)
         metrics = self.metrics()
-        keep = np.arange(0, GRID, GRID // NEURON_GRID)
-        neurons = [[encode_signed(h[:, j].reshape(GRID, GRID)[np.ix_(keep, keep)])
-                    for j in range(h.shape[1])] for h in hidden]
-        linears = [m for m in self.model.modules() if isinstance(m, nn.Linear)]
+        linears = self.linears
         return {"type": "frame", "step": self.step_count, "epoch": self.epoch,
                 "steps_per_epoch": self.steps_per_epoch, "task": self.points.task,
                 "classes": list(self.points.class_names), "bounds": self.bounds,
                 "grid": GRID, "neuron_grid": NEURON_GRID, **self.decision_map(out),
-                "neurons": neurons,
+                "neurons": [tiles(h) for h in hidden],
                 "weights": [np.round(m.weight.numpy(), 4).tolist() for m in linears],
                 "biases": [np.round(m.bias.numpy(), 4).tolist() for m in linears],
                 "metrics": metrics,
@@ -233,7 +232,8 @@ class Session:
         return {"type": "points", "task": p.task, "classes": list(p.class_names),
                 "bounds": self.bounds, "x": p.X[:, 0].round(4).tolist(),
                 "y2": (p.X[:, 1] if p.X.shape[1] == 2 else p.y).round(4).tolist(),
-                "target": p.y.round(4).tolist(), "train": p.train.astype(int).tolist()}
+                "target": p.y.round(4).tolist(), "train": p.train.astype(int).tolist(),
+                "features": list(self.settings.features), "inputs": tiles(self.grid.numpy())}
 
 
 def check_loss(settings: Settings, points: Points) -> None:
@@ -261,6 +261,14 @@ def grid_inputs(bounds: list[float], names: tuple[str, ...], dims: int) -> torch
     gx, gy = np.meshgrid(xs, ys)
     X = np.c_[gx.ravel(), gy.ravel()] if dims == 2 else gx.ravel()[:, None]
     return torch.from_numpy(features(X.astype(np.float32), names))
+
+
+def tiles(values: np.ndarray) -> list[str]:
+    """Each column of ``values`` (one per grid pixel) as a NEURON_GRID x NEURON_GRID map,
+    encoded by ``encode_signed``: a neuron's tile, or an input feature's."""
+    keep = np.arange(0, GRID, GRID // NEURON_GRID)
+    return [encode_signed(values[:, j].reshape(GRID, GRID)[np.ix_(keep, keep)])
+            for j in range(values.shape[1])]
 
 
 def encode_signed(values: np.ndarray) -> str:

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from deepfit.data.sources.toy2d import TOY
 from deepfit.errors import ConfigError
 
 DATASETS = ("xor", "circles", "moons", "spiral", "gaussians", "linear", "upload")
@@ -24,6 +25,11 @@ REGULARIZATION = ("none", "l1", "l2")
 LOSSES = ("cross_entropy", "squared")
 MAX_LAYERS, MAX_WIDTH = 6, 16
 MAX_POINTS = 5000
+# the numeric settings' allowed ranges (the page sets its inputs' min and max from these)
+RANGES: dict[str, tuple[float, float]] = {
+    "noise": (0.0, 2.0), "points": (10, MAX_POINTS), "test_ratio": (0.05, 0.9),
+    "seed": (0, 2**31 - 1), "lr": (1e-6, 10.0), "batch_size": (1, MAX_POINTS),
+    "reg_rate": (0.0, 10.0), "stop_epoch": (0, 100_000), "speed": (1, 500)}
 
 
 @dataclass(frozen=True)
@@ -70,15 +76,8 @@ class Settings:
         _choice("optimizer", self.optimizer, OPTIMIZERS)
         _choice("regularization", self.regularization, REGULARIZATION)
         _choice("loss", self.loss, LOSSES)
-        _range("noise", self.noise, 0.0, 2.0)
-        _range("points", self.points, 10, MAX_POINTS)
-        _range("test_ratio", self.test_ratio, 0.05, 0.9)
-        _range("seed", self.seed, 0, 2**31 - 1)
-        _range("lr", self.lr, 1e-6, 10.0)
-        _range("batch_size", self.batch_size, 1, MAX_POINTS)
-        _range("reg_rate", self.reg_rate, 0.0, 10.0)
-        _range("stop_epoch", self.stop_epoch, 0, 100_000)
-        _range("speed", self.speed, 1, 500)
+        for name, (lo, hi) in RANGES.items():
+            _range(name, getattr(self, name), lo, hi)
         if not self.features:
             raise ConfigError("features: choose at least one input feature (x1, x2, ...)")
         for name in self.features:
@@ -104,6 +103,16 @@ class Settings:
         """Whether ``other`` makes the same points (so a change keeps clicked points)."""
         keys = ("data", "noise", "points", "test_ratio", "seed")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+def controls() -> dict[str, Any]:
+    """What the page builds its controls from (the server sends it in its first message, so
+    that the page repeats none of it): the features and their labels, each generator's usual
+    noise, the numeric ranges, the network's limits and the default settings."""
+    return {"features": FEATURES,
+            "noise": {name: TOY[name][1] for name in DATASETS if name in TOY},
+            "ranges": RANGES, "max_layers": MAX_LAYERS, "max_width": MAX_WIDTH,
+            "defaults": Settings().to_dict()}
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -1,31 +1,45 @@
 // deepfit playground: the page. Settings live in the URL (#data=xor&hidden=4,2&...); the
 // server trains and sends frames over one WebSocket; this file only draws and sends controls.
+// What the controls allow (features, ranges, limits, each generator's noise, the defaults)
+// comes from the server's first message: deepfit.playground.settings.controls().
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const FEATURES = {x1: "x1", x2: "x2", x1sq: "x1²", x2sq: "x2²", x1x2: "x1·x2",
-                  sinx1: "sin(x1)", sinx2: "sin(x2)"};
 const ORANGE = [245, 147, 34], BLUE = [8, 119, 189], WHITE = [255, 255, 255];
 const PALETTE = [[8, 119, 189], [245, 147, 34], [44, 160, 44], [214, 39, 40], [148, 103, 189],
                  [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207]];
-// URL key -> [element id, kind]
-const FIELDS = {data: ["data", "s"], noise: ["noise", "f"], points: ["points", "i"],
-                test: ["test-ratio", "f"], seed: ["seed", "i"], act: ["activation", "s"],
-                lr: ["lr", "f"], batch: ["batch", "i"], opt: ["optimizer", "s"],
-                reg: ["regularization", "s"], rate: ["reg-rate", "f"], loss: ["loss", "s"],
-                stop: ["stop-epoch", "i"], speed: ["speed", "i"]};
-const NOISE = {xor: 0.1, circles: 0.08, moons: 0.15, spiral: 0.04, gaussians: 0.6, linear: 0.3};
+// URL key -> [element id, settings key, text or number]
+const FIELDS = {data: ["data", "data", "s"], noise: ["noise", "noise"],
+                points: ["points", "points"], test: ["test-ratio", "test_ratio"],
+                seed: ["seed", "seed"], act: ["activation", "activation", "s"], lr: ["lr", "lr"],
+                batch: ["batch", "batch_size"], opt: ["optimizer", "optimizer", "s"],
+                reg: ["regularization", "regularization", "s"], rate: ["reg-rate", "reg_rate"],
+                loss: ["loss", "loss", "s"], stop: ["stop-epoch", "stop_epoch"],
+                speed: ["speed", "speed"]};
 
-let ws = null, sessionKey = null, playing = false, hidden = [4, 2];
-let features = ["x1", "x2"], points = null, frame = null, history = [], chosenClass = 0;
+let controls = null;  // the server's: {features, noise, ranges, max_layers, max_width, defaults}
+let ws = null, sessionKey = null, playing = false, hidden = [];
+let features = [], points = null, frame = null, history = [], chosenClass = 0;
 // the points in the link (pts=): read from the address once, then as the server encodes them
 let urlPoints = null, linkPoints = null;
+
+function applyControls(c) {  // the defaults and ranges, before the URL's values
+  controls = c;
+  for (const [id, name] of Object.values(FIELDS)) {
+    const range = c.ranges[name];
+    if (range) { $(id).min = range[0]; $(id).max = range[1]; }
+    $(id).value = c.defaults[name];
+  }
+  hidden = c.defaults.hidden.slice(); features = c.defaults.features.slice();
+}
 
 function readUrl() {
   const params = new URLSearchParams(location.hash.slice(1));
   for (const [key, [id]] of Object.entries(FIELDS)) {
     if (params.has(key)) $(id).value = params.get(key);
   }
+  const noise = controls.noise[$("data").value];  // a generator named, no noise: its usual
+  if (!params.has("noise") && noise !== undefined) $("noise").value = noise;
   if (params.has("hidden")) hidden = params.get("hidden").split(",").filter(Boolean).map(Number);
   if (params.has("features")) features = params.get("features").split(",").filter(Boolean);
   urlPoints = linkPoints = params.get("pts");
@@ -43,13 +57,9 @@ function history_replace(hash) { window.history.replaceState(null, "", hash); }
 
 function settings() {
   const out = {features, hidden};
-  const names = {data: "data", noise: "noise", points: "points", test: "test_ratio",
-                 seed: "seed", act: "activation", lr: "lr", batch: "batch_size",
-                 opt: "optimizer", reg: "regularization", rate: "reg_rate", loss: "loss",
-                 stop: "stop_epoch", speed: "speed"};
-  for (const [key, [id, kind]] of Object.entries(FIELDS)) {
+  for (const [id, name, kind] of Object.values(FIELDS)) {
     const raw = $(id).value;
-    out[names[key]] = kind === "s" ? raw : Number(raw);
+    out[name] = kind === "s" ? raw : Number(raw);
   }
   return out;
 }
@@ -81,7 +91,9 @@ function connect() {
 }
 
 function receive(m) {
-  if (m.type === "hello") { sessionKey = m.session; sendSettings(); }
+  if (m.type === "hello") {
+    sessionKey = m.session; applyControls(m.controls); readUrl(); sendSettings();
+  }
   else if (m.type === "points") {
     points = m; drawClassButtons();
     linkPoints = m.link; writeUrl();
@@ -190,11 +202,11 @@ function drawCurves() {
   for (const [key, colour] of [["train_loss", "#333"], ["test_loss", "#0877bd"]]) {
     ctx.strokeStyle = colour; ctx.lineWidth = 1.5; ctx.beginPath();
     history.forEach((h, i) => { const x = h.step / last * (W - 4) + 2;
-      const y = H - 2 - (h[key] ?? 0) / top * (H - 14);
+      const y = H - 2 - (h[key] ?? 0) / top * (H - 18);
       i ? ctx.lineTo(x, y) : ctx.moveTo(x, y); });
     ctx.stroke();
   }
-  ctx.fillStyle = "#666"; ctx.fillText(`max ${top.toPrecision(3)}`, 4, 10);
+  ctx.fillStyle = "#666"; ctx.fillText(`max ${top.toPrecision(3)}`, 4, 10);  // above the curves
 }
 
 function fmt(v) { return v === null || v === undefined ? "undefined" : v.toFixed(3); }
@@ -231,7 +243,8 @@ function esc(s) { const d = document.createElement("div"); d.textContent = s; re
 
 // -- the network diagram ---------------------------------------------------------------
 function drawNetworkColumns() {
-  const box = $("features");
+  if (!controls) return;
+  const FEATURES = controls.features, box = $("features");
   box.innerHTML = "";
   for (const [name, label] of Object.entries(FEATURES)) {
     const l = document.createElement("label"), input = document.createElement("input");
@@ -244,11 +257,13 @@ function drawNetworkColumns() {
   columns.innerHTML = "";
   const widths = [features.length, ...hidden];
   widths.forEach((width, layer) => {
-    const col = document.createElement("div"); col.className = "column";
+    const col = document.createElement("div");
+    col.className = width > 8 ? "column dense" : "column";
     const head = document.createElement("div"); head.className = "head";
     if (layer === 0) head.textContent = "inputs";
     else {
-      const plus = button("+", () => { if (hidden[layer - 1] < 16) { hidden[layer - 1]++; sendSettings(); } });
+      const plus = button("+", () => {
+        if (hidden[layer - 1] < controls.max_width) { hidden[layer - 1]++; sendSettings(); } });
       const minus = button("−", () => { if (hidden[layer - 1] > 1) { hidden[layer - 1]--; sendSettings(); } });
       plus.className = "add-neuron"; minus.className = "remove-neuron";
       head.append(plus, minus, document.createElement("br"), `${width} neurons`);
@@ -268,6 +283,7 @@ function drawNetworkColumns() {
   out.append(head, tile); columns.append(out);
   $("layer-count").textContent = `${hidden.length} hidden layer(s)`;
   inputsDrawn = null; layout = null;
+  drawNeurons();  // the last frame's tiles, until the next frame (none comes for a pace change)
 }
 
 function button(text, onclick) {
@@ -284,22 +300,16 @@ function drawNeurons() {
     if (!maps || !maps[j]) return;
     paintCodes(c, n, bytes(maps[j]));
   });
-  const key = JSON.stringify([frame.bounds, features]);
-  if (key !== inputsDrawn) { drawInputs(); inputsDrawn = key; }
+  if (points && inputsDrawn !== points && points.features.join() === features.join()) {
+    drawInputs(); inputsDrawn = points;  // once per points message (the server's maps)
+  }
   drawWires();
 }
 
 let inputsDrawn = null;
 function drawInputs() {  // each input feature over the plane, as the network sees it
-  const n = 50, [x0, x1, y0, y1] = frame.bounds;
-  const f = {x1: (a) => a, x2: (a, b) => b, x1sq: (a) => a * a, x2sq: (a, b) => b * b,
-             x1x2: (a, b) => a * b, sinx1: (a) => Math.sin(a), sinx2: (a, b) => Math.sin(b)};
   document.querySelectorAll('canvas.neuron[data-layer="0"]').forEach((c) => {
-    const fn = f[features[Number(c.dataset.index)]], values = [];
-    for (let r = 0; r < n; r++) for (let q = 0; q < n; q++)
-      values.push(fn(x0 + (x1 - x0) * q / (n - 1), y1 - (y1 - y0) * r / (n - 1)));
-    const top = Math.max(...values.map(Math.abs)) || 1;
-    paint(c, n, (i) => diverging((values[i] / top + 1) * 127.5));
+    paintCodes(c, frame.neuron_grid, bytes(points.inputs[Number(c.dataset.index)]));
   });
 }
 
@@ -356,19 +366,23 @@ function drawClassButtons() {
 // -- controls --------------------------------------------------------------------------
 function wire() {
   for (const [id] of Object.values(FIELDS)) $(id).onchange = () => {
-    if (id === "data" && NOISE[$("data").value] !== undefined) $("noise").value = NOISE[$("data").value];
+    const noise = controls.noise[$("data").value];
+    if (id === "data" && noise !== undefined) $("noise").value = noise;
     if (id === "data" && $("data").value === "linear") { features = ["x1"]; $("loss").value = "squared"; }
     else if (id === "data" && $("data").value !== "upload") $("loss").value = "cross_entropy";
     sendSettings();
   };
-  $("play").onclick = () => { setPlaying(!playing); send({type: playing ? "play" : "pause"}); };
-  $("step").onclick = () => { setPlaying(false); send({type: "step"}); };
-  $("reset").onclick = () => { setPlaying(false); history = []; send({type: "reset"}); };
-  $("add-layer").onclick = () => { if (hidden.length < 6) { hidden.push(2); sendSettings(); } };
+  $("play").onclick = () => { act(); setPlaying(!playing); send({type: playing ? "play" : "pause"}); };
+  $("step").onclick = () => { act(); setPlaying(false); send({type: "step"}); };
+  $("reset").onclick = () => { act(); setPlaying(false); history = []; send({type: "reset"}); };
+  $("add-layer").onclick = () => {
+    if (hidden.length < controls.max_layers) { hidden.push(2); sendSettings(); } };
   $("remove-layer").onclick = () => { if (hidden.length) { hidden.pop(); sendSettings(); } };
   $("python-button").onclick = () => send({type: "python"});
   $("download-points").onclick = () => send({type: "points_csv"});
-  $("export").onclick = () => { $("export-result").textContent = "saving the deepfit run…";
+  $("export").onclick = () => {
+    if (!act()) return;
+    $("export-result").textContent = "saving the deepfit run…";
     delete $("export-result").dataset.path;
     send({type: "export", name: $("export-name").value.trim() || null}); };
   $("upload").onchange = upload;
@@ -390,6 +404,12 @@ function wire() {
   });
 }
 
+function act() {  // a new action: the last error line no longer applies (unless disconnected)
+  const open = ws && ws.readyState === WebSocket.OPEN;
+  if (open) $("message").textContent = "";
+  return open;
+}
+
 async function upload() {
   const file = $("upload").files[0];
   if (!file || !sessionKey) return;
@@ -405,7 +425,5 @@ async function upload() {
   sendSettings();
 }
 
-readUrl();
 wire();
-drawNetworkColumns();
-connect();
+connect();  // the server's hello brings the controls; then the URL's settings are read
