@@ -85,8 +85,11 @@ def projection(model: nn.Module, X: torch.Tensor, y: np.ndarray, names: list[str
                    f"{share:.1%} of its variance)")]
     if len(h) <= TSNE_MAX and len(h) > 5:
         from sklearn.manifold import TSNE
+        # The exact gradient: at these sizes 2-8x faster than Barnes-Hut (measured on 114
+        # and 600 rows of 64 values: 0.6-0.8 s against 4 s, and 4-5 s against 8-11 s, busy
+        # 2-core machine), and no approximation.
         tsne = TSNE(2, perplexity=min(30.0, (len(h) - 1) / 3), random_state=seed,
-                    init="pca", max_iter=500, n_jobs=1).fit_transform(h)
+                    init="pca", max_iter=500, method="exact", n_jobs=1).fit_transform(h)
         views.append((tsne, "t-SNE of the last hidden layer"))
     fig, axes = plt.subplots(1, len(views), figsize=(5.2 * len(views), 4.4), squeeze=False)
     for ax, (points, title) in zip(axes[0], views):
