@@ -85,12 +85,17 @@ def build_detector(name: str, n_classes: int, image_size: Sequence[int],
     if not key.startswith("ssdlite"):  # SSD-lite works at its own 320x320
         options.setdefault("min_size", int(min(image_size)))
         options.setdefault("max_size", int(max(image_size)))
+    if key.startswith("fasterrcnn"):  # 128 sampled regions per image, not COCO's 512: a
+        # smear holds tens of objects, and the box head's cost grows with the regions
+        options.setdefault("box_batch_size_per_image", 128)
     try:
         model = getattr(tvd, key)(weights=None, weights_backbone=None,
                                   num_classes=n_classes + 1, **options)
     except TypeError as exc:
         raise ConfigError(f"model.kwargs do not fit {key}: {exc}") from None
-    notes = [f"{key} (torchvision), {n_classes} classes + background"]
+    notes = [f"{key} (torchvision), {n_classes} classes + background"
+             + (f", {options['box_batch_size_per_image']} sampled regions per image"
+                if "box_batch_size_per_image" in options else "")]
     anchors = _with_anchors(model, key, box_sides)
     if anchors:
         notes.append(anchors)

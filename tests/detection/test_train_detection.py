@@ -1,0 +1,117 @@
+"""deepfit train on boxes per image, end to end: a tiny synthetic smear set, the small
+Faster R-CNN at 96 px, two epochs; the run directory, metrics, the submission CSV, the
+report, exact resume, and the config keys that do not apply to detection."""
+
+import csv
+
+import pytest
+import torch
+
+import deepfit
+from deepfit.config_scope import DETECTION_RULES
+from deepfit.errors import ConfigError
+from deepfit.train.checkpoint import load_checkpoint
+from interrupts import SignalAtStep
+
+# Small and fast: 24 images (about 16 for training), few sampled regions and proposals.
+SETTINGS = {"data.n_samples": 24, "data.image_size": [96], "train.epochs": 2,
+            "train.progress": False, "eval.bootstrap": 20, "train.early_stopping": False,
+            "model.kwargs": {"box_batch_size_per_image": 32, "rpn_post_nms_top_n_train": 100,
+                             "rpn_post_nms_top_n_test": 100, "rpn_pre_nms_top_n_train": 200,
+                             "rpn_pre_nms_top_n_test": 200}}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("smears"))
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("runs")
+    return deepfit.train(data="synthetic-smear", out=str(out), name="whole",
+                         **{**SETTINGS, "data.root": data_root})
+
+
+def test_a_detection_run_writes_its_files(whole):
+    assert whole.task == "detection"
+    for name in ("config.yaml", "schema.json", "history.csv", "metrics.json",
+                 "predictions.csv", "summary.json", "model.safetensors", "report.html",
+                 "report.md", "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (whole.path / name).is_file(), name
+    config = (whole.path / "config.yaml").read_text()
+    assert "task: detection" in config and "monitor: val_map50" in config
+    assert "hidden:" not in config and "threshold_objective" not in config  # not applying
+    test = whole.metrics["test"]
+    assert test["class_names"] == ["Trophozoite", "WBC"]
+    assert "map50" in test["ci"] and 0 <= (test["map50"] or 0) <= 1
+    assert whole.metrics["score_threshold"]["how"]
+
+
+def test_predictions_are_the_challenge_submission(whole):
+    with open(whole.path / "predictions.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert list(rows[0]) == ["Image_ID", "class", "confidence", "ymin", "xmin", "ymax", "xmax"]
+    test_images = set(deepfit.load  # noqa: B018 - the schema names the test images
+                      and __import__("json").loads((whole.path / "schema.json").read_text())
+                      ["images"]["test"])
+    assert {r["Image_ID"] for r in rows} == test_images  # every image, NEG rows included
+    for r in rows:
+        assert r["class"] in ("Trophozoite", "WBC", "NEG")
+        assert 0 <= float(r["xmin"]) <= float(r["xmax"]) <= 128  # the smears' own pixels
+
+
+def test_the_report_has_detection_sections_only(whole):
+    md = (whole.path / "report.md").read_text()
+    for part in ("mAP@0.5", "mAP@[.5:.95]", "AP per class", "Counts per image",
+                 "Confused classes", "by size", "Trophozoite per WBC", "trained from scratch"):
+        assert part in md, part
+    for absent in ("ROC", "calibration", "Calibration", "decision threshold"):
+        assert absent not in md, absent
+    assert "<img" in (whole.path / "report.html").read_text()
+
+
+def test_an_interrupted_detection_run_resumes_bit_identically(whole, tmp_path, data_root):
+    with pytest.raises(deepfit.errors.TrainingInterrupted):
+        deepfit.train(data="synthetic-smear", out=str(tmp_path), name="cut",
+                      callbacks=[SignalAtStep(5)], **{**SETTINGS, "data.root": data_root})
+    resumed = deepfit.resume(tmp_path / "cut")
+    a = load_checkpoint(whole.path / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(resumed.path / "checkpoints" / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert ((whole.path / "history.csv").read_text().splitlines()[1].split(",")[:3]
+            == (resumed.path / "history.csv").read_text().splitlines()[1].split(",")[:3])
+    assert resumed.metrics["test"]["map50"] == whole.metrics["test"]["map50"]
+
+
+@pytest.mark.parametrize("key, value, reason", [
+    ("model.hidden", [8], "does not apply to object detection"),
+    ("data.normalize", "none", "normalise their input themselves"),
+    ("train.loss", "bce", "its own box and class losses"),
+    ("eval.threshold_objective", "youden", "does not apply to object detection"),
+    ("data.noise", 0.1, "does not apply to object detection"),
+])
+def test_keys_that_do_not_apply_to_detection_are_refused(tmp_path, key, value, reason):
+    with pytest.raises(ConfigError, match=f"{key}=.*{reason}"):
+        deepfit.train(data="synthetic-smear", out=str(tmp_path), **{key: value})
+
+
+def test_every_config_key_has_a_detection_scope():
+    """Each key either applies to detection (DETECTION_RULES) or is refused with a reason;
+    a key added to the config must take a side here."""
+    from deepfit.config import RunConfig
+    from deepfit.config_scope import RunFacts, not_applying
+    facts = RunFacts(source="detection-file", model="fasterrcnn_mobilenet_v3_large_fpn",
+                     family="detector", task="detection")
+    refused = not_applying(RunConfig(), facts)
+    keys = {f"{s}.{k}" for s, sec in RunConfig().to_dict().items() if isinstance(sec, dict)
+            for k in sec}
+    assert keys == set(refused) | {k for k in DETECTION_RULES if k not in refused}
+    assert "data.n_samples" in refused  # a file's data: only the generator takes a size
+
+
+def test_a_table_task_on_boxes_and_detection_on_a_table_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match="data.task=binary does not fit boxes"):
+        deepfit.train(data="synthetic-smear", out=str(tmp_path), **{"data.task": "binary"})
+    with pytest.raises(ConfigError, match="data.task=detection .*needs boxes per image"):
+        deepfit.train(data="iris", out=str(tmp_path), **{"data.task": "detection"})
