@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Optional
@@ -124,7 +125,8 @@ class TrainConfig:
     """Optimisation: loss, optimiser, schedule, stopping, device and seed."""
 
     epochs: Optional[int] = _opt(None, lo=1, help="default: 200 for tables, 20 for images")
-    batch_size: Optional[int] = _opt(None, lo=1, help="default: 32 for tables, 128 for images")
+    batch_size: Optional[int] = _opt(None, lo=1, help="default: images 128; tables: training "
+                                     "rows / 64 rounded up to a power of two, 32 to 512")
     optimizer: str = _opt("adamw", choices=OPTIMIZERS)
     lr: float = _opt(1e-3, lo=0.0, lo_open=True)
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
@@ -170,12 +172,15 @@ class TrainConfig:
                              "the network' (see docs/inspect.md)")
 
 
-    def resolved(self, kind: str = "table", device: str = "cpu",
-                 bf16: bool = False) -> TrainConfig:
+    def resolved(self, kind: str = "table", device: str = "cpu", bf16: bool = False,
+                 train_rows: Optional[int] = None) -> TrainConfig:
         """A copy with every automatic value decided for the data ``kind`` ("table" or
-        "image") and the ``device`` type; ``bf16``: the device supports bfloat16."""
+        "image") and the ``device`` type; ``bf16``: the device supports bfloat16;
+        ``train_rows``: a table's training rows (the batch size scales with them; unknown:
+        32)."""
         image = kind == "image"
-        auto = {"epochs": 20 if image else 200, "batch_size": 128 if image else 32,
+        batch = 128 if image else table_batch_size(train_rows or 0)
+        auto = {"epochs": 20 if image else 200, "batch_size": batch,
                 "patience": 8 if image else 20}
         values = {k: v for k, v in auto.items() if getattr(self, k) is None}
         if self.schedule == "auto":
@@ -185,6 +190,14 @@ class TrainConfig:
         if self.channels_last is None:  # faster convolutions on CUDA and on CPU (oneDNN)
             values["channels_last"] = image and device in ("cuda", "cpu")
         return dataclasses.replace(self, **values) if values else self
+
+
+def table_batch_size(train_rows: int) -> int:
+    """The automatic batch of a table: the power of two at or above ``train_rows / 64``,
+    from 32 to 512, so that an epoch takes at most about 64 steps (up to 32,768 training
+    rows) and a large table trains in seconds; small tables keep 32 (docs/benchmarks.md,
+    "Tabular suite", has the measurements)."""
+    return min(512, max(32, 1 << max(0, math.ceil(math.log2(max(train_rows, 1) / 64)))))
 
 
 @dataclass(frozen=True)
