@@ -194,19 +194,16 @@ def fit_linear(X, y, kind):
     return make_pipeline(prep, model).fit(X, y)
 
 
-def fit_hgb(X, y, kind, seed):
-    X = X.copy()
-    for c in _columns(X)[1]:
-        X[c] = X[c].astype("category")
-    cls = HistGradientBoostingClassifier if kind == "classification" else HistGradientBoostingRegressor
-    return cls(categorical_features="from_dtype", random_state=seed).fit(X, y)
-
-
 def _hgb_frame(X):
     X = X.copy()
     for c in _columns(X)[1]:
         X[c] = X[c].astype("category")
     return X
+
+
+def fit_hgb(X, y, kind, seed):
+    cls = HistGradientBoostingClassifier if kind == "classification" else HistGradientBoostingRegressor
+    return cls(categorical_features="from_dtype", random_state=seed).fit(_hgb_frame(X), y)
 
 
 def score(kind, y_true, pred, classes=None) -> dict:
