@@ -124,8 +124,11 @@ def _show_run(run: Any) -> int:
 
     if not is_main_process():  # one of several torchrun processes: rank 0 speaks for all
         return 0
-    _print_metrics(run.metrics, run.task)
-    _print_warnings(run.path)
+    if run.task == "detection":  # mAPs, not a classification table
+        print(run.describe())
+    else:
+        _print_metrics(run.metrics, run.task)
+        _print_warnings(run.path)
     print(f"\nrun:    {run.path}\nreport: {run.report_path}")
     return 0
 
@@ -218,6 +221,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         raise DeepfitError(f"'{out}' already exists; choose another -o or pass --force")
     if args.batch_size is not None and args.batch_size < 1:
         raise DeepfitError(f"--batch-size is {args.batch_size}; give a positive number")
+    from deepfit.detection.predict import predict_if_detection
+    if predict_if_detection(args.run, args.input, out, args.batch_size):  # submission CSV
+        return 0
     # Read, predicted and written in parts; a crash never leaves half a file.
     done = predict_file(load(args.run), args.input, out, args.batch_size)
     print(f"wrote {done.rows} predictions to {out}")

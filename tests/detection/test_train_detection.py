@@ -115,3 +115,18 @@ def test_a_table_task_on_boxes_and_detection_on_a_table_are_refused(tmp_path):
         deepfit.train(data="synthetic-smear", out=str(tmp_path), **{"data.task": "binary"})
     with pytest.raises(ConfigError, match="data.task=detection .*needs boxes per image"):
         deepfit.train(data="iris", out=str(tmp_path), **{"data.task": "detection"})
+
+
+def test_predict_writes_a_submission_for_new_images(whole, tmp_path, data_root):
+    import shutil
+    from pathlib import Path
+    from deepfit.cli import main
+    images = sorted(Path(data_root).glob("synthetic-smear-*/images/*.png"))[:3]
+    (tmp_path / "new" / "sub").mkdir(parents=True)
+    for p in images:
+        shutil.copy(p, tmp_path / "new" / "sub" / p.name)
+    out = tmp_path / "submission.csv"
+    assert main(["predict", str(whole.path), str(tmp_path / "new"), "-o", str(out)]) == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {r["Image_ID"] for r in rows} == {f"sub/{p.name}" for p in images}

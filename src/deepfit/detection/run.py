@@ -21,6 +21,7 @@ from deepfit.data.detection import from_model_labels, to_source_boxes
 from deepfit.detection.outputs import write_outputs
 from deepfit.detection.setup import DetectionSetup, prepare, split_truths
 from deepfit.errors import ConfigError, RunError, TrainingInterrupted
+from deepfit.models.detection import detector_anchors
 from deepfit.evaluate.detection import detection_metrics
 from deepfit.run import RunDir, default_run_name, record_failure
 from deepfit.summary import versions
@@ -75,6 +76,8 @@ def _scorer(setup: DetectionSetup) -> Any:
 def _schema(setup: DetectionSetup) -> dict:
     return {"task": "detection", "class_names": list(setup.data.class_names),
             "image_size": list(setup.size), "model": setup.cfg.model.name,
+            "model_kwargs": dict(setup.cfg.model.kwargs),
+            "anchors": detector_anchors(setup.model),
             "images": {s: [setup.data.images[i].image_id for i in ix]
                        for s, ix in setup.parts.items()}}
 

@@ -49,7 +49,15 @@ def anchor_sizes(box_sides: np.ndarray, n: int) -> tuple[float, ...]:
     return tuple(float(v) for v in np.geomspace(low, high, n))
 
 
-def _with_anchors(model: nn.Module, name: str, sides: np.ndarray) -> Optional[str]:
+def detector_anchors(model: nn.Module) -> Optional[list[list[float]]]:
+    """The anchor sizes per level of ``model`` (saved with a run: they are not weights)."""
+    holder = model.rpn if hasattr(model, "rpn") else model
+    sizes = getattr(getattr(holder, "anchor_generator", None), "sizes", None)
+    return [list(map(float, level)) for level in sizes] if sizes is not None else None
+
+
+def _with_anchors(model: nn.Module, name: str, sides: np.ndarray,
+                  given: Optional[Sequence[Sequence[float]]] = None) -> Optional[str]:
     """Replace the AnchorGenerator's sizes by ``anchor_sizes`` (same anchors per location,
     so the heads keep their shape); returns a sentence for the report, or None."""
     from torchvision.models.detection.anchor_utils import AnchorGenerator
@@ -59,7 +67,9 @@ def _with_anchors(model: nn.Module, name: str, sides: np.ndarray) -> Optional[st
     if not isinstance(old, AnchorGenerator) or name.startswith("fcos"):
         return None  # FCOS is anchor-free (one point per location); SSD has default boxes
     levels, per_level = len(old.sizes), len(old.sizes[0])
-    if len(set(old.sizes)) == 1:  # the same sizes on every level (the mobilenet FPN's)
+    if given is not None:  # a saved run's anchors
+        grouped = tuple(tuple(level) for level in given)
+    elif len(set(old.sizes)) == 1:  # the same sizes on every level (the mobilenet FPN's)
         grouped = (anchor_sizes(sides, per_level),) * levels
     else:  # small anchors on the fine levels, large on the coarse ones, as in the FPN paper
         sizes = anchor_sizes(sides, levels * per_level)
@@ -72,11 +82,14 @@ def _with_anchors(model: nn.Module, name: str, sides: np.ndarray) -> Optional[st
 
 def build_detector(name: str, n_classes: int, image_size: Sequence[int],
                    box_sides: np.ndarray, weights: Optional[str] = None,
-                   kwargs: Optional[dict] = None) -> tuple[nn.Module, list[str]]:
+                   kwargs: Optional[dict] = None,
+                   anchors: Optional[Sequence[Sequence[float]]] = None
+                   ) -> tuple[nn.Module, list[str]]:
     """The detector ``name`` for ``n_classes`` classes at ``image_size`` (H, W), and the
     sentences the report shows about it (anchors, weights).
 
-    ``box_sides``: the training boxes' sides (sqrt of the area) at the model's input size.
+    ``box_sides``: the training boxes' sides (sqrt of the area) at the model's input size;
+    ``anchors``: a saved run's anchor sizes per level instead (``detector_anchors``).
     """
     import torchvision.models.detection as tvd
 
@@ -96,9 +109,9 @@ def build_detector(name: str, n_classes: int, image_size: Sequence[int],
     notes = [f"{key} (torchvision), {n_classes} classes + background"
              + (f", {options['box_batch_size_per_image']} sampled regions per image"
                 if "box_batch_size_per_image" in options else "")]
-    anchors = _with_anchors(model, key, box_sides)
-    if anchors:
-        notes.append(anchors)
+    said = _with_anchors(model, key, box_sides, anchors)
+    if said:
+        notes.append(said)
     if weights:
         notes.append(load_detector_weights(model, weights))
     else:

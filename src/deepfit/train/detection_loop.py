@@ -25,13 +25,36 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from deepfit.data.detection.dataset import collate_detection
-from deepfit.errors import ModelError
+from deepfit.errors import ModelError, TrainingInterrupted
 from deepfit.models.inference import autocast
 from deepfit.train.history import EPOCH, LR, TIME, TRAIN_LOSS
 from deepfit.train.loop_parts import stop_signals
 from deepfit.train.optim import Schedule
 from deepfit.train.trainer import Trainer
-from deepfit.errors import TrainingInterrupted
+
+
+@torch.no_grad()
+def detect(model: nn.Module, data: Any, batch_size: int, device: torch.device,
+           precision: str = "fp32", workers: Optional[int] = None
+           ) -> list[dict[str, torch.Tensor]]:
+    """``model``'s detections (boxes in model-input pixels, 1-based labels, scores) per
+    image of the dataset ``data``, on the CPU, in the dataset's order."""
+    was = model.training
+    model.eval()
+    out: list[dict[str, torch.Tensor]] = []
+    n, size = len(data), max(1, batch_size)
+    batches = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
+    loader = DataLoader(data, batch_sampler=batches, collate_fn=collate_detection,
+                        num_workers=workers or 0, generator=torch.Generator())
+    try:
+        for images, _ in loader:
+            with autocast(device, precision):
+                found = model([im.to(device) for im in images])
+            out += [{k: v.detach().cpu() if k == "labels" else v.detach().float().cpu()
+                     for k, v in f.items()} for f in found]
+    finally:
+        model.train(was)
+    return out
 
 
 class _NoHead:
@@ -130,24 +153,10 @@ class DetectionTrainer(Trainer):
         self.scaler.update()
         return total
 
-    @torch.no_grad()
     def predict_detections(self, data: Any) -> list[dict[str, torch.Tensor]]:
-        """The detector's output per image of ``data`` (model-input pixels, 1-based labels),
-        on the CPU, in the dataset's order."""
-        was = self.model.training
-        self.model.eval()
-        out: list[dict[str, torch.Tensor]] = []
-        n, size = len(data), max(1, self.eval_batch_size)
-        batches = [list(range(i, min(i + size, n))) for i in range(0, n, size)]
-        try:
-            for images, _ in self._loader(data, batches):
-                with autocast(self.device, self.cfg.precision):
-                    found = self.model([im.to(self.device) for im in images])
-                out += [{k: v.detach().float().cpu() if k != "labels" else v.cpu()
-                         for k, v in f.items()} for f in found]
-        finally:
-            self.model.train(was)
-        return out
+        """The detector's output per image of ``data`` (see ``detect``)."""
+        return detect(self.model, data, self.eval_batch_size, self.device,
+                      self.cfg.precision, self.workers)
 
     def validate_detections(self, val: Any) -> float:
         return float(self.score(self.predict_detections(val)))
@@ -170,8 +179,3 @@ class DetectionTrainer(Trainer):
             raise ModelError("the detector's forward in evaluation mode must return a list of "
                              f"dicts (boxes, labels, scores), not {type(out).__name__}")
 
-    def state_dict(self) -> dict[str, Any]:
-        return super().state_dict()
-
-    def load_detector_state(self, state: dict[str, Any]) -> Optional[None]:
-        self.load_state_dict(state)
