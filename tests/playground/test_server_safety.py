@@ -4,6 +4,7 @@ limits, the session limit, and path-traversal names refused by every endpoint.""
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import pytest
@@ -140,3 +141,34 @@ def test_another_host_than_loopback_is_warned_about(capsys):
         playground(host="0.0.0.0", port=70000, browser=False)
     err = capsys.readouterr().err
     assert "--host 0.0.0.0 makes the playground" in err and "no authentication" in err
+
+
+def test_the_command_prints_its_address_and_opens_the_browser(tmp_path):
+    """`deepfit playground` as typed: a free port on 127.0.0.1, printed and opened in the
+    browser ($BROWSER, here a script that writes what it was given); Ctrl-C stops it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    server = subprocess.Popen([sys.executable, "-m", "deepfit", "playground", "--out",
+                               str(tmp_path / "runs")], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "BROWSER": str(browser)})
+    try:
+        line = server.stdout.readline()
+        url = line.split(" on ", 1)[1].split()[0]
+        assert url.startswith("http://127.0.0.1:") and "Ctrl-C stops" in line, line
+        assert httpx.get(url, timeout=10).text.startswith("<!doctype html>")
+        for _ in range(100):
+            if opened.exists() and opened.read_text().strip():
+                break
+            time.sleep(0.05)
+        assert opened.read_text().strip() == url
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(20)
+    assert not (tmp_path / "runs").exists()  # nothing written but saved runs
