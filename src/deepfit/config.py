@@ -55,7 +55,10 @@ class DataConfig:
     positive_class: Optional[str] = _opt(None, help="the 'positive' class of a binary task")
     drop_columns: tuple[str, ...] = _opt((), help="columns to ignore")
     missing: str = _opt("impute", choices=("impute", "strict"))
-    standardize: bool = _opt(True, help="z-score numeric features (fitted on train)")
+    standardize: str = _opt("z", choices=("z", "robust", "none"),
+                            help="numeric features, fitted on train: z-score, robust (median "
+                            "and interquartile range, then smooth clipping to (-3, 3), as "
+                            "RealMLP-TD) or none; true / false = z / none")
     scale_target: bool = _opt(True, help="z-score a regression target (fitted on train)")
     feature_transform: str = _opt("none", choices=("none", "log2p1"))
     max_categories: int = _opt(50, lo=2)
@@ -279,6 +282,10 @@ class RunConfig:
             raw = {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{origin}: expected a mapping of sections, got {type(raw).__name__}")
+        data = raw.get("data")
+        if isinstance(data, dict) and isinstance(data.get("standardize"), bool):
+            # data.standardize was true / false before it named a scaling: keep old configs
+            raw = {**raw, "data": {**data, "standardize": "z" if data["standardize"] else "none"}}
         return _build_root(cls, raw, origin)
 
     @classmethod

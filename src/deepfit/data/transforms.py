@@ -7,6 +7,13 @@ stores plain numbers, and reapplies exactly the same steps at prediction time.
 Missing values (``missing='impute'``, the default): a numeric column with gaps in training
 gets the training median plus a 0/1 ``<col>__missing`` indicator; a categorical gap is its own
 category. ``missing='strict'`` turns any gap into an error naming the column and row.
+
+Numeric scaling (``standardize``): ``z`` (the default) subtracts the training mean and divides
+by the training s.d.; ``robust`` is RealMLP-TD's (Holzmueller et al., 2024): subtract the
+training median, divide by the interquartile range q75 - q25 (where that is 0, by half the
+range (max - min) / 2), then clip smoothly, x / sqrt(1 + (x / 3)^2), so that no input leaves
+(-3, 3) however far an outlier lies; ``none`` passes the values on. A column constant in
+training gets scale 1 (it becomes 0). True / False (older runs and configs) mean z / none.
 """
 
 from __future__ import annotations
@@ -19,6 +26,22 @@ import pandas as pd
 from deepfit.errors import DataError
 
 MISSING_CATEGORY = "<missing>"
+SCALINGS = ("z", "robust", "none")
+CLIP = 3.0  # robust scaling's smooth clipping: x / sqrt(1 + (x / CLIP)^2) stays in (-3, 3)
+
+
+def scaling_name(standardize: Any) -> str:
+    """``data.standardize`` as one of SCALINGS: the booleans of older configs and runs (true:
+    z-score, false: none) are read as their names."""
+    if isinstance(standardize, bool):
+        return "z" if standardize else "none"
+    return standardize
+
+
+def smooth_clip(x: Any) -> Any:
+    """RealMLP-TD's smooth clipping, x / sqrt(1 + (x / 3)^2), on NumPy arrays and torch
+    tensors alike (so deepfit and the exported graph compute the same formula)."""
+    return x / (1.0 + (x / CLIP) ** 2) ** 0.5
 
 
 def numeric_or_error(frame: pd.DataFrame, origin: str) -> pd.DataFrame:
@@ -48,10 +71,10 @@ class TabularPreprocessor:
         [[0.0, 0.0, 1.0]]
     """
 
-    def __init__(self, missing: str = "impute", standardize: bool = True,
+    def __init__(self, missing: str = "impute", standardize: str | bool = "z",
                  feature_transform: str = "none", max_categories: int = 50) -> None:
         self.missing = missing
-        self.standardize = standardize
+        self.standardize = scaling_name(standardize)
         self.feature_transform = feature_transform
         self.max_categories = max_categories
 
@@ -83,10 +106,7 @@ class TabularPreprocessor:
         if present.any():
             median[present] = np.nanmedian(values[:, present], axis=0)
         filled = np.where(gaps, median, values)
-        std = filled.std(axis=0)  # ddof=0
-        center = filled.mean(axis=0) if self.standardize else np.zeros(values.shape[1])
-        # A constant column gets scale 1: it becomes all zeros instead of NaN.
-        scale = np.where(std > 1e-12, std, 1.0) if self.standardize else np.ones(values.shape[1])
+        center, scale = _center_and_scale(filled, self.standardize)
         self.fill_ = dict(zip(self.numeric_, median.tolist()))
         self.center_ = dict(zip(self.numeric_, center.tolist()))
         self.scale_ = dict(zip(self.numeric_, scale.tolist()))
@@ -140,7 +160,8 @@ class TabularPreprocessor:
         fill = np.array([self.fill_[c] for c in self.numeric_], dtype=np.float64)
         center = np.array([self.center_[c] for c in self.numeric_], dtype=np.float64)
         scale = np.array([self.scale_[c] for c in self.numeric_], dtype=np.float64)
-        out[:, :k] = (np.where(np.isnan(values), fill, values) - center) / scale
+        scaled = (np.where(np.isnan(values), fill, values) - center) / scale
+        out[:, :k] = smooth_clip(scaled) if self.standardize == "robust" else scaled
         j = k + len(self.indicators_)
         if self.indicators_:
             out[:, k:j] = frame[self.indicators_].isna().to_numpy(dtype=np.float32)
@@ -215,6 +236,7 @@ class TabularPreprocessor:
                   state["max_categories"])
         for key, value in state.items():
             setattr(pre, key, value)
+        pre.standardize = scaling_name(pre.standardize)  # a run saved before 'robust'
         return pre
 
     def describe(self) -> str:
@@ -222,8 +244,8 @@ class TabularPreprocessor:
         parts = [f"{len(self.numeric_)} numeric column(s)"]
         if self.feature_transform == "log2p1":
             parts.append("log2(x+1) transformed")
-        if self.standardize:
-            parts.append("standardised with training mean and s.d.")
+        if self.standardize != "none":
+            parts.append(SCALING_WORDS[self.standardize])
         if self.categorical_:
             parts.append(f"{len(self.categorical_)} categorical column(s) one-hot encoded "
                          "(unseen categories -> 'no known category': all zeros)")
@@ -231,6 +253,28 @@ class TabularPreprocessor:
             parts.append(f"missing values in {len(self.indicators_)} column(s) imputed with the "
                          "training median plus a missing-indicator column")
         return "; ".join(parts) + f"; {len(self.output_names_)} model inputs"
+
+
+SCALING_WORDS = {"z": "standardised with training mean and s.d.",
+                 "robust": "robust-scaled (training median and interquartile range) and "
+                           "smoothly clipped to (-3, 3) (RealMLP-TD)"}
+
+
+def _center_and_scale(filled: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per column of the (gap-filled) training values: what to subtract and divide by."""
+    columns = filled.shape[1]
+    if scaling == "none":
+        return np.zeros(columns), np.ones(columns)
+    if scaling == "z":
+        center, scale = filled.mean(axis=0), filled.std(axis=0)  # ddof=0
+    elif columns and len(filled):
+        center = np.median(filled, axis=0)
+        q25, q75 = np.quantile(filled, [0.25, 0.75], axis=0)
+        scale = np.where(q75 > q25, q75 - q25, (filled.max(axis=0) - filled.min(axis=0)) / 2)
+    else:
+        center, scale = np.zeros(columns), np.ones(columns)
+    # A constant column gets scale 1: it becomes all zeros instead of NaN.
+    return center, np.where(scale > 1e-12, scale, 1.0)
 
 
 def _categories_of(series: pd.Series) -> pd.Series:

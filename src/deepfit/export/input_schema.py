@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from deepfit.data.bundle import Schema
-from deepfit.data.transforms import MISSING_CATEGORY
+from deepfit.data.transforms import MISSING_CATEGORY, SCALING_WORDS, scaling_name
 from deepfit.export.image_resize import PAD
 from deepfit.export.servable import (CATEGORICAL, HEIGHT, IMAGES, NUMERIC, OUTPUT_NAMES,
                                      WIDTH, input_names)
@@ -61,8 +61,9 @@ def _table_inputs(schema: Schema) -> list[dict[str, Any]]:
 
 def _numeric_steps(state: dict[str, Any]) -> str:
     steps = ["log2(x + 1)"] if state["feature_transform"] == "log2p1" else []
-    if state["standardize"]:
-        steps.append("standardised with the training mean and s.d.")
+    scaling = scaling_name(state["standardize"])
+    if scaling != "none":
+        steps.append(SCALING_WORDS[scaling])
     return "; ".join(steps) or "none (used as given)"
 
 

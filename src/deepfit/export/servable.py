@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from deepfit.data.bundle import Schema
+from deepfit.data.transforms import scaling_name, smooth_clip
 from deepfit.export.image_resize import resized
 from deepfit.task import TaskHead
 
@@ -43,6 +44,7 @@ class TablePreparation(nn.Module):
         super().__init__()
         numeric, categories = state["numeric_"], state["categories_"]
         self.log2p1 = state["feature_transform"] == "log2p1"
+        self.clip = scaling_name(state["standardize"]) == "robust"  # then smooth clipping
         self.has_numeric, self.has_categorical = bool(numeric), bool(state["categorical_"])
         self.has_indicators = bool(state["indicators_"])
 
@@ -69,7 +71,8 @@ class TablePreparation(nn.Module):
         if self.has_numeric:
             values = torch.log2(numeric + 1.0) if self.log2p1 else numeric
             gaps = torch.isnan(values)
-            parts.append((torch.where(gaps, self.fill, values) - self.center) / self.scale)
+            scaled = (torch.where(gaps, self.fill, values) - self.center) / self.scale
+            parts.append(smooth_clip(scaled) if self.clip else scaled)
             if self.has_indicators:
                 parts.append(gaps[:, self.indicators].to(torch.float32))
         if self.has_categorical:
