@@ -188,3 +188,33 @@ def test_the_layers_are_found_once_per_network():
     assert s.penalty().item() == pytest.approx(manual.item())
     s.reset()
     assert s.linears is not layers and s.linears[0].weight is next(s.model.parameters())
+
+
+def test_the_lecture_exercises_of_the_docs():
+    """docs/playground.md's exercises, as it states them (seed 0): XOR needs a hidden layer
+    (2-2-1 sigmoid, learning rate 1: 1.0 within 3,000 steps; no hidden layer: no line does);
+    circles are separable by a linear model on x1², x2², not on x1, x2."""
+    def accuracy(steps, **settings):
+        session = Session(Settings(**settings))
+        session.step(steps)
+        return session.metrics()["test_accuracy"]
+
+    assert accuracy(3000, data="xor", hidden=(2,), activation="sigmoid", lr=1.0) == 1.0
+    assert accuracy(1000, data="xor", hidden=(), lr=1.0) < 0.8
+    assert accuracy(1000, data="circles", features=("x1sq", "x2sq"), hidden=()) >= 0.95
+    assert accuracy(1000, data="circles", features=("x1", "x2"), hidden=()) < 0.8
+
+
+@pytest.mark.parametrize("data, activation", [
+    ("xor", "relu"), ("circles", "sigmoid"), ("moons", "linear"), ("spiral", "leaky_relu"),
+    ("gaussians", "gelu"), ("linear", "tanh")])
+def test_every_generator_and_activation_trains(data, activation):
+    settings = Settings(data=data, activation=activation, points=60, hidden=(3,),
+                        features=("x1",) if data == "linear" else ("x1", "x2"),
+                        loss="squared" if data == "linear" else "cross_entropy")
+    session = Session(settings)
+    before = session.metrics()["train_loss"]
+    session.step(3 * session.steps_per_epoch)
+    frame = session.frame()
+    assert frame["metrics"]["train_loss"] < before and len(frame["neurons"][0]) == 3
+    assert len(session.points_message()["inputs"]) == len(settings.features)
