@@ -132,6 +132,10 @@ def test_clicks_add_and_remove_points(live, page):
     assert page.evaluate("[...document.querySelectorAll('canvas.neuron')].map(c => c.width)"
                          ) == [50] * 4 + [100]  # 2 inputs, 2 neurons: maps; the output tile
     assert page.text_content("#step-count") == "1"
+    page.click("#class-buttons button:nth-child(1)")  # a class chosen by its button
+    assert "chosen" in page.get_attribute("#class-buttons button:nth-child(1)", "class")
+    page.click("#reset")  # the seed's weights again, step 0
+    page.wait_for_function(STEP.format(0))
 
 
 def test_controls_come_from_the_server(live, page):
