@@ -399,3 +399,20 @@ def test_validation_parameters_without_early_stopping_are_refused(iris):
         NeuralClassifier(epochs=1, early_stopping=False, patience=3,
                          validation_fraction=0.3).fit(X, y)
     NeuralClassifier(epochs=1, early_stopping=False).fit(X, y)  # defaults: nothing to refuse
+
+
+def test_the_default_batch_is_deepfits_automatic_one_and_survives_clone():
+    """batch_size=None: deepfit's table rule (config.table_batch_size) on the rows the fit
+    trains on; an explicit batch is kept; get_params / clone carry either."""
+    from deepfit.config import table_batch_size
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 2))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    auto = NeuralClassifier(hidden=(4,), epochs=1, device="cpu")
+    assert auto.get_params()["batch_size"] is None and clone(auto).batch_size is None
+    auto.fit(X, y)  # 15 % held out for validation: 2,550 training rows
+    assert auto.batch_size_ == table_batch_size(2550) == 64
+    assert NeuralRegressor(hidden=(4,), epochs=1, device="cpu").fit(X[:200], X[:200, 0]
+                                                                     ).batch_size_ == 32
+    fixed = clone(auto).set_params(batch_size=16).fit(X[:200], y[:200])
+    assert fixed.batch_size_ == 16 and clone(fixed).get_params()["batch_size"] == 16

@@ -178,7 +178,7 @@ class NeuralEstimator(BaseEstimator):
             raise ValueError(str(exc).replace("train.device", "device")) from None
         tcfg = dataclasses.replace(cfg.train, seed=seed,
                                    epochs=1 if incremental else cfg.train.epochs
-                                   ).resolved("table", device.type)
+                                   ).resolved("table", device.type, train_rows=len(rows))
         # Seeds inside a forked RNG: equal seeds give equal nets, the caller's state is kept.
         forked = [torch.cuda.current_device() if device.index is None else device.index] \
             if device.type == "cuda" else []
@@ -207,6 +207,7 @@ class NeuralEstimator(BaseEstimator):
         self.n_iter_ = start + trainer.epoch
         self.best_epoch_ = start + (trainer.best_epoch or trainer.epoch)
         self.validation_used_ = val is not None
+        self.batch_size_ = tcfg.batch_size
         self._optimizer_state = (tcfg.optimizer, trainer.optimizer.state_dict())
         return self
 

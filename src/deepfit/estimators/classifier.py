@@ -19,7 +19,9 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
 
     Args:
         hidden, activation, dropout, norm: the MLP (ignored when ``module`` is given).
-        optimizer, lr, weight_decay, batch_size, epochs, schedule: as in ``TrainConfig``.
+        optimizer, lr, weight_decay, batch_size, epochs, schedule: as in ``TrainConfig``;
+            ``batch_size=None`` (the default) is deepfit's automatic one for a table: 32 up
+            to 2,048 training rows, then rows / 64 rounded up to a power of two, at most 512.
         early_stopping, patience, validation_fraction: stop on the held-out validation loss
             and keep the best epoch's weights (small data: no split, see the module notes).
         class_weight: None, "balanced", or a dict label -> weight.
@@ -38,7 +40,8 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
         classes_, n_features_in_, feature_names_in_ (DataFrame input with string columns),
         module_ (the trained network), n_iter_ (epochs run, over warm starts and partial
         fits), history_ (one dict per epoch), best_epoch_ (whose weights module_ holds),
-        validation_used_, x_mean_ / x_scale_ (None when standardize=False).
+        validation_used_, batch_size_ (the batch the last fit trained with),
+        x_mean_ / x_scale_ (None when standardize=False).
 
     Example:
         >>> import numpy as np
@@ -52,7 +55,7 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
     _numeric_y = False
 
     def __init__(self, hidden=(128, 64), activation="relu", dropout=0.3, norm="none",
-                 optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=200,
+                 optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=None, epochs=200,
                  early_stopping=True, patience=20, validation_fraction=0.15, schedule="plateau",
                  class_weight=None, module=None, module_kwargs=None, outputs="logits",
                  standardize=True, device="auto", random_state=0, warm_start=False,

@@ -30,7 +30,7 @@ class NeuralRegressor(RegressorMixin, NeuralEstimator):
     _task = "regression"
 
     def __init__(self, hidden=(128, 64), activation="relu", dropout=0.3, norm="none",
-                 optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=32, epochs=200,
+                 optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=None, epochs=200,
                  early_stopping=True, patience=20, validation_fraction=0.15, schedule="plateau",
                  module=None, module_kwargs=None, standardize=True, device="auto",
                  random_state=0, warm_start=False, verbose=False):
