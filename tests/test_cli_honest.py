@@ -203,3 +203,20 @@ def test_predict_help_names_images_too(capsys):
         main(["predict", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "an image file, a folder of images" in out and "CSV of image paths" in out
+
+
+def test_runs_lists_the_other_runs_when_one_summary_is_odd(constant_run, tmp_path, capsys):
+    """A folder whose summary.json lacks a key (another deepfit version, a hand edit) gets a
+    row saying so; it never hides the runs beside it."""
+    import json
+    import shutil
+
+    out = tmp_path / "runs"
+    shutil.copytree(constant_run / "runs" / "constant", out / "good")
+    shutil.copytree(constant_run / "runs" / "constant", out / "odd")
+    summary = json.loads((out / "odd" / "summary.json").read_text())
+    del summary["created"]
+    (out / "odd" / "summary.json").write_text(json.dumps(summary))
+    assert main(["runs", "--out", str(out)]) == 0
+    listing = " ".join(capsys.readouterr().out.split())
+    assert "good" in listing and "'created' is missing" in listing

@@ -19,6 +19,10 @@ from deepfit.run import comparison_path, require_finished, resolve_run, write_te
 def _load(path: str | Path) -> dict[str, Any]:
     rd = require_finished(resolve_run(path))
     summary = rd.read_summary()
+    if summary.get("task") == "detection":
+        raise RunError(f"'{rd.path}' is an object-detection run; deepfit compare compares "
+                       "classification and regression runs (their test predictions row by "
+                       "row); compare detectors by the mAP tables of their reports")
     if not rd.predictions.is_file():
         raise RunError(f"'{rd.path}' has no {rd.predictions.name}; it did not finish")
     history = pd.read_csv(rd.history) if rd.history.is_file() else pd.DataFrame()

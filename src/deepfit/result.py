@@ -227,6 +227,11 @@ def load(run_dir: str | Path, model: Optional[nn.Module] = None) -> Run:
             object that cannot be rebuilt from its import path.
     """
     rd = require_finished(resolve_run(run_dir))
+    if rd.read_json(rd.schema).get("task") == "detection":
+        raise RunError(f"'{rd.path}' is an object-detection run: deepfit.load (and evaluate, "
+                       "inspect, explain, export and serve, which use it) reads classification "
+                       "and regression runs; for a detector use 'deepfit predict RUN IMAGES -o "
+                       "submission.csv' and 'deepfit report RUN' (docs/detection.md)")
     config = RunConfig.load(rd.config)
     schema = Schema.from_dict(rd.read_json(rd.schema))
     if model is None:

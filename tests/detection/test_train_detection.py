@@ -130,3 +130,21 @@ def test_predict_writes_a_submission_for_new_images(whole, tmp_path, data_root):
     with open(out, newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert {r["Image_ID"] for r in rows} == {f"sub/{p.name}" for p in images}
+
+
+def test_commands_for_classification_runs_refuse_a_detector_in_one_line(whole, capsys):
+    from deepfit.cli import main
+
+    run = str(whole.path)
+    for args in (["evaluate", run], ["inspect", run], ["explain", run, run],
+                 ["export", run, "--format", "onnx"], ["serve", run, "--port", "0"],
+                 ["compare", run, run]):
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert "is an object-detection run" in err and err.count("\n") == 1, (args, err)
+    with pytest.raises(deepfit.RunError, match="deepfit predict RUN IMAGES"):
+        deepfit.load(run)
+    # deepfit runs lists it with its test mAPs beside other runs.
+    assert main(["runs", "--out", str(whole.path.parent)]) == 0
+    listing = capsys.readouterr().out
+    assert "detection" in listing and "mAP@0.5" in listing and "synthetic-smear" in listing

@@ -5,6 +5,7 @@ the challenge's submission format, the plots, summary.json and the report."""
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
@@ -17,6 +18,7 @@ from deepfit.evaluate.detection import choose_score_threshold, detection_metrics
 from deepfit.evaluate.detection.plots import overlay, pr_curves
 from deepfit.report import write_report
 from deepfit.run import RunDir
+from deepfit.summary import versions
 from deepfit.train.builtin import BestModel
 from deepfit.train.export import save_weights
 from deepfit.version import __version__
@@ -122,7 +124,9 @@ def _summary(setup: Any, trainer: Any, plots: dict, seconds: float, threshold: f
                  for s, ix in setup.parts.items()}
     return {
         "task": "detection", "name": name,
-        "data": {"source": cfg.data.source, "description": data.source,
+        "created": datetime.now().isoformat(timespec="seconds"), "versions": versions(),
+        "data": {"task": "detection", "name": data_name(cfg.data.source),
+                 "source": cfg.data.source, "description": data.source,
                  "classes": list(data.class_names), "splits": per_split,
                  "grouped_by": cfg.data.group_column or ("slide" if data.groups else None),
                  "image_size": list(setup.size), "augment": setup.augment,
@@ -140,3 +144,12 @@ def _summary(setup: Any, trainer: Any, plots: dict, seconds: float, threshold: f
                        "bootstrap": cfg.eval.bootstrap, "ci_level": cfg.eval.ci_level},
         "plots": plots,
     }
+
+
+def data_name(source: str) -> str:
+    """The data's short name in run listings: ``synthetic-smear``, or the annotation file's
+    folder (``malaria`` for ``malaria/Train.csv``), or the folder given."""
+    path = Path(str(source))
+    if path.suffix and path.parent.name:
+        return path.parent.name
+    return path.name or str(source)

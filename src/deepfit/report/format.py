@@ -19,6 +19,7 @@ LABELS = {
     "roc_auc_ovo_macro": "ROC-AUC (one-vs-one, macro)", "median_ae": "Median absolute error",
     "explained_variance": "Explained variance", "mape": "MAPE (fraction)",
     "roc_auc_macro": "ROC-AUC (macro over labels)",
+    "map50": "mAP@0.5", "map50_95": "mAP@[.5:.95]",
     "roc_auc_macro_defined": "ROC-AUC (macro over labels where defined)",
     "roc_auc_micro": "ROC-AUC (micro)", "average_precision_macro": "Average precision (macro)",
     "average_precision_micro": "Average precision (micro)", "f1_micro": "F1 (micro)",

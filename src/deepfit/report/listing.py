@@ -4,6 +4,7 @@ results table names them, and a warning column (a collapsed model, a failed run)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from deepfit.errors import RunError
 from deepfit.report.format import LABELS, fmt, shorten
@@ -14,7 +15,8 @@ from deepfit.run import runs_in, unfinished
 RUNS_METRICS = {"binary": ("accuracy", "f1", "roc_auc"),
                 "multiclass": ("accuracy", "f1_macro", "roc_auc"),
                 "regression": ("rmse", "r2"),
-                "multilabel": ("roc_auc_macro", "f1_macro", "subset_accuracy")}
+                "multilabel": ("roc_auc_macro", "f1_macro", "subset_accuracy"),
+                "detection": ("map50", "map50_95")}
 RUNS_COLUMNS = ("run", "data", "task", "epochs", "test metrics (as in the results table)",
                 "warning", "created")
 
@@ -32,10 +34,23 @@ def runs_rows(folder: Path) -> list[tuple[str, ...]]:
             reason = state or f"{rd.summary.name} is damaged"
             rows.append((rd.path.name, "", "", "", "", shorten(reason.split(";")[0]), ""))
             continue
-        task, test = s["data"]["task"], s["metrics"].get("test") or {}
-        metric = ", ".join(f"{LABELS.get(k, k)} {fmt(test.get(k))}"
-                           for k in RUNS_METRICS.get(task, ()) if k in test)
-        warning = "collapsed: one class for every test row" if summary_collapse(s) else ""
-        rows.append((rd.path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]),
-                     metric, warning, s["created"]))
+        try:
+            rows.append(_row(rd, s))
+        except (KeyError, TypeError, AttributeError, RunError) as exc:
+            # One odd folder (another deepfit version, a hand-edited summary) never hides
+            # the others.
+            what = f"'{exc.args[0]}' is missing" if isinstance(exc, KeyError) else str(exc)
+            rows.append((rd.path.name, "", "", "", "",
+                         shorten(f"{rd.summary.name} unreadable: {what}"), ""))
     return rows
+
+
+def _row(rd: Any, s: dict[str, Any]) -> tuple[str, ...]:
+    task = s["data"]["task"]
+    # A detection run's metrics are in metrics.json only (its report reads them there).
+    test = (s["metrics"] if "metrics" in s else rd.read_metrics()).get("test") or {}
+    metric = ", ".join(f"{LABELS.get(k, k)} {fmt(test.get(k))}"
+                       for k in RUNS_METRICS.get(task, ()) if k in test)
+    warning = "collapsed: one class for every test row" if summary_collapse(s) else ""
+    return (rd.path.name, s["data"]["name"], task, str(s["training"]["epochs_run"]), metric,
+            warning, s["created"])

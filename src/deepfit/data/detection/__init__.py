@@ -4,19 +4,33 @@ written to the challenge CSV, COCO JSON and YOLO formats (``formats``), checked
 (``box_transforms``), served to torchvision's detection models (``dataset``), and a
 synthetic smear generator (``synthetic_smear``). docs/detection.md describes them."""
 
-from deepfit.data.detection.box_transforms import eval_transform, to_source_boxes, train_transform
-from deepfit.data.detection.boxes import NEG, DetectionSet, ImageBoxes
-from deepfit.data.detection.challenge_csv import read_challenge_csv, write_challenge_csv
-from deepfit.data.detection.coco import read_coco, write_coco
-from deepfit.data.detection.dataset import (LABEL_OFFSET, DetectionDataset, collate_detection,
-                                            from_model_labels)
-from deepfit.data.detection.formats import FORMATS, detect_format, load_detection
-from deepfit.data.detection.image_splits import split_images
-from deepfit.data.detection.synthetic_smear import make_smears, write_synthetic_smear
-from deepfit.data.detection.yolo import read_yolo, write_yolo
+from __future__ import annotations
 
-__all__ = ["NEG", "LABEL_OFFSET", "FORMATS", "DetectionSet", "ImageBoxes", "DetectionDataset",
-           "collate_detection", "from_model_labels", "detect_format", "load_detection",
-           "read_challenge_csv", "write_challenge_csv", "read_coco", "write_coco", "read_yolo",
-           "write_yolo", "split_images", "eval_transform", "train_transform", "to_source_boxes",
-           "make_smears", "write_synthetic_smear"]
+import importlib
+from typing import Any
+
+# Names and the module holding each, imported on first use (PEP 562): the box transforms
+# import torchvision (about a second), which a table run, whose data kind is asked of this
+# package, must not pay for.
+_WHERE = {
+    "eval_transform": "box_transforms", "to_source_boxes": "box_transforms",
+    "train_transform": "box_transforms",
+    "NEG": "boxes", "DetectionSet": "boxes", "ImageBoxes": "boxes",
+    "read_challenge_csv": "challenge_csv", "write_challenge_csv": "challenge_csv",
+    "read_coco": "coco", "write_coco": "coco",
+    "LABEL_OFFSET": "dataset", "DetectionDataset": "dataset",
+    "collate_detection": "dataset", "from_model_labels": "dataset",
+    "FORMATS": "formats", "detect_format": "formats", "load_detection": "formats",
+    "split_images": "image_splits",
+    "make_smears": "synthetic_smear", "write_synthetic_smear": "synthetic_smear",
+    "read_yolo": "yolo", "write_yolo": "yolo",
+}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    globals()[name] = value
+    return value
