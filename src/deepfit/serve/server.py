@@ -11,10 +11,12 @@ import ipaddress
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from deepfit.errors import ConfigError, DeepfitError
-from deepfit.result import Run, load
+
+if TYPE_CHECKING:  # the playground imports this module for its binding rules only
+    from deepfit.result import Run
 
 INSTALL = "pip install 'deepfit[serve]'"
 
@@ -82,6 +84,8 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
     warning = host_warning(host)
     if warning:  # first: said even when the server then fails to start
         print(warning, file=sys.stderr)
+    from deepfit.result import load
+
     run = load(run_dir)
     server, sock = build_server(run, host, port, max_request_mb, max_rows)
     bound = sock.getsockname()[1]
