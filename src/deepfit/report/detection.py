@@ -6,10 +6,11 @@ and false boxes by size, counts per image. None of the classification sections
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from deepfit.evaluate.bootstrap import format_ci
-from deepfit.report.format import fmt
+from deepfit.report.format import fmt, rerun_text
 from deepfit.report.page import escape, figures_html, figures_markdown, page, table
 from deepfit.run import RunDir
 
@@ -31,9 +32,21 @@ def _headline(metrics: dict, level: float) -> Section:
     text = (f"Test: {t['n_images']} images ({t['images_without_truth']} with nothing to find). "
             f"Intervals: {level:.0%} bootstrap over test images" if t["ci"] else
             "No intervals (eval.bootstrap=0).")
+    # Why an interval shows "n/a": said once per metric, as the classification report does.
+    gaps = [("p", f"No interval for {_ci_label(k)}: {e['reason']}.")
+            for k, e in (t.get("ci") or {}).items() if e.get("reason")]
     return "Results", [("table", (["metric", "validation", "test [interval]"], rows)),
                        ("p", text)] + [("p", f"Undefined: {k}: {v}")
-                                       for k, v in t["undefined"].items()]
+                                       for k, v in t["undefined"].items()] + gaps
+
+
+def _ci_label(key: str) -> str:
+    """``Trophozoite.ap50`` -> "AP@0.5 of Trophozoite"; ``map50`` -> "mAP@0.5"."""
+    names = {"map50": "mAP@0.5", "map50_95": "mAP@[.5:.95]", "map75": "mAP@0.75",
+             "ap50": "AP@0.5", "ap50_95": "AP@[.5:.95]", "ap75": "AP@0.75"}
+    owner, _, metric = key.rpartition(".")
+    label = names.get(metric, metric).replace("_", " ")
+    return f"{label} of {owner}" if owner else label
 
 
 def _per_class(t: dict) -> Section:
@@ -117,10 +130,13 @@ def _html(title: str, parts: list[Section], plots: dict, rd: RunDir) -> str:
             body.append(table(*value) if kind == "table" else f"<p>{escape(value)}</p>")
     body.append("<h2>Precision-recall curves and boxes on test images</h2>")
     body.append(figures_html(plots, rd.path, None if plots else "eval.plots=false"))
+    rerun = re.sub(r"`([^`]*)`", r"<code>\1</code>", escape(rerun_text({}, str(rd.config))))
+    body.append(f"<h2>Configuration</h2><p>{rerun}</p>"
+                f"<pre>{escape(rd.read_config_text())}</pre>")
     return page(title, "".join(body))
 
 
-def _markdown(title: str, parts: list[Section], plots: dict) -> str:
+def _markdown(title: str, parts: list[Section], plots: dict, config_path: Any) -> str:
     lines = [f"# {title}"]
     for head, items in parts:
         lines += ["", f"## {head}"]
@@ -134,6 +150,7 @@ def _markdown(title: str, parts: list[Section], plots: dict) -> str:
                 lines += ["", str(value)]
     lines += ["", "## Precision-recall curves and boxes on test images"]
     lines += figures_markdown(plots, None if plots else "eval.plots=false")
+    lines += ["", "## Configuration", "", rerun_text({}, str(config_path))]
     return "\n".join(lines) + "\n"
 
 
@@ -144,5 +161,5 @@ def write_detection_report(rd: RunDir, summary: dict) -> Any:
     plots = {title: f"plots/{name}" for title, name in summary["plots"].items()}
     title = f"deepfit detection run {summary['name']}"
     rd.write_text(rd.report, _html(title, parts, plots, rd))
-    rd.write_text(rd.report_md, _markdown(title, parts, plots))
+    rd.write_text(rd.report_md, _markdown(title, parts, plots, rd.config))
     return rd.report
