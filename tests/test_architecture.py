@@ -76,3 +76,13 @@ def test_modules_stay_small():
     big = [f"{p.relative_to(SRC)} ({n})" for p in SRC.rglob("*.py")
            if (n := len(p.read_text().splitlines())) > 400]
     assert not big, big
+
+
+def test_test_modules_have_unique_names():
+    """The test folders are not packages: two test files of one name anywhere under tests/
+    stop the whole run at collection ("import file mismatch")."""
+    tests = Path(__file__).resolve().parent
+    seen: dict[str, list[str]] = {}
+    for path in tests.rglob("test_*.py"):
+        seen.setdefault(path.name, []).append(str(path.relative_to(tests)))
+    assert not [p for p in seen.values() if len(p) > 1], [p for p in seen.values() if len(p) > 1]
