@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepfit.config import RunConfig
+from deepfit.config import DataConfig, RunConfig
+from deepfit.data.bundle import build_bundle
 from deepfit.data.transforms import TabularPreprocessor
 
 
@@ -44,7 +45,7 @@ def test_robust_scaling_is_median_and_quartile_range_then_smooth_clipping():
 
 def test_old_true_false_values_still_mean_z_and_none():
     cfg = RunConfig()
-    assert cfg.data.standardize == "z"
+    assert cfg.data.standardize == "z"  # the default (docs/benchmarks.md: why not robust)
     assert cfg.override(["data.standardize=false"]).data.standardize == "none"
     assert cfg.override({"data.standardize": True}).data.standardize == "z"
     assert RunConfig.from_dict({"data": {"standardize": False}}).data.standardize == "none"
@@ -59,3 +60,15 @@ def test_old_true_false_values_still_mean_z_and_none():
 def test_a_misspelt_scaling_is_one_line_naming_the_choices():
     with pytest.raises(Exception, match="'robust'"):
         RunConfig().override(["data.standardize=robst"])
+
+
+def test_a_robust_table_is_scaled_on_its_training_rows_only():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"amount": rng.lognormal(0, 2, 200), "x": rng.normal(size=200)})
+    frame["y"] = frame.x + rng.normal(size=200)
+    bundle = build_bundle(DataConfig(standardize="robust"), data=frame)
+    pre = bundle.schema.preprocessor
+    train = frame["amount"].to_numpy()[bundle.train.ids]
+    assert pre.standardize == "robust" and pre.center_["amount"] == np.median(train)
+    amount = bundle.train.X[:, 0].numpy()
+    assert np.median(amount) == pytest.approx(0, abs=1e-6) and np.abs(amount).max() < 3
