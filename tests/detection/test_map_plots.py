@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from deepfit.evaluate.detection import detection_metrics
-from deepfit.evaluate.detection.plots import overlay, pr_curves
+from deepfit.evaluate.detection.plots import (box_crops, box_outcomes, overlay, overlay_grid,
+                                              pr_curves)
 
 
 def _set():
@@ -39,3 +40,40 @@ def test_overlay_draws_true_and_predicted_boxes(tmp_path):
     assert (np.abs(pixels - blue).sum(axis=1) < 40).sum() > 50
     only_truth = overlay(np.zeros((80, 100)), truths[0], None, ["troph", "wbc"], io.BytesIO())
     assert Image.open(only_truth).format == "PNG"
+
+
+def test_overlay_grid_draws_several_images_in_one_figure(tmp_path):
+    truths, preds = _set()
+    panels = [(np.full((80, 100, 3), 200, np.uint8), truths[i % 2], preds[i % 2], f"image {i}")
+              for i in range(6)]
+    path = overlay_grid(panels, ["troph", "wbc"], tmp_path / "grid.png", score_threshold=0.5,
+                        title="six images", columns=4)
+    width, height = Image.open(path).size
+    assert width > 1.5 * height  # 4 columns by 2 rows, not a column of full-size figures
+
+
+def test_box_outcomes_name_missed_false_and_found_boxes():
+    truths, preds = _set()
+    kinds = [(k, label) for k, _, label, _ in box_outcomes(truths[0], preds[0], ["t", "w"], 0.5)]
+    assert sorted(kinds) == [("false", 1), ("found", 0), ("missed", 0)]
+    # below the threshold a prediction is neither found nor false: its true box is missed
+    assert [k for k, *_ in box_outcomes(truths[1], preds[1], ["t", "w"], 0.5)] == []
+    assert [k for k, *_ in box_outcomes(truths[1], preds[1], ["t", "w"], None)] == ["false"]
+
+
+def test_box_crops_zoom_on_small_boxes_of_a_large_image(tmp_path):
+    image = np.full((3000, 4000, 3), 230, np.uint8)
+    image[1000:1030, 2000:2030] = (90, 30, 120)  # a 30-px parasite, missed
+    image[200:230, 300:330] = (90, 30, 120)      # one found
+    truth = {"image_id": "big", "boxes": [[2000, 1000, 2030, 1030], [300, 200, 330, 230]],
+             "labels": [0, 0]}
+    pred = {"image_id": "big", "boxes": [[301, 201, 331, 229], [3500, 2500, 3530, 2530]],
+            "labels": [0, 1], "scores": [0.9, 0.7]}
+    path = box_crops([(image, truth, pred, "big.jpg")], ["troph", "wbc"], tmp_path / "c.png",
+                     score_threshold=0.5, title="crops")
+    crops = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(int)
+    purple = (np.abs(crops - np.array([90, 30, 120])).sum(axis=1) < 30).sum()
+    assert purple > 2000  # the parasites fill a good part of their crops (not 30 px in 4000)
+    empty = {"image_id": "big", "boxes": [], "labels": [], "scores": []}
+    assert box_crops([(image, {"image_id": "big", "boxes": [], "labels": []}, empty, "b")],
+                     ["troph", "wbc"], tmp_path / "none.png") is None

@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from deepfit.evaluate.detection.boxes import read_image
+from deepfit.evaluate.detection.boxes import box_iou, read_image
 from deepfit.evaluate.detection.metrics import DetectionMetrics
 from deepfit.evaluate.plots import _save, plt
 
@@ -65,7 +65,104 @@ def overlay(image: Any, truth: Any, prediction: Any, class_names: Sequence[str],
     h, w = pixels.shape[:2]
     fig, ax = plt.subplots(figsize=(min(10.0, 2 + 6 * w / max(h, w)),
                                     min(10.0, 1 + 6 * h / max(h, w))))
-    ax.imshow(pixels, cmap="gray" if pixels.ndim == 2 else None, vmin=0, vmax=255)
+    shown = _draw(ax, pixels, truth, prediction, class_names, score_threshold, 7, True)
+    _legend(ax, class_names, score_threshold, shown)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def overlay_grid(panels: Sequence[tuple], class_names: Sequence[str], path: Any,
+                 score_threshold: Optional[float] = None, title: Optional[str] = None,
+                 columns: int = 4) -> Any:
+    """Several images in one figure, ``columns`` to a row, each as ``overlay`` draws it
+    (predicted boxes labelled with their score only: the colour tells the class, one legend
+    for all). ``panels``: ``(image, truth, prediction, caption)`` tuples."""
+    if not panels:
+        raise ValueError("overlay_grid: no images to draw")
+    fig, head, axes = _panels(len(panels), columns, 3.1, 3.3)
+    total = {"true": 0, "predicted": 0}
+    for ax, (image, truth, prediction, caption) in zip(axes, panels):
+        shown = _draw(ax, _pixels(image), truth, prediction, class_names, score_threshold, 6,
+                      False)
+        total = {k: total[k] + shown[k] for k in total}
+        ax.set_title(caption, fontsize=7)
+    _header(head, class_names, score_threshold, total, title)
+    return _save(fig, path)
+
+
+def box_crops(images: Sequence[tuple], class_names: Sequence[str], path: Any,
+              score_threshold: Optional[float] = None, title: Optional[str] = None,
+              max_crops: int = 16, columns: int = 4, context: float = 3.0,
+              min_side: int = 64) -> Any:
+    """Zoomed crops around boxes of large images, where a whole-image view shrinks small
+    objects to a few pixels: first the true boxes missed (no prediction of their class at
+    IoU >= 0.5 scoring at least ``score_threshold``), then the false predicted boxes, then
+    matched ones, image by image in the given order, at most ``max_crops``. A crop is
+    ``context`` times the box's longer side (at least ``min_side`` px) around its centre and
+    shows every box inside it. ``images``: ``(image, truth, prediction, name)`` tuples.
+    Returns None when no image has a box to show."""
+    picked: dict[str, list] = {"missed": [], "false": [], "found": []}
+    for image, truth, prediction, name in images:
+        for kind, box, label, score in box_outcomes(truth, prediction, class_names,
+                                                    score_threshold):
+            picked[kind].append((image, truth, prediction, name, kind, box, label, score))
+    chosen = (picked["missed"] + picked["false"] + picked["found"])[:max_crops]
+    if not chosen:
+        return None
+    fig, head, axes = _panels(len(chosen), columns, 2.6, 2.8)
+    pixels_of: dict[int, np.ndarray] = {}
+    for ax, (image, truth, prediction, name, kind, box, label, score) in zip(axes, chosen):
+        pixels = pixels_of.setdefault(id(image), _pixels(image))
+        h, w = pixels.shape[:2]
+        side = max(min_side, context * max(box[2] - box[0], box[3] - box[1]))
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        x0 = int(max(0, min(w - side, cx - side / 2)))
+        y0 = int(max(0, min(h - side, cy - side / 2)))
+        window = (x0, y0, int(min(w, x0 + side)), int(min(h, y0 + side)))
+        _draw(ax, pixels, truth, prediction, class_names, score_threshold, 6, False, window)
+        what = f"{kind} {class_names[label]}" + ("" if score is None else f" {score:.2f}")
+        ax.set_title(f"{what}\n{name}", fontsize=7)
+    _header(head, class_names, score_threshold, None, title)
+    return _save(fig, path)
+
+
+def box_outcomes(truth: Any, prediction: Any, class_names: Sequence[str],
+                 score_threshold: Optional[float] = None) -> list[tuple]:
+    """Each box of one image as ``(kind, box, label, score)``: ``missed`` (a true box that no
+    prediction of its class at or above ``score_threshold`` matches at IoU >= 0.5, COCO's
+    greedy rule), ``false`` (such a prediction matching no true box) or ``found`` (the
+    prediction that matched; its score)."""
+    from deepfit.evaluate.detection.matching import greedy
+
+    t = read_image(truth, class_names, False)
+    p = read_image(prediction, class_names, True)
+    keep = np.ones(len(p.labels), bool) if score_threshold is None else \
+        p.scores >= score_threshold
+    out: list[tuple] = []
+    for k in np.union1d(t.labels, p.labels[keep]):
+        g = np.flatnonzero(t.labels == k)
+        d = np.flatnonzero((p.labels == k) & keep)
+        d = d[np.argsort(-p.scores[d], kind="stable")]
+        _, which = greedy(box_iou(p.boxes[d], t.boxes[g]), np.array([0.5]))
+        hit = which[0] >= 0
+        matched = set(which[0][hit].tolist())
+        out += [("missed", t.boxes[g[j]], int(k), None) for j in range(len(g))
+                if j not in matched]
+        out += [("false" if not h else "found", p.boxes[i], int(k), float(p.scores[i]))
+                for i, h in zip(d, hit)]
+    return out
+
+
+def _draw(ax: Any, pixels: np.ndarray, truth: Any, prediction: Any,
+          class_names: Sequence[str], score_threshold: Optional[float], fontsize: int,
+          with_class: bool, window: Optional[tuple] = None) -> dict[str, int]:
+    """``pixels`` on ``ax`` (only ``window`` = x0, y0, x1, y1 when given) with the true boxes
+    solid and the predicted ones dashed; returns how many of each are drawn."""
+    h, w = pixels.shape[:2]
+    x0, y0, x1, y1 = window or (0, 0, w, h)
+    ax.imshow(pixels[y0:y1, x0:x1], cmap="gray" if pixels.ndim == 2 else None, vmin=0,
+              vmax=255, extent=(x0, x1, y1, y0))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     shown = {"true": 0, "predicted": 0}
     for entry, kind in ((truth, "true"), (prediction, "predicted")):
@@ -75,30 +172,66 @@ def overlay(image: Any, truth: Any, prediction: Any, class_names: Sequence[str],
         keep = np.ones(len(boxes.labels), dtype=bool)
         if kind == "predicted" and score_threshold is not None:
             keep = boxes.scores >= score_threshold
+        b = boxes.boxes
+        keep &= (b[:, 2] > x0) & (b[:, 0] < x1) & (b[:, 3] > y0) & (b[:, 1] < y1)
         for i in np.flatnonzero(keep):
-            x1, y1, x2, y2 = boxes.boxes[i]
+            bx1, by1, bx2, by2 = b[i]
             colour = colours[int(boxes.labels[i]) % len(colours)]
             style = TRUE_STYLE if kind == "true" else PRED_STYLE
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False,
+            ax.add_patch(plt.Rectangle((bx1, by1), bx2 - bx1, by2 - by1, fill=False,
                                        edgecolor=colour, **style))
             if kind == "predicted":
-                ax.text(x1, y1 - 2, f"{class_names[boxes.labels[i]]} {boxes.scores[i]:.2f}",
-                        color="white", fontsize=7, va="bottom",
+                text = (f"{class_names[boxes.labels[i]]} " if with_class else "") + \
+                    f"{boxes.scores[i]:.2f}"
+                ax.text(max(bx1, x0), max(by1, y0), text, color="white", fontsize=fontsize,
+                        va="bottom", clip_on=True,
                         bbox={"facecolor": colour, "alpha": 0.7, "pad": 1, "linewidth": 0})
         shown[kind] = int(keep.sum())
-    for c, name in enumerate(class_names):
-        ax.plot([], [], color=colours[c % len(colours)], lw=3, label=name)
-    ax.plot([], [], color="black", **TRUE_STYLE, label=f"true ({shown['true']})")
-    which = "" if score_threshold is None else f" ≥ {score_threshold:g}"
-    ax.plot([], [], color="black", **PRED_STYLE,
-            label=f"predicted{which} ({shown['predicted']})")
-    ax.legend(fontsize=7, loc="upper right", framealpha=0.8)
-    ax.set_xlim(0, w)
-    ax.set_ylim(h, 0)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y1, y0)
     ax.axis("off")
+    return shown
+
+
+def _legend_handles(class_names: Sequence[str], score_threshold: Optional[float],
+                    shown: Optional[dict]) -> list:
+    from matplotlib.lines import Line2D
+
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    handles = [Line2D([], [], color=colours[c % len(colours)], lw=3, label=name)
+               for c, name in enumerate(class_names)]
+    which = "" if score_threshold is None else f" ≥ {score_threshold:g}"
+    true, pred = ("", "") if shown is None else (f" ({shown['true']})", f" ({shown['predicted']})")
+    handles.append(Line2D([], [], color="black", **TRUE_STYLE, label=f"true{true}"))
+    handles.append(Line2D([], [], color="black", **PRED_STYLE, label=f"predicted{which}{pred}"))
+    return handles
+
+
+def _legend(ax: Any, class_names: Sequence[str], score_threshold: Optional[float],
+            shown: dict) -> None:
+    ax.legend(handles=_legend_handles(class_names, score_threshold, shown), fontsize=7,
+              loc="upper right", framealpha=0.8)
+
+
+def _panels(n: int, columns: int, width: float, height: float) -> tuple[Any, Any, list]:
+    """A figure of ``n`` panels, ``columns`` to a row, under a header row (legend, title)."""
+    cols = max(1, min(columns, n))
+    rows = -(-n // cols)
+    fig = plt.figure(figsize=(width * cols, height * rows + 0.6))
+    grid = fig.add_gridspec(rows + 1, cols, height_ratios=[0.6] + [height] * rows)
+    head = fig.add_subplot(grid[0, :])
+    head.axis("off")
+    axes = [fig.add_subplot(grid[k // cols + 1, k % cols]) for k in range(n)]
+    return fig, head, axes
+
+
+def _header(head: Any, class_names: Sequence[str], score_threshold: Optional[float],
+            shown: Optional[dict], title: Optional[str]) -> None:
+    """The header row of a figure of panels: one legend for all, and the title."""
+    handles = _legend_handles(class_names, score_threshold, shown)
+    head.legend(handles=handles, loc="center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
-        ax.set_title(title, fontsize=9)
-    return _save(fig, path)
+        head.set_title(title, fontsize=9)
 
 
 def _pixels(image: Any) -> np.ndarray:
