@@ -71,6 +71,13 @@ def test_the_report_has_detection_sections_only(whole):
     assert "<img" in (whole.path / "report.html").read_text()
 
 
+def test_the_test_images_are_one_grid_and_small_images_get_no_crops(whole):
+    plots = sorted(p.name for p in (whole.path / "plots").glob("detection_*.png"))
+    assert plots == ["detection_pr_curves.png", "detection_test_images.png"]  # 128 px: no crops
+    summary = __import__("json").loads((whole.path / "summary.json").read_text())
+    assert summary["plots"]["test images: worst, best and per class"] == "detection_test_images.png"
+
+
 def test_an_interrupted_detection_run_resumes_bit_identically(whole, tmp_path, data_root):
     with pytest.raises(deepfit.errors.TrainingInterrupted):
         deepfit.train(data="synthetic-smear", out=str(tmp_path), name="cut",

@@ -15,7 +15,7 @@ from PIL import Image
 
 from deepfit.data.detection.boxes import NEG
 from deepfit.evaluate.detection import choose_score_threshold, detection_metrics
-from deepfit.evaluate.detection.plots import overlay, pr_curves
+from deepfit.evaluate.detection.plots import box_crops, overlay_grid, pr_curves
 from deepfit.report import write_report
 from deepfit.run import RunDir
 from deepfit.summary import versions
@@ -24,7 +24,9 @@ from deepfit.train.export import save_weights
 from deepfit.version import __version__
 
 SUBMISSION_COLUMNS = ["Image_ID", "class", "confidence", "ymin", "xmin", "ymax", "xmax"]
-OVERLAYS = 2  # best and worst test images shown, and one per class
+GRID_EACH = 4  # worst and best test images in the grid (and one per class)
+CROP_ABOVE = 600  # images longer than this (pixels) also get zoomed crops of boxes
+CROP_IMAGES = 6  # ... of their worst test images
 
 
 def submission_frame(detections: list[dict], class_names: list[str]) -> pd.DataFrame:
@@ -50,28 +52,49 @@ def count_ratio(names: list[str]) -> Any:
 
 
 def _overlays(setup: Any, test: list[dict], metrics: Any, folder: Path) -> dict[str, str]:
-    """Best, worst (by count error at the threshold) and one per class of the test images."""
+    """One grid of test images (the worst and best by count error at the threshold, and the
+    one with most boxes of each class) and, for large images, where whole-image panels
+    shrink the objects to a few pixels, zoomed crops of the worst images' missed, false and
+    found boxes."""
     threshold = metrics.counts["threshold"]
     truths = [setup.data.images[i] for i in setup.parts["test"]]
     error = [abs(len(t.labels) - int((d["scores"] >= threshold).sum()))
              for t, d in zip(truths, test)]
     order = list(np.argsort(error, kind="stable"))
-    picks = {f"best {k + 1}": order[k] for k in range(min(OVERLAYS, len(order)))}
-    picks.update({f"worst {k + 1}": order[-1 - k] for k in range(min(OVERLAYS, len(order)))})
+    picks = {f"worst {k + 1}": order[-1 - k] for k in range(min(GRID_EACH, len(order)))}
+    for k in range(min(GRID_EACH, len(order))):
+        if order[k] not in picks.values():
+            picks[f"best {k + 1}"] = order[k]
     for c, name in enumerate(setup.data.class_names):
         held = [j for j, t in enumerate(truths) if (t.labels == c).any()]
-        if held:
-            picks[f"class {name}"] = max(held, key=lambda j: int((truths[j].labels == c).sum()))
-    out = {}
+        best = max(held, key=lambda j: int((truths[j].labels == c).sum()), default=None)
+        if best is not None and best not in picks.values():
+            picks[f"most {name}"] = best
+    names = setup.data.class_names
+    panels = []
     for title, j in picks.items():
-        i = int(setup.parts["test"][j])
-        with Image.open(setup.data.path(i)) as img:
-            pixels = np.asarray(img.convert("RGB"))
-        path = folder / f"detection_{title.replace(' ', '_')}.png"
-        overlay(pixels, truths[j], test[j], setup.data.class_names, path, threshold,
-                f"{title}: {truths[j].image_id} (solid: true, dashed: predicted)")
-        out[f"overlay: {title}"] = path.name
+        shown = int((test[j]["scores"] >= threshold).sum())
+        panels.append((_pixels_of(setup, j), truths[j], test[j],
+                       f"{title}: {truths[j].image_id}\n{len(truths[j].labels)} true, "
+                       f"{shown} predicted"))
+    out = {}
+    overlay_grid(panels, names, folder / "detection_test_images.png", threshold,
+                 "Test images, worst and best by count error (solid: true, dashed: predicted "
+                 "with its score)")
+    out["test images: worst, best and per class"] = "detection_test_images.png"
+    if max(max(t.size) for t in truths) > CROP_ABOVE:
+        worst = [(_pixels_of(setup, j), truths[j], test[j], str(truths[j].image_id))
+                 for j in order[::-1][:CROP_IMAGES]]
+        if box_crops(worst, names, folder / "detection_crops.png", threshold,
+                     "Zoomed: boxes missed, false and found on the worst test images"):
+            out["zoomed boxes: missed, false and found"] = "detection_crops.png"
     return out
+
+
+def _pixels_of(setup: Any, j: int) -> np.ndarray:
+    """The RGB pixels of the j-th test image."""
+    with Image.open(setup.data.path(int(setup.parts["test"][j]))) as img:
+        return np.asarray(img.convert("RGB"))
 
 
 def write_outputs(setup: Any, trainer: Any, rd: RunDir, seconds: float,
