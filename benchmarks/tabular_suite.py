@@ -1,8 +1,7 @@
 """Tabular suite: deepfit's defaults beside scikit-learn's linear model and
 HistGradientBoosting on offline tables, the same seeded splits for every arm (issue #13).
-
-Tables (all offline: bundled with scikit-learn, statsmodels, palmerpenguins, vega_datasets;
-one synthetic): classification and regression, 150 to 50,000 rows, with missing values and
+Tables (offline: bundled with scikit-learn, statsmodels, palmerpenguins, vega_datasets; one
+synthetic): classification and regression, 150 to 50,000 rows, with missing values and
 categorical columns. ``pip install 'deepfit[bench]'`` installs the packages that ship them.
 
 Each table is split 5 times (seeds 0-4) by deepfit's own ``random_split`` (65 / 15 / 20 %
@@ -25,10 +24,9 @@ mean over seeds; an arm's rank on a table is 1 (best) to 3, ties share the mean 
 worse than 2 standard errors of that difference.
 
 Run: ``nice -n 10 .venv/bin/python benchmarks/tabular_suite.py --out suite.json`` (``--tables
-iris,wine`` for some tables, ``--seeds 2``, ``--set train.batch_size=32`` to measure other
-deepfit settings under ``--label``, ``--arms deepfit`` to skip the baselines, ``--merge A.json
-B.json`` to print one table from several result files, ``--merge A.json B.json --compare
-LABEL_A LABEL_B`` for two deepfit arms side by side).
+iris,wine`` or ``dev`` / ``holdout`` (``GROUPS``), ``--seeds 2``, ``--set KEY=VALUE --label L``
+for other deepfit settings, ``--arms deepfit`` to skip the baselines, ``--merge A.json B.json``
+for one table from several files, with ``--compare LABEL_A LABEL_B`` two deepfit arms).
 """
 
 from __future__ import annotations
@@ -58,6 +56,7 @@ import deepfit
 from deepfit.data.split import random_split
 
 SEEDS = 5
+BASELINES = ("linear", "hgb")  # the other arms are deepfit under their --label
 RANK_METRIC = {"classification": ("log_loss", False), "regression": ("r2", True)}  # higher?
 
 
@@ -160,6 +159,11 @@ TABLES: dict[str, tuple[str, Callable]] = {
     "cars": ("regression", t_cars),
     "randhie": ("regression", t_randhie),
 }
+
+
+# Fixed before issue #13's arms ran: per task kind, by rows, odd places dev, even holdout.
+GROUPS = {"dev": "iris,breast_cancer,anes96,digits,synthetic50k,star98,cars,randhie", "all":
+          ",".join(TABLES), "holdout": "wine,modechoice,seattle_weather,fair,penguins,diabetes"}
 
 
 def load_table(name: str) -> tuple[pd.DataFrame, str, str]:
@@ -294,7 +298,7 @@ def summarise(results: list[dict]) -> str:
                          + " | ".join(cell(m) for m in ("accuracy", "log_loss", "roc_auc", "r2", "rmse"))
                          + f" | {s['seconds'].mean():.1f} | {order[arm]:g} |")
         for arm in arms:
-            if not arm.startswith("deepfit") or "linear" not in means:
+            if arm in BASELINES or "linear" not in means:  # every deepfit arm, any label
                 continue
             d = (sub[sub["arm"] == arm].set_index("seed")[metric]
                  - sub[sub["arm"] == "linear"].set_index("seed")[metric]).dropna()
@@ -338,7 +342,7 @@ def compare(results: list[dict], before: str, after: str) -> str:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tables", default=",".join(TABLES))
+    p.add_argument("--tables", default="all", help="names, or a group: dev, holdout, all")
     p.add_argument("--seeds", type=int, default=SEEDS)
     p.add_argument("--arms", default="deepfit,linear,hgb",
                    help="arms to run; with --merge, the arm labels to show")
@@ -346,24 +350,22 @@ def main(argv=None) -> None:
                    help="a deepfit config override for the deepfit arm")
     p.add_argument("--label", default="deepfit", help="the deepfit arm's name in the output")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--out", default=None, help="JSON file for the results")
+    p.add_argument("--out", help="JSON file for the results")
     p.add_argument("--merge", nargs="+", default=None, help="print one table from these JSONs")
     p.add_argument("--compare", nargs=2, default=None, metavar=("BEFORE", "AFTER"),
                    help="with --merge: compare these two deepfit labels instead")
     args = p.parse_args(argv)
     if args.merge:
         results = [r for f in args.merge for r in json.load(open(f))["results"]]
-        if not args.compare:  # the arms named by --arms (by their labels) only
-            results = [r for r in results if r["arm"] in args.arms.split(",")]
-        print(compare(results, *args.compare) if args.compare else summarise(results))
-        return
+        keep = [r for r in results if args.compare or r["arm"] in args.arms.split(",")]
+        return print(compare(results, *args.compare) if args.compare else summarise(keep))
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     begin = time.perf_counter()
     with tempfile.TemporaryDirectory() as out_dir:
-        for table in args.tables.split(","):
+        for table in GROUPS.get(args.tables, args.tables).split(","):
             frame, target, kind = load_table(table)
             info = describe(frame, target)
             strat = frame[target].astype("category").cat.codes.to_numpy() \
