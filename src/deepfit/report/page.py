@@ -70,6 +70,6 @@ def figures_html(plots: dict[str, str], run_path: Path, reason: Optional[str]) -
 
 
 def figures_markdown(plots: dict[str, str], reason: Optional[str]) -> list[str]:
-    """report.md's counterpart of ``figures_html``."""
+    """The Markdown report's counterpart of ``figures_html``."""
     out = [line for title, rel in plots.items() for line in ("", f"![{title}]({rel})")]
     return out + (["", f"Not drawn: {reason}."] if reason else [])
