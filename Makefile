@@ -47,7 +47,7 @@ chromium:
 	  echo "note: Chromium is not installed; the playground's browser tests will be skipped"
 
 test: $(STAMP) fashion-mnist postgres chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/engine_overhead.py
