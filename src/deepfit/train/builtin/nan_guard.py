@@ -68,4 +68,4 @@ def diverged(trainer: Any, value: float, where: str) -> TrainingDiverged:
     lr = trainer.optimizer.param_groups[0]["lr"]
     return TrainingDiverged(f"training diverged: the loss became {value} at {where} "
                             f"(learning rate {lr:g}); lower train.lr, standardise the inputs "
-                            "(data.standardize=true), or set train.grad_clip=1.0")
+                            "(data.standardize=z or robust), or set train.grad_clip=1.0")
