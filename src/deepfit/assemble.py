@@ -88,9 +88,11 @@ def assemble(cfg: RunConfig, data: Any, model: Optional[nn.Module],
                                 fixed_splits=frozenset({"val", "test"}
                                                        - set(bundle.info["drawn_splits"])))
     check_applies(given, facts, cfg, accepted)
-    if given.train.batch_size is None and facts.kind == "table":  # scales with the rows
-        auto = dataclasses.replace(cfg.train, batch_size=None)
-        cfg = dataclasses.replace(cfg, train=auto.resolved(
+    # The batch (and for images the epochs and patience) scale with the training rows.
+    unset = {k: None for k in ("batch_size", "epochs", "patience")
+             if getattr(given.train, k) is None}
+    if unset and facts.kind in ("table", "image"):
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **unset).resolved(
             facts.kind, device.type, train_rows=len(bundle.train.y)))
         strategy.check(cfg.train)
     check_monitor(cfg.train.monitor, task)

@@ -127,9 +127,12 @@ class ModelConfig:
 class TrainConfig:
     """Optimisation: loss, optimiser, schedule, stopping, device and seed."""
 
-    epochs: Optional[int] = _opt(None, lo=1, help="default: 200 for tables, 20 for images")
-    batch_size: Optional[int] = _opt(None, lo=1, help="default: images 128; tables: training "
-                                     "rows / 64 rounded up to a power of two, 32 to 512")
+    epochs: Optional[int] = _opt(None, lo=1, help="default: 200 for tables; images: 20, more "
+                                 "for a small set (at least 500 steps, up to 200 epochs)")
+    batch_size: Optional[int] = _opt(None, lo=1, help="default: tables: training rows / 64 "
+                                     "rounded up to a power of two, 32 to 512; images: "
+                                     "training images / 16 rounded down to a power of two, "
+                                     "16 to 128")
     optimizer: str = _opt("adamw", choices=OPTIMIZERS)
     lr: float = _opt(1e-3, lo=0.0, lo_open=True)
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
@@ -144,7 +147,8 @@ class TrainConfig:
     plateau_patience: int = _opt(10, lo=0)
     checkpoint_every: int = _opt(0, lo=0, help="also checkpoint every N steps (0: epoch ends)")
     early_stopping: bool = _opt(True)
-    patience: Optional[int] = _opt(None, lo=1, help="default: 20 for tables, 8 for images")
+    patience: Optional[int] = _opt(None, lo=1, help="default: 20 for tables; images: 2/5 of "
+                                   "the epochs, at least 8")
     monitor: str = _opt("val_loss", help="validation metric for early stopping and 'best'")
     min_delta: float = _opt(0.0, lo=0.0)
     loss: str = _opt("auto", choices=LOSSES)
@@ -179,12 +183,15 @@ class TrainConfig:
                  train_rows: Optional[int] = None) -> TrainConfig:
         """A copy with every automatic value decided for the data ``kind`` ("table" or
         "image") and the ``device`` type; ``bf16``: the device supports bfloat16;
-        ``train_rows``: a table's training rows (the batch size scales with them; unknown:
-        32)."""
+        ``train_rows``: the training rows or images (a table's batch, and an image set's
+        batch, epochs and patience, scale with them; unknown: 32 for a table, 128 for
+        images)."""
         image = kind == "image"
-        batch = 128 if image else table_batch_size(train_rows or 0)
-        auto = {"epochs": 20 if image else 200, "batch_size": batch,
-                "patience": 8 if image else 20}
+        if image:
+            auto = image_training_values(train_rows or 0, self.batch_size, self.epochs)
+        else:
+            auto = {"epochs": 200, "batch_size": table_batch_size(train_rows or 0),
+                    "patience": 20}
         values = {k: v for k, v in auto.items() if getattr(self, k) is None}
         if self.schedule == "auto":
             values["schedule"] = "onecycle" if image else "plateau"
@@ -201,6 +208,26 @@ def table_batch_size(train_rows: int) -> int:
     rows) and a large table trains in seconds; small tables keep 32 (docs/benchmarks.md,
     "Tabular suite", has the measurements)."""
     return min(512, max(32, 1 << max(0, math.ceil(math.log2(max(train_rows, 1) / 64)))))
+
+
+IMAGE_MIN_STEPS = 500  # optimiser steps a small image set trains for at least
+
+
+def image_training_values(train_images: int, batch: Optional[int] = None,
+                          epochs: Optional[int] = None) -> dict[str, int]:
+    """The automatic batch, epochs and patience of an image set of ``train_images``
+    training images (0: unknown, a large set), given the ``batch`` and ``epochs`` the user
+    set, if any: the batch is the power of two at or below ``train_images / 16`` (an epoch of
+    at least 16 steps), from 16 to 128; the epochs give at least 500 optimiser steps, from 20
+    to 200; patience is 2/5 of the epochs, at least 8 (docs/benchmarks.md, "Small image
+    sets", has the measurements)."""
+    auto_batch = 128 if train_images <= 0 else min(128, max(16, 1 << max(0, int(
+        math.floor(math.log2(train_images / 16))))))
+    steps = math.ceil(train_images / (batch or auto_batch))
+    auto_epochs = (20 if train_images <= 0
+                   else min(200, max(20, math.ceil(IMAGE_MIN_STEPS / steps))))
+    return {"batch_size": auto_batch, "epochs": auto_epochs,
+            "patience": max(8, math.ceil(0.4 * (epochs or auto_epochs)))}
 
 
 @dataclass(frozen=True)

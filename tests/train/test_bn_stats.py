@@ -35,7 +35,7 @@ def test_a_small_image_set_is_evaluated_with_statistics_of_its_weights(tmp_path)
     seen six steps after six epochs: evaluation-mode outputs are near 0.5 although the
     ranking is perfect. Recomputed statistics give the probabilities their ceiling."""
     data = str(stripes(tmp_path / "img"))
-    common = dict(data=data, model="cnn", epochs=6, out=tmp_path, progress=False,
+    common = dict(data=data, model="cnn", epochs=6, batch_size=128, out=tmp_path, progress=False,
                   plots=False, report=False, bootstrap=0)
     fixed = deepfit.train(**common, name="auto")
     trap = deepfit.train(**common, name="off", **{"train.precise_bn": False})
