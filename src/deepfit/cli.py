@@ -129,7 +129,7 @@ def _show_run(run: Any) -> int:
     else:
         _print_metrics(run.metrics, run.task)
         _print_warnings(run.path)
-    print(f"\nrun:    {run.path}\nreport: {run.report_path}")
+    print(f"\nrun:    {run.path}\nreport: {run.report_path or 'none (eval.report=false)'}")
     return 0
 
 

@@ -69,7 +69,9 @@ class Run:
 
     @property
     def report_path(self) -> Optional[Path]:
-        return None if self.path is None else RunDir(self.path).report
+        """report.html, or None when the run wrote none (``eval.report=false``)."""
+        report = None if self.path is None else RunDir(self.path).report
+        return report if report is not None and report.is_file() else None
 
     def __repr__(self) -> str:
         test = self.metrics.get("test") or {}
