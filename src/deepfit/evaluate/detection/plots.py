@@ -200,7 +200,7 @@ def _legend_handles(class_names: Sequence[str], score_threshold: Optional[float]
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     handles = [Line2D([], [], color=colours[c % len(colours)], lw=3, label=name)
                for c, name in enumerate(class_names)]
-    which = "" if score_threshold is None else f" ≥ {score_threshold:g}"
+    which = "" if score_threshold is None else f" ≥ {score_threshold:.3g}"
     true, pred = ("", "") if shown is None else (f" ({shown['true']})", f" ({shown['predicted']})")
     handles.append(Line2D([], [], color="black", **TRUE_STYLE, label=f"true{true}"))
     handles.append(Line2D([], [], color="black", **PRED_STYLE, label=f"predicted{which}{pred}"))
