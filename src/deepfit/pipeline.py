@@ -184,7 +184,7 @@ def resume(run_dir: str | Path, *, data: Any = None, model: Optional[nn.Module] 
 def _run(cfg: RunConfig, data: Any, model: Optional[nn.Module], callbacks: Sequence[Callback],
          split: Optional[pd.Series], rd: Optional[RunDir] = None,
          state: Optional[dict] = None, refit: Optional[RefitPlan] = None) -> Run:
-    from deepfit.detection.setup import is_detection
+    from deepfit.detection import is_detection
     if is_detection(cfg, data):  # boxes per image: its own loop, metrics and files
         from deepfit.detection.run import train_detection
         return train_detection(cfg, data, model, callbacks, split, rd, state, refit)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -46,13 +45,6 @@ class DetectionSetup:
     test: DetectionDataset
     augment: list[str]
     data_seed: int
-
-
-def is_detection(cfg: RunConfig, data: Any) -> bool:
-    """True when the run's data are boxes per image (or data.task says detection)."""
-    if data is not None:
-        return False
-    return source_kind(cfg.data) in ("detection-file", "detection-synthetic")
 
 
 def resolved(cfg: RunConfig, device: torch.device) -> RunConfig:
