@@ -227,8 +227,7 @@ def explain_images(run_dir: Any, sources: Sequence[str], out: Optional[Path] = N
             titles = [f"{_short(str(ids[r]), 18)}\n{t}" for r, t in zip(rows, titles)]
             name = Path(str(source)).stem or "images"
             folder = folder or _new_folder(out, rd)  # made once the first maps are computed
-            path = folder / (f"{name}.png" if len(images) <= 8 else
-                             f"{name}_{start // 8 + 1}.png")
+            path = _free_path(folder, name if len(images) <= 8 else f"{name}_{start // 8 + 1}")
             what = (f"class {run.schema.class_names[target_code]!r}" if target_code is not None
                     else "the predicted class" if run.task != "regression" else "the prediction")
             explanation_figure(images[rows], maps, titles, correct, path,
@@ -253,6 +252,16 @@ def _target_code(run: Run, target: Optional[str]) -> Optional[int]:
         raise ConfigError(f"--class {target!r} is not a class of the model; its classes: "
                           f"{', '.join(names)}")
     return names.index(target)
+
+
+def _free_path(folder: Path, stem: str) -> Path:
+    """``folder/stem.png``, or ``stem-2.png``, ``stem-3.png``, ... when an earlier source of
+    the same call took that name (two files called scan.png in different folders)."""
+    path, k = folder / f"{stem}.png", 1
+    while path.exists():
+        k += 1
+        path = folder / f"{stem}-{k}.png"
+    return path
 
 
 def _new_folder(out: Optional[Path], rd: RunDir) -> Path:

@@ -114,6 +114,18 @@ def test_deepfit_explain_draws_new_images_and_never_overwrites(square_run, tmp_p
     assert sorted(p.name for p in (square_run.path / "explanations").iterdir()) == ["1", "2"]
 
 
+def test_two_images_of_the_same_name_get_two_figures(square_run, tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        Image.fromarray(square_image(rng, True)[0]).save(tmp_path / folder / "scan.png")
+    out = tmp_path / "maps"
+    assert main(["explain", str(square_run.path), str(tmp_path / "a" / "scan.png"),
+                 str(tmp_path / "b" / "scan.png"), "--method", "saliency", "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["scan-2.png", "scan.png"]  # none overwritten
+    assert capsys.readouterr().out.count("wrote ") == 2
+
+
 def test_deepfit_explain_refuses_a_table_run(tmp_path, capsys):
     run = deepfit.train(data="iris", epochs=1, out=tmp_path, progress=False, plots=False,
                         report=False, bootstrap=0)
