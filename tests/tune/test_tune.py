@@ -355,3 +355,27 @@ def test_the_study_file_follows_the_umask_and_nested_refuses_a_split(tmp_path):
     split = pd.Series(["train"] * 120 + ["test"] * 40)
     with pytest.raises(ConfigError, match="nested=K\\) makes each outer fold's split itself"):
         tune(data=toy(), space=SPACE, trials=1, nested=2, split=split, out=tmp_path, **QUIET)
+
+
+def test_the_final_fit_keeps_the_trials_batch_and_epoch_limit(tmp_path):
+    """300 small images: the trial's automatic batch and epoch limit come from its 195
+    training images; the final fit on train + validation (240 images) would resolve others
+    (fewer epochs than the trial's best one). It trains with the trial's values instead."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (tmp_path / "img" / c).mkdir(parents=True)
+        for i in range(150):
+            a = (rng.random((8, 8)) * 120).astype(np.uint8)
+            a[:, :4] += 120 if c == "a" else 0  # learnable: the left half is brighter
+            Image.fromarray(a).save(tmp_path / "img" / c / f"{i}.png")
+    result = tune(data=str(tmp_path / "img"), space={"train.lr": {"low": 1e-3, "high": 3e-3}},
+                  trials=1, out=tmp_path, name="t", seed=0, **QUIET,
+                  **{"model.name": "mlp", "model.hidden": [8], "train.patience": 3})
+    trial = optuna.load_study(study_name="t", storage=f"sqlite:///{tmp_path / 't' / 'study.db'}"
+                              ).best_trial.user_attrs["outcome"]
+    final = load(result.final.path)
+    assert trial["train"]["batch_size"] == final.config.train.batch_size
+    assert trial["train"]["epochs"] == final.config.train.epochs
+    assert len(final.history) == trial["best_epoch"]

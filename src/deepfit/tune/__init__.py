@@ -219,6 +219,11 @@ def _final(rd: RunDir, record: dict, study: Any, space: SearchSpace, best: Any,
             and RunDir(rd.path / done["path"]).summary.is_file()):
         return load(rd.path / done["path"])
     plan = refit_plan(best) if refit == "train+val" else None
+    if plan is not None:  # the trial's own batch and epoch limit, not ones re-resolved from
+        # the larger train + validation rows (a smaller limit would stop before its epochs)
+        trained = {f"train.{k}": v for k, v in (outcome(best).get("train") or {}).items()
+                   if v is not None and getattr(best_cfg.train, k) is None}
+        best_cfg = best_cfg.override(trained) if trained else best_cfg
     name = FINAL
     for i in range(2, 10_000):
         if not (rd.path / name).exists():

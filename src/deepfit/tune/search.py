@@ -79,7 +79,8 @@ class Search:
         trial.set_user_attr(OUTCOME, {"epochs": outcome.epochs, "best_epoch": outcome.best_epoch,
                                       "pruned_at": outcome.pruned_at,
                                       "seconds": round(outcome.seconds, 3),
-                                      "lrs": outcome.lrs, "tuning": outcome.tuning})
+                                      "lrs": outcome.lrs, "tuning": outcome.tuning,
+                                      "train": outcome.train})
         if outcome.pruned_at is not None:
             self.say(f"trial {trial.number}: pruned at epoch {outcome.pruned_at} "
                      f"({outcome.seconds:.1f} s)")

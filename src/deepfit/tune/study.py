@@ -32,7 +32,8 @@ SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
 ERROR = "error"  # user attr: why a trial failed on its configuration (counts in the budget)
 WORKER = "worker"  # user attr: "host pid start" of the process running the trial
-OUTCOME = "outcome"  # user attr: {"epochs", "best_epoch", "pruned_at", "seconds", "lrs", "tuning"}
+OUTCOME = "outcome"  # user attr: {"epochs", "best_epoch", "pruned_at", "seconds", "lrs", "tuning",
+#                     "train": the batch size and epoch limit it resolved}
 
 
 def outcome(trial: Any) -> dict[str, Any]:

@@ -136,6 +136,9 @@ class TrialOutcome:
     # learning rate of each epoch up to the best, and the threshold tuned on validation.
     lrs: list[float] = field(default_factory=list)
     tuning: Optional[dict[str, Any]] = None
+    # The batch and epoch limit it trained with, once resolved from its training rows: a
+    # final fit on train + validation has more rows and would resolve others.
+    train: dict[str, Any] = field(default_factory=dict)
 
 
 def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional[pd.Series],
@@ -163,7 +166,8 @@ def run_trial(trial: Any, cfg: RunConfig, data: Any, model: Any, split: Optional
     tracking.finish(values={f"trial_{metric}": value})
     lrs = [float(r[LR]) for r in history.rows[:trainer.best_epoch or 0]]
     return TrialOutcome(value, len(history), trainer.best_epoch, report.pruned_at,
-                        time.perf_counter() - started, report.values, lrs, tuning)
+                        time.perf_counter() - started, report.values, lrs, tuning,
+                        {"batch_size": c.train.batch_size, "epochs": c.train.epochs})
 
 
 def _plain(tuning: dict[str, Any]) -> dict[str, Any]:
