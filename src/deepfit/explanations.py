@@ -207,6 +207,8 @@ def explain_images(run_dir: Any, sources: Sequence[str], out: Optional[Path] = N
                           layer, methods, layer_key="--layer")
     target_code = _target_code(run, target)
     rd, folder = RunDir(run.path), None
+    if out is not None and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--output {out} is a file; give a new or empty folder")
     if out is not None and Path(out).exists() and any(Path(out).iterdir()):
         raise ConfigError(f"--output {out} is not empty; give a new folder (nothing is "
                           "overwritten)")
@@ -222,6 +224,9 @@ def explain_images(run_dir: Any, sources: Sequence[str], out: Optional[Path] = N
             if target_code is not None:
                 targets = [target_code] * len(rows)
             maps = explainer.maps(images[rows], targets)
+            if not maps:  # only Grad-CAM asked, and no layer has feature maps
+                raise ConfigError("--method gradcam: the model has no layer with feature maps "
+                                  "(an MLP on pixels); use integrated_gradients or saliency")
             titles, correct = _titles(run.task, rows, preds.y_true, preds.y_pred, preds.scores,
                                       run.schema.class_names)
             titles = [f"{_short(str(ids[r]), 18)}\n{t}" for r, t in zip(rows, titles)]

@@ -195,3 +195,32 @@ def test_per_class_group_names_how_many_classes_it_leaves_out():
     groups = report_groups("multiclass", y, y, scores, [f"c{i}" for i in range(15)])
     assert list(groups["One per class (the first 12 of 15)"]) == list(range(12))
     assert "Wrong, most confident" not in groups  # no mistakes: no empty figure
+
+
+def test_the_sanity_check_leaves_the_random_streams_as_it_found_them():
+    from deepfit.evaluate.explain import randomised
+
+    model = SmallCNN(1, 2, channels=(4,))
+    torch.manual_seed(5)
+    before = torch.random.get_rng_state()
+    fresh = randomised(model, seed=1)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert not torch.equal(fresh.features[0][0].weight, model.features[0][0].weight)
+
+
+def test_explain_refuses_a_file_as_output_and_gradcam_without_feature_maps(square_run,
+                                                                            tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    Image.fromarray(square_image(rng, True)[0]).save(tmp_path / "one.png")
+    (tmp_path / "file.txt").write_text("x")
+    run = str(square_run.path)
+    assert main(["explain", run, str(tmp_path / "one.png"), "-o", str(tmp_path / "file.txt")]) == 2
+    assert "is a file; give a new or empty folder" in capsys.readouterr().err
+    mlp = deepfit.train(data=str(square_run.path.parent.parent / "img"), model="mlp", epochs=1,
+                        out=tmp_path / "runs", progress=False, plots=False, report=False,
+                        bootstrap=0)
+    assert main(["explain", str(mlp.path), str(tmp_path / "one.png"), "--method",
+                 "gradcam"]) == 2
+    assert "no layer with feature maps" in capsys.readouterr().err
+    assert not (mlp.path / "explanations").exists() or not any(
+        (mlp.path / "explanations").iterdir())

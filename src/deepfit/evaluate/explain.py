@@ -156,9 +156,11 @@ def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
     """A copy of ``model`` with every weight drawn afresh (each layer's own initialisation;
     a parameter of no such layer from N(0, 0.02²)), for the sanity check."""
     fresh = copy.deepcopy(model)
-    generator_state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    # Every generator manual_seed touches (the CPU's and each GPU's) is put back afterwards:
+    # the check leaves the process's random streams as it found them.
+    gpus = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=gpus):
+        torch.manual_seed(seed)
         reset: set[int] = set()
         for module in fresh.modules():
             if callable(getattr(module, "reset_parameters", None)):
@@ -168,8 +170,6 @@ def randomised(model: nn.Module, seed: int = 0) -> nn.Module:
             for p in fresh.parameters():
                 if id(p) not in reset:
                     p.normal_(0.0, 0.02)
-    finally:
-        torch.random.set_rng_state(generator_state)
     return fresh.eval()
 
 

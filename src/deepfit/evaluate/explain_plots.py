@@ -63,7 +63,8 @@ def explanation_figure(images: np.ndarray, maps: dict[str, np.ndarray], titles: 
                 ax.imshow(_grey(image), cmap="gray", vmin=0, vmax=1)
                 heat = scaled(maps[method][i])
                 if heat is None:
-                    ax.text(0.5, 0.5, "all zero", ha="center", va="center", fontsize=7,
+                    empty = "all zero" if np.isfinite(maps[method][i]).all() else "undefined"
+                    ax.text(0.5, 0.5, empty, ha="center", va="center", fontsize=7,
                             color="#cf222e", transform=ax.transAxes)
                 else:
                     ax.imshow(heat, cmap="inferno", alpha=0.55, vmin=0, vmax=1)
