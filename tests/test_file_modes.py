@@ -57,3 +57,19 @@ def test_every_run_file_follows_the_umask(tmp_path, umask):
     wrong = {name: oct(mode) for name, mode in modes.items()
              if mode != (0o755 if (tmp_path / "runs" / name).is_dir() else 0o644)}
     assert not wrong, wrong
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o002])
+def test_a_generated_data_set_follows_the_umask(tmp_path, umask, mask):
+    """The synthetic smears are written into a temporary folder and renamed: the folder and
+    its files get the user's modes, not the 0700 of ``tempfile.mkdtemp``."""
+    from deepfit.config import DataConfig
+    from deepfit.data.detection.source import smear_folder
+
+    umask(mask)
+    folder = smear_folder(DataConfig(source="synthetic-smear", root=str(tmp_path),
+                                     n_samples=4), seed=0)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o777 & ~mask
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o666 & ~mask for p in files)
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing left over

@@ -56,3 +56,18 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:  # another writer's name: draw again
             continue
+
+
+def temporary_folder(path: Path) -> Path:
+    """A new, uniquely named, empty folder beside ``path`` (to fill, then rename to ``path``),
+    mode 0777 less the umask like any folder the user makes (``tempfile.mkdtemp`` makes it
+    0700: a data set renamed from it would be private)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            tmp.mkdir(0o777)
+            return tmp
+        except FileExistsError:  # another writer's name: draw again
+            continue

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -18,6 +17,7 @@ from deepfit.data.detection.formats import detect_format, load_detection
 from deepfit.data.detection.synthetic_smear import NAME as SMEAR, write_synthetic_smear
 from deepfit.data.images.options import data_root, image_options
 from deepfit.errors import DataError
+from deepfit.files import temporary_folder
 
 SMEAR_SIZE = (128, 128)  # the synthetic smears' pixels (data.image_size is the model's)
 SMEAR_GROUP = "slide"
@@ -46,8 +46,7 @@ def smear_folder(cfg: DataConfig, seed: int) -> Path:
     folder = root / f"{SMEAR}-n{cfg.n_samples}-seed{seed}-{h}x{w}"
     if (folder / "Train.csv").is_file():
         return folder
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=root))
+    tmp = temporary_folder(folder)
     try:
         write_synthetic_smear(tmp, n_images=cfg.n_samples, size=SMEAR_SIZE, seed=seed)
         os.replace(tmp, folder)
