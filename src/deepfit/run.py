@@ -86,6 +86,11 @@ class RunDir:
         self.study_db = self.path / "study.db"
         self.nested = self.path / "nested.json"
         self.tuning = self.path / "tuning.json"
+        # A run saved from the playground: the page's settings, its points (with their
+        # split), and its history per recorded step with the test loss.
+        self.playground = self.path / "playground.json"
+        self.playground_points = self.path / "points.csv"
+        self.playground_history = self.path / "playground_history.csv"
 
     def is_run(self) -> bool:
         """Whether the folder holds a deepfit run (finished or not): it has a config."""

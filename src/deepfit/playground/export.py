@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from deepfit.models.mlp import ACTIVATIONS
 from deepfit.playground.link import edited as points_edited
 from deepfit.playground.points import Points, features
 from deepfit.playground.session import Session
+from deepfit.run import RunDir
 
 TARGET = "y"
 OPTIMIZERS = {"sgd": "SGD", "momentum": "SGD with momentum 0.9", "adam": "Adam"}
@@ -117,11 +117,12 @@ def save_run(session: Session, out: Path, name: str | None) -> Path:
     state = {"settings": s.to_dict(), "step": session.step_count, "epoch": session.epoch,
              "data": "the points in points.csv" if s.data == "upload" or edited(session)
              else "the generator's, as settings say"}
-    (run.path / "playground.json").write_text(json.dumps(state, indent=2) + "\n")
+    rd = RunDir(run.path)
+    rd.write_json(rd.playground, state)
     table = pd.DataFrame(p.X, columns=["x1", "x2"][:p.X.shape[1]])
     table[TARGET] = labels(p)
     table["split"] = split
-    table.to_csv(run.path / "points.csv", index=False)
+    rd.write_text(rd.playground_points, table.to_csv(index=False))
     rows = list(session.history)
     if session.step_count > rows[-1]["step"]:  # and the steps since, as the page shows them
         rows.append(session.record(round(session.epoch, 4)))
@@ -129,7 +130,7 @@ def save_run(session: Session, out: Path, name: str | None) -> Path:
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    (run.path / "playground_history.csv").write_text(text.getvalue())
+    rd.write_text(rd.playground_history, text.getvalue())
     return run.path
 
 
