@@ -18,8 +18,20 @@ def _cli(*args, cwd=None):
                           text=True, cwd=cwd, timeout=300)
 
 
-def test_train_evaluate_predict_runs_report(tmp_path, tabular_csv):
+def _in_process(capsys, *args):
+    """The same commands through ``main`` in this process (each subprocess pays PyTorch's
+    import again); returns (exit code, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as stop:  # argparse's own refusals
+        code = stop.code
+    got = capsys.readouterr()
+    return code, got.out, got.err
+
+
+def test_train_evaluate_predict_runs_report(tmp_path, tabular_csv, capsys):
     out = tmp_path / "runs"
+    # The first command through the real console entry point, as a user runs it ...
     res = _cli("train", "--data", str(tabular_csv), "--target", "diagnosis", "--out", str(out),
                "--name", "first", "--quiet", "data.id_column=patient", *FAST)
     assert res.returncode == 0, res.stderr
@@ -27,32 +39,35 @@ def test_train_evaluate_predict_runs_report(tmp_path, tabular_csv):
     run = out / "first"
     assert (run / "report.html").is_file() and (run / "checkpoints" / "best.pt").is_file()
 
-    res = _cli("evaluate", str(run), "--data", str(tabular_csv))
-    assert res.returncode == 0, res.stderr
-    assert "Accuracy" in res.stdout
+    # ... the rest through main() in this process.
+    code, stdout, err = _in_process(capsys, "evaluate", str(run), "--data", str(tabular_csv))
+    assert code == 0, err
+    assert "Accuracy" in stdout
 
     new_rows = pd.read_csv(tabular_csv).drop(columns=["diagnosis"]).head(7)
     new_rows.to_csv(tmp_path / "new.csv", index=False)
-    res = _cli("predict", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"))
-    assert res.returncode == 0, res.stderr
+    predict = ("predict", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"))
+    code, stdout, err = _in_process(capsys, *predict)
+    assert code == 0, err
     preds = pd.read_csv(tmp_path / "p.csv")
     assert len(preds) == 7 and list(preds.columns) == ["patient", "predicted", "p_healthy",
                                                        "p_sick"]
     assert preds["patient"].tolist() == new_rows["patient"].tolist()
 
-    res = _cli("predict", str(run), str(tmp_path / "new.csv"), "-o", str(tmp_path / "p.csv"))
-    assert res.returncode == 2 and "already exists" in res.stderr  # never overwrite
+    code, stdout, err = _in_process(capsys, *predict)
+    assert code == 2 and "already exists" in err  # never overwrite
 
-    res = _cli("runs", "--out", str(out))
-    assert res.returncode == 0 and "first" in res.stdout and "Accuracy" in res.stdout
+    code, stdout, err = _in_process(capsys, "runs", "--out", str(out))
+    assert code == 0 and "first" in stdout and "Accuracy" in stdout
 
     (run / "report.html").unlink()
-    res = _cli("report", str(run))
-    assert res.returncode == 0 and (run / "report.html").is_file()
+    code, stdout, err = _in_process(capsys, "report", str(run))
+    assert code == 0 and (run / "report.html").is_file()
 
     # The saved config re-runs the experiment into a new directory.
-    res = _cli("train", str(run / "config.yaml"), "--name", "second", "--quiet")
-    assert res.returncode == 0, res.stderr
+    code, stdout, err = _in_process(capsys, "train", str(run / "config.yaml"), "--name",
+                                    "second", "--quiet")
+    assert code == 0, err
     assert (pd.read_csv(out / "second" / "history.csv")["train_loss"]
             == pd.read_csv(run / "history.csv")["train_loss"]).all()
 

@@ -1,7 +1,9 @@
 """Every script in examples/ runs end to end in --quick mode and prints its key result.
 
 Each script is run as a user would run it (``python examples/NAME.py --quick --out DIR``), in
-a fresh interpreter, from an empty working directory so that nothing lands in the repo.
+a fresh interpreter, from an empty working directory so that nothing lands in the repo. The
+scripts that need nothing from their test run two at a time, started together by a fixture
+(most of a quick run is the interpreter importing PyTorch, which a second core overlaps).
 The bounds are looser than the full runs' results (see the comment at the top of each
 script and examples/README.md) but were met on every quick run we measured.
 """
@@ -12,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -30,20 +33,41 @@ CLASSIFIERS = {
 }
 
 
-def run_example(name: str, tmp_path: Path, *extra: str) -> str:
+def _launch(name: str, tmp_path: Path, *extra: str, threads: str | None = None):
     out = tmp_path / "runs"
     work = tmp_path / "cwd"
-    work.mkdir()
+    work.mkdir(parents=True)
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
            "DEEPFIT_CACHE": str(tmp_path / "cache")}
-    proc = subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out),
+    if threads:
+        env["OMP_NUM_THREADS"] = threads
+    return subprocess.run([sys.executable, str(EXAMPLES / name), "--quick", "--out", str(out),
                            *extra],
                           cwd=work, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _checked(name: str, tmp_path: Path, proc: subprocess.CompletedProcess) -> str:
+    out, work = tmp_path / "runs", tmp_path / "cwd"
     assert proc.returncode == 0, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-3000:]}"
     assert not any(work.iterdir()), f"{name} wrote into its working directory"
     runs = [p for p in out.iterdir() if p.is_dir()]
     assert len(runs) == 1 and (runs[0] / "metrics.json").is_file(), list(out.iterdir())
     return proc.stdout
+
+
+def run_example(name: str, tmp_path: Path, *extra: str) -> str:
+    return _checked(name, tmp_path, _launch(name, tmp_path, *extra))
+
+
+@pytest.fixture(scope="module")
+def quick_runs(tmp_path_factory):
+    """linear_regression and the classifiers, two at a time, one thread each: name ->
+    (its folder, its finished process)."""
+    names = ["linear_regression.py", *sorted(CLASSIFIERS)]
+    roots = {n: tmp_path_factory.mktemp(n.removesuffix(".py")) for n in names}
+    with ThreadPoolExecutor(2) as pool:
+        procs = dict(zip(names, pool.map(lambda n: _launch(n, roots[n], threads="1"), names)))
+    return {n: (roots[n], procs[n]) for n in names}
 
 
 def test_every_example_is_tested():
@@ -52,8 +76,9 @@ def test_every_example_is_tested():
                                           "cifar_cnn.py"}
 
 
-def test_linear_regression_recovers_w_and_b(tmp_path):
-    stdout = run_example("linear_regression.py", tmp_path)
+def test_linear_regression_recovers_w_and_b(quick_runs):
+    root, proc = quick_runs["linear_regression.py"]
+    stdout = _checked("linear_regression.py", root, proc)
     match = re.search(r"w = (-?[0-9.]+), b = (-?[0-9.]+)", stdout)
     assert match, stdout
     w, b = map(float, match.groups())
@@ -61,8 +86,9 @@ def test_linear_regression_recovers_w_and_b(tmp_path):
 
 
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
-def test_classifier_example_reaches_its_accuracy(name, tmp_path):
-    stdout = run_example(name, tmp_path)
+def test_classifier_example_reaches_its_accuracy(name, quick_runs):
+    tmp_path, proc = quick_runs[name]
+    stdout = _checked(name, tmp_path, proc)
     match = ACCURACY.search(stdout)
     assert match, stdout
     accuracy, rows = float(match.group(1)), int(match.group(2))

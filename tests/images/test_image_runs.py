@@ -17,6 +17,7 @@ from interrupts import SignalAtStep
 from PIL import Image
 
 import deepfit
+from deepfit.cli import main
 from deepfit.errors import DataError, TrainingInterrupted
 from deepfit.train.checkpoint import load_checkpoint
 from deepfit.train.export import load_weights
@@ -83,32 +84,43 @@ def test_a_cnn_learns_an_image_folder_and_reports_it(tmp_path):
         loaded.evaluate(loose)
 
 
-def test_cli_trains_predicts_and_evaluates_an_image_folder(tmp_path):
+def test_cli_trains_predicts_and_evaluates_an_image_folder(tmp_path, monkeypatch, capsys):
     folder = bright_side_folder(tmp_path / "sides", n=24, color=False)
     env = {**os.environ, "DEEPFIT_CACHE": str(tmp_path / "cache")}
-
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "deepfit", *args], capture_output=True,
-                              text=True, cwd=tmp_path, env=env, timeout=300)
-
-    res = cli("train", "--data", str(folder), "--name", "img", "--quiet", "--epochs", "3",
-              "model.channels=[8]", "train.batch_size=16", "eval.bootstrap=0")
+    # Training through the real console entry point, as a user runs it ...
+    res = subprocess.run([sys.executable, "-m", "deepfit", "train", "--data", str(folder),
+                          "--name", "img", "--quiet", "--epochs", "3", "model.channels=[8]",
+                          "train.batch_size=16", "eval.bootstrap=0"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert res.returncode == 0, res.stderr
     run = tmp_path / "runs" / "img"
     assert (run / "plots" / "test_images.png").is_file() and (run / "report.html").is_file()
     config = (run / "config.yaml").read_text()
     assert "name: cnn" in config and "batch_size: 16" in config and "schedule: onecycle" in config
-    res = cli("predict", str(run), str(folder / "top"), "-o", str(tmp_path / "p.csv"))
-    assert res.returncode == 0, res.stderr
+
+    # ... the other commands through main() in this process (a subprocess each would pay
+    # PyTorch's import again), with the same cache folder and working directory.
+    monkeypatch.setenv("DEEPFIT_CACHE", env["DEEPFIT_CACHE"])
+    monkeypatch.chdir(tmp_path)
+
+    def cli(*args):
+        try:
+            code = main(list(args))
+        except SystemExit as stop:
+            code = stop.code
+        return code, capsys.readouterr()
+
+    code, got = cli("predict", str(run), str(folder / "top"), "-o", str(tmp_path / "p.csv"))
+    assert code == 0, got.err
     preds = pd.read_csv(tmp_path / "p.csv")
     assert len(preds) == 24 and list(preds.columns) == ["image", "predicted", "p_bottom", "p_top"]
-    res = cli("evaluate", str(run), "--data", str(folder))
-    assert res.returncode == 0 and "Accuracy" in res.stdout, res.stderr
+    code, got = cli("evaluate", str(run), "--data", str(folder))
+    assert code == 0 and "Accuracy" in got.out, got.err
     (folder / "up").mkdir()
     Image.fromarray(np.zeros((16, 16), np.uint8)).save(folder / "up" / "u.png")
-    res = cli("evaluate", str(run), "--data", str(folder))
-    assert res.returncode == 2 and "class 'up', which the model was not trained on" in res.stderr
-    assert "Traceback" not in res.stderr
+    code, got = cli("evaluate", str(run), "--data", str(folder))
+    assert code == 2 and "class 'up', which the model was not trained on" in got.err
+    assert "Traceback" not in got.err
 
 
 def test_an_interrupted_image_run_resumes_bit_identically_with_augmentation(tmp_path):

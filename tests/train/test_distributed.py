@@ -26,9 +26,12 @@ import deepfit
 from deepfit.train.export import load_weights
 
 # An odd number of rows and a batch that does not divide them: uneven shares per process.
-ROWS, EPOCHS = 301, 4
+# Eight epochs of batch 8: long enough to kill a process midway (the resume test compares
+# with the fixture's two-process run, so every run here shares these settings).
+ROWS, EPOCHS = 301, 8
 COMMON = ["--epochs", str(EPOCHS), "--quiet", "model.dropout=0", "eval.plots=false",
-          "eval.report=false", "eval.bootstrap=50", "train.early_stopping=false"]
+          "eval.report=false", "eval.bootstrap=50", "train.early_stopping=false",
+          "train.batch_size=8"]
 
 
 def _deepfit(args, cwd, processes=1, wait=True, timeout=240):
@@ -88,7 +91,7 @@ def test_two_processes_train_the_weights_of_one(one_and_two):
     summary = json.loads((two / "summary.json").read_text())
     assert summary["training"]["processes"] == 2
     assert summary["training"]["device"] == "2 processes (cpu, DDP)"
-    assert summary["training"]["batch_size"] == 32  # the global batch, as configured
+    assert summary["training"]["batch_size"] == 8  # the global batch, as configured
 
 
 def test_metrics_of_two_processes_cover_the_whole_test_set_once(one_and_two):
@@ -125,13 +128,10 @@ def _epoch_saved(run: Path) -> int:
 
 
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="finds torchrun's workers in /proc")
-def test_a_killed_process_resumes_to_the_uninterrupted_weights_on_two_or_one(table):
-    args = ["--epochs", "8", "--quiet", "model.dropout=0", "eval.plots=false",
-            "eval.report=false", "eval.bootstrap=0", "train.early_stopping=false",
-            "train.batch_size=8"]
-    whole = _deepfit(["train", "--data", "t.csv", "--name", "whole", *args], table, 2)
-    assert whole.returncode == 0, whole.stderr[-3000:]
-    victim = _deepfit(["train", "--data", "t.csv", "--name", "killed", *args], table, 2,
+def test_a_killed_process_resumes_to_the_uninterrupted_weights_on_two_or_one(table,
+                                                                             one_and_two):
+    whole = one_and_two[1]  # the same settings on two processes, not interrupted
+    victim = _deepfit(["train", "--data", "t.csv", "--name", "killed", *COMMON], table, 2,
                       wait=False)
     run = table / "runs" / "killed"
     deadline = time.time() + 180
@@ -143,19 +143,19 @@ def test_a_killed_process_resumes_to_the_uninterrupted_weights_on_two_or_one(tab
     victim.communicate(timeout=120)
     assert victim.returncode != 0
     saved = _epoch_saved(run)
-    assert 2 <= saved < 8
+    assert 2 <= saved < EPOCHS
     copy = table / "runs" / "killed-on-one"
     subprocess.run(["cp", "-r", str(run), str(copy)], check=True)
 
     resumed = _deepfit(["resume", str(run)], table, 2)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    _close(_weights(run), _weights(table / "runs" / "whole"), atol=1e-7)
+    _close(_weights(run), _weights(whole), atol=1e-7)
     history = pd.read_csv(run / "history.csv")
-    assert list(history["epoch"]) == list(range(1, 9))
+    assert list(history["epoch"]) == list(range(1, EPOCHS + 1))
 
     on_one = _deepfit(["resume", str(copy)], table, 1)  # 2 processes -> 1
     assert on_one.returncode == 0, on_one.stderr[-3000:]
-    _close(_weights(copy), _weights(table / "runs" / "whole"), atol=1e-5)
+    _close(_weights(copy), _weights(whole), atol=1e-5)
 
 
 @pytest.mark.parametrize("setting,message", [

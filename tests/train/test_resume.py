@@ -114,8 +114,7 @@ def _wait_for_epoch(path, epoch, proc, timeout=120):
 
 def test_killed_processes_resume_to_the_uninterrupted_weights(tmp_path):
     """SIGTERM (clean stop) and SIGKILL (no warning, possibly mid-write) at random moments."""
-    reference = _start(tmp_path, "reference")
-    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+    reference = _start(tmp_path, "reference")  # runs beside the victim
     rng = np.random.default_rng(0)
     # The victim also checkpoints every 5 steps, so kills land inside epochs and during writes.
     proc = _start(tmp_path, "victim", "train.checkpoint_every=5")
@@ -131,6 +130,7 @@ def test_killed_processes_resume_to_the_uninterrupted_weights(tmp_path):
         proc = subprocess.Popen([sys.executable, "-m", "deepfit", "resume", str(run)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
     a, b = _weights(tmp_path / "reference"), _weights(run)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not list((run / "checkpoints").glob("*.tmp"))

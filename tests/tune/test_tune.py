@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +40,13 @@ def toy(n=160, seed=0, split=False):
     return frame
 
 
-def wait_until_running(load, timeout=120):
-    """Poll a study (``load()`` returns it) until one of its trials is running."""
+def wait_until_running(study, timeout=120):
+    """Poll ``study`` until one of its trials is running. One study object polled again and
+    again: a study loaded per poll opens a connection pool each time, and on a slow machine
+    those exhaust a PostgreSQL server's connections ("too many clients")."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if any(t.state.name == "RUNNING" for t in load().get_trials(deepcopy=False)):
+        if any(t.state.name == "RUNNING" for t in study.get_trials(deepcopy=False)):
             return
         time.sleep(0.1)
     raise AssertionError("no trial started")
@@ -142,25 +146,37 @@ def test_pruning_stops_poor_trials_early(tmp_path):
 
 def running_trial(folder: Path, first: int = 1):
     """The number of a trial (>= ``first``) the study in ``folder`` shows running with its
-    values drawn (so training), or None."""
+    values drawn (so training), or None. Read with one SQL query on Optuna's tables (about a
+    millisecond) rather than by loading the study (about 0.1 s): a trial of the slow search
+    lasts well under a second on a fast machine, and a slow poll can miss it."""
     try:
-        trials = study_of(folder).get_trials(deepcopy=False)
-    except Exception:  # the study is still being created
+        with closing(sqlite3.connect(f"file:{folder / 'study.db'}?mode=ro", uri=True,
+                                     timeout=1)) as db:
+            row = db.execute(
+                "SELECT number FROM trials t WHERE state = 'RUNNING' AND number >= ? AND"
+                " EXISTS (SELECT 1 FROM trial_user_attributes a WHERE a.trial_id = t.trial_id"
+                " AND a.key = 'worker') AND NOT EXISTS (SELECT 1 FROM trial_user_attributes a"
+                " WHERE a.trial_id = t.trial_id AND a.key = 'outcome') ORDER BY number",
+                (first,)).fetchone()
+    except sqlite3.Error:  # the study is still being created, or is being written
         return None
-    return next((t.number for t in trials if t.state.name == "RUNNING" and t.number >= first
-                 and "outcome" not in t.user_attrs and "worker" in t.user_attrs), None)
+    return None if row is None else row[0]
 
 
 def start_and_stop(cmd: list, folder: Path, sig: int) -> subprocess.Popen:
     """Start ``cmd``; send ``sig`` while its second trial trains."""
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
+    sent = False
     while time.monotonic() < deadline and proc.poll() is None:
         if (folder / "study.db").is_file() and running_trial(folder) is not None:
             proc.send_signal(sig)
+            sent = True
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     proc.wait(timeout=60)
+    assert sent, f"the search ended (exit {proc.returncode}) before a second trial was seen" \
+                 f" running: {proc.stderr.read()}"
     return proc
 
 
@@ -202,7 +218,7 @@ def test_two_workers_share_one_sqlite_study(tmp_path):
     tune(data=str(data), trials=0 + 1, epochs=3, out=tmp_path, name="w", worker=True, **QUIET)
     worker = subprocess.Popen(base + ["--worker"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    wait_until_running(lambda: study_of(tmp_path / "w"))
+    wait_until_running(study_of(tmp_path / "w"))
     assert main(base[3:]) == 0  # the main process, here: it waits for the worker's trials
     out, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
@@ -226,7 +242,7 @@ def test_two_workers_share_a_postgresql_study(tmp_path, postgres_url):
          storage=postgres_url, **QUIET)
     worker = subprocess.Popen(base + ["--worker"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
-    wait_until_running(lambda: optuna.load_study(study_name=name, storage=postgres_url))
+    wait_until_running(optuna.load_study(study_name=name, storage=postgres_url))
     assert main(base[3:]) == 0
     _, err = worker.communicate(timeout=300)
     assert worker.returncode == 0, err
