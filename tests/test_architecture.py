@@ -19,7 +19,7 @@ LAYERS = [
     {"result", "assemble", "pipeline", "summary", "inspection", "explanations", "compare", "cv",
      "detection",
      "tune", "sklearn", "estimators", "serve", "playground", "predict_files", "export", "track"},
-    {"cli", "cli_args", "launch", "__main__", "__init__"},
+    {"cli", "cli_args", "launch", "entry", "__main__", "__init__"},
 ]
 
 

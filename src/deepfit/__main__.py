@@ -1,7 +1,5 @@
 """``python -m deepfit``: the same as the ``deepfit`` command."""
 
-import sys
+from deepfit.entry import run
 
-from deepfit.cli import main
-
-sys.exit(main())
+run()
