@@ -131,3 +131,22 @@ def test_every_metric_a_search_accepts_is_computed_as_the_evaluation_computes_it
             expected = full.get(metric)
             assert expected is not None, (task, metric)
             assert score(p, metric) == pytest.approx(expected, abs=1e-12), (task, metric)
+
+
+def test_the_pruners_budget_is_the_most_epochs_a_trial_may_train():
+    from deepfit.config import RunConfig, image_training_values
+    from deepfit.tune.space import most_epochs
+
+    given = RunConfig()
+    batches = SearchSpace.from_dict({"train.batch_size": [32, 64, 128]})
+    # 300 training images: batch 128 is 3 steps an epoch, so 167 epochs (>= 500 steps),
+    # far more than the 27 of the automatic batch (16)
+    base = image_training_values(300)["epochs"]
+    assert base == 27 and most_epochs(batches, given, base, "image", 300) == 167
+    assert most_epochs(batches, given, 200, "table", 300) == 200  # a table's epochs are fixed
+    fixed = given.override({"train.epochs": 12})
+    assert most_epochs(batches, fixed, 12, "image", 300) == 12
+    searched = SearchSpace.from_dict({"train.epochs": {"low": 5, "high": 40}})
+    assert most_epochs(searched, given, 27, "image", 300) == 40
+    assert most_epochs(SearchSpace.from_dict({"train.epochs": [10, 30]}), given, 200,
+                       "table", 300) == 30

@@ -332,6 +332,7 @@ def test_hyperband_and_timeout(tmp_path):
     assert 1 <= finished < 50 and result.final is not None
     record = RunDir(result.path).read_json(RunDir(result.path).tune)
     assert record["pruner"] == "hyperband" and record["timeout_s"] == 3
+    assert result.study.pruner._max_resource == 9  # Optuna's budget: the trials' epochs
 
 
 def test_an_image_search_uses_the_image_space(tmp_path):

@@ -39,7 +39,7 @@ from deepfit.run import RunDir
 from deepfit.track import StudyRun
 from deepfit.tune.record import best_record, importances, trial_records
 from deepfit.tune.search import Search, best_trial, printer, run_search
-from deepfit.tune.space import SearchSpace, default_space
+from deepfit.tune.space import SearchSpace, default_space, most_epochs
 from deepfit.tune.study import (PRUNERS, SAMPLERS, counted, open_study, optuna_module,
                                 outcome, redact, sqlite_url)
 from deepfit.tune.trial import check_metric, direction_of
@@ -144,7 +144,8 @@ def tune_once(cfg: RunConfig, data: Any, model: Optional[nn.Module], space: Any,
     grid = space.grid() if sampler == "grid" else None
     name = rd.path.name if folder is None else f"{folder.parent.name}-{folder.name}"
     study = open_study(url, name, direction, sampler, pruner, cfg.train.seed,
-                       probe.cfg.train.epochs, grid)
+                       most_epochs(space, cfg, probe.cfg.train.epochs, probe.facts.kind,
+                                   len(probe.bundle.train.y)), grid)
     spec = {"data": probe.bundle.info["description"], "task": task, "metric": metric,
             "sampler": sampler, "pruner": pruner, "space": space.to_dict(),
             "config": _base_config(cfg)}

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 
-from deepfit.config import RunConfig
+from deepfit.config import RunConfig, image_training_values
 from deepfit.config_rules import canonical_key, plain, read_yaml_file, suggest_key
 from deepfit.errors import ConfigError
 
@@ -261,3 +261,23 @@ def default_space(family: str, model: str, kind: str, n_train: int = 10**9) -> S
     if kind == "image":
         raw["data.augment"] = ["none", "light", "standard"]
     return SearchSpace.from_dict(raw, origin="the default search space")
+
+
+def most_epochs(space: SearchSpace, given: RunConfig, base_epochs: int, kind: str,
+                n_train: int) -> int:
+    """The most epochs a trial of ``space`` may train: the pruner's full budget (Hyperband's
+    ``max_resource``). ``base_epochs``: the epochs of the configuration without a trial's
+    values. A searched ``train.epochs`` reaches its largest value; an image set's automatic
+    epochs grow with a searched batch size (at least 500 steps), so the largest batch
+    decides; otherwise every trial trains ``base_epochs``."""
+    by_key = {p.key: p for p in space.params}
+    epochs = by_key.get("train.epochs")
+    if epochs is not None:
+        values = epochs.choices if epochs.choices is not None else (epochs.high,)
+        return max(int(v) for v in values if v is not None)
+    batch = by_key.get("train.batch_size")
+    if kind != "image" or given.train.epochs is not None or batch is None:
+        return base_epochs
+    sizes = batch.choices if batch.choices is not None else (batch.low, batch.high)
+    return max([base_epochs] + [image_training_values(n_train, int(b))["epochs"]
+                                for b in sizes if b is not None])
