@@ -155,3 +155,17 @@ def test_commands_for_classification_runs_refuse_a_detector_in_one_line(whole, c
     assert main(["runs", "--out", str(whole.path.parent)]) == 0
     listing = capsys.readouterr().out
     assert "detection" in listing and "mAP@0.5" in listing and "synthetic-smear" in listing
+
+
+def test_a_long_detection_run_on_a_cpu_names_the_detectors_faster_choices(
+        tmp_path, data_root, monkeypatch, capsys):
+    from deepfit.train.builtin import progress
+
+    monkeypatch.setattr(progress, "ESTIMATE_MIN_S", 0.0)  # as if the run were long
+    monkeypatch.setattr(progress, "LONG_CPU_S", 0.0)
+    deepfit.train(data="synthetic-smear", out=str(tmp_path), name="long",
+                  **{**SETTINGS, "data.root": data_root, "train.epochs": 1,
+                     "train.progress": True, "eval.plots": False, "eval.report": False})
+    err = capsys.readouterr().err
+    assert "on a CPU that is long for a detector: a smaller data.image_size" in err
+    assert "--model lenet" not in err  # the image classifiers' advice is not a detector's

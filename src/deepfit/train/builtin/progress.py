@@ -127,10 +127,14 @@ class Progress(Callback):
                 f"{left} more epoch{'s' if left != 1 else ''} (early stopping may end it "
                 "sooner)")
         device = getattr(getattr(trainer, "device", None), "type", None)
-        if (device == "cpu" and getattr(trainer, "inputs", None) is not None
-                and epoch * left > LONG_CPU_S):
-            line += ("; on a CPU that is long for images: --model lenet, fewer --epochs, a "
-                     "smaller data.image_size or a GPU would be faster")
+        if device == "cpu" and epoch * left > LONG_CPU_S:
+            if getattr(trainer, "task", None) == "detection":
+                line += ("; on a CPU that is long for a detector: a smaller data.image_size, "
+                         "fewer --epochs or images, or a GPU would be faster (docs/"
+                         "detection.md, 'Results on synthetic smears', has CPU settings)")
+            elif getattr(trainer, "inputs", None) is not None:
+                line += ("; on a CPU that is long for images: --model lenet, fewer --epochs, "
+                         "a smaller data.image_size or a GPU would be faster")
         self._say(line)
 
     def _say(self, line: str) -> None:
