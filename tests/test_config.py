@@ -29,7 +29,7 @@ def write(tmp_path, text: str, name: str = "cfg.yaml"):
 def test_defaults_are_valid_and_survive_revalidation():
     cfg = RunConfig()
     assert RunConfig.from_dict(cfg.to_dict()) == cfg
-    assert cfg.train.lr == pytest.approx(1e-3)
+    assert cfg.train.lr is None and cfg.train.resolved().lr == pytest.approx(1e-3)  # automatic
     assert cfg.model.hidden == (128, 64)
     assert cfg.data.source == "breast_cancer"
 
@@ -136,7 +136,7 @@ def test_override_float_and_list():
 def test_override_does_not_change_the_original():
     base = RunConfig()
     base.override(["train.lr=0.5"])
-    assert base.train.lr == pytest.approx(1e-3)
+    assert base.train.lr is None
 
 
 def test_override_with_dict():
@@ -286,8 +286,9 @@ def test_an_unquoted_yaml_yes_for_a_string_key_says_to_quote_it():
 
 
 def test_missing_value_for_non_optional_is_refused():
-    with pytest.raises(ConfigError, match="'train.lr' = None is not a number"):
-        RunConfig().override(["train.lr="])
+    with pytest.raises(ConfigError, match="'train.weight_decay' = None is not a number"):
+        RunConfig().override(["train.weight_decay="])
+    assert RunConfig().override(["train.lr="]).train.lr is None  # train.lr: automatic
 
 
 # -- ranges ------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ class TrainConfig:
                                      "training images / 16 rounded down to a power of two, "
                                      "16 to 128")
     optimizer: str = _opt("adamw", choices=OPTIMIZERS)
-    lr: float = _opt(1e-3, lo=0.0, lo_open=True)
+    lr: Optional[float] = _opt(None, lo=0.0, lo_open=True, help="default: 1e-3; detectors: "
+                               "3e-4")
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
     nesterov: bool = _opt(False)
     weight_decay: float = _opt(1e-2, lo=0.0, help="not applied to biases and norm layers")
@@ -193,6 +194,8 @@ class TrainConfig:
             auto = {"epochs": 200, "batch_size": table_batch_size(train_rows or 0),
                     "patience": 20}
         values = {k: v for k, v in auto.items() if getattr(self, k) is None}
+        if self.lr is None:
+            values["lr"] = DEFAULT_LR
         if self.schedule == "auto":
             values["schedule"] = "onecycle" if image else "plateau"
         if self.precision == "auto":
@@ -210,6 +213,7 @@ def table_batch_size(train_rows: int) -> int:
     return min(512, max(32, 1 << max(0, math.ceil(math.log2(max(train_rows, 1) / 64)))))
 
 
+DEFAULT_LR = 1e-3  # train.lr=auto for tables and images (detectors: detection.setup)
 IMAGE_MIN_STEPS = 500  # optimiser steps a small image set trains for at least
 
 

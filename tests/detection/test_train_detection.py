@@ -13,8 +13,10 @@ from deepfit.errors import ConfigError
 from deepfit.train.checkpoint import load_checkpoint
 from interrupts import SignalAtStep
 
-# Small and fast: 24 images (about 16 for training), few sampled regions and proposals.
-SETTINGS = {"data.n_samples": 24, "data.image_size": [96], "train.epochs": 2,
+# Small and fast: the MobileNet detector (not the default ResNet-50), 24 images (about 16
+# for training), few sampled regions and proposals.
+SETTINGS = {"model.name": "fasterrcnn_mobilenet_v3_large_fpn",
+            "data.n_samples": 24, "data.image_size": [96], "train.epochs": 2,
             "train.progress": False, "eval.bootstrap": 20, "train.early_stopping": False,
             "model.kwargs": {"box_batch_size_per_image": 32, "rpn_post_nms_top_n_train": 100,
                              "rpn_post_nms_top_n_test": 100, "rpn_pre_nms_top_n_train": 200,
@@ -169,3 +171,36 @@ def test_a_long_detection_run_on_a_cpu_names_the_detectors_faster_choices(
     err = capsys.readouterr().err
     assert "on a CPU that is long for a detector: a smaller data.image_size" in err
     assert "--model lenet" not in err  # the image classifiers' advice is not a detector's
+
+
+def test_automatic_values_of_a_detection_run():
+    """The defaults measured on synthetic smears: the ResNet-50 Faster R-CNN, AdamW at 3e-4
+    with the gradient norm clipped at 10, fewer proposals on small images; a value the user
+    sets is kept."""
+    import numpy as np
+
+    from deepfit.config import RunConfig
+    from deepfit.detection.setup import resolved
+    from deepfit.models.detection import build_detector, detector_name
+
+    cpu = torch.device("cpu")
+    auto = resolved(RunConfig(), cpu).train
+    assert (auto.lr, auto.grad_clip) == (3e-4, 10.0)
+    assert resolved(RunConfig().override({"train.lr": 1e-3, "train.grad_clip": 2.0}),
+                    cpu).train.grad_clip == 2.0
+    assert resolved(RunConfig().override({"train.lr": 1e-3}), cpu).train.lr == 1e-3
+    assert RunConfig().train.resolved("table").lr == 1e-3  # other tasks keep theirs
+    assert detector_name("auto") == "fasterrcnn_resnet50_fpn"
+    sides = np.array([10.0, 20.0])
+    small, notes = build_detector("fasterrcnn_mobilenet_v3_large_fpn", 2, (128, 128), sides)
+    assert small.rpn._pre_nms_top_n == {"training": 600, "testing": 300}
+    assert small.rpn._post_nms_top_n == {"training": 300, "testing": 100}
+    assert small.roi_heads.fg_bg_sampler.batch_size_per_image == 64
+    assert any(n.startswith("proposals for images up to 320 px: 600 / 300") for n in notes)
+    given, _ = build_detector("fasterrcnn_mobilenet_v3_large_fpn", 2, (128, 128), sides,
+                              kwargs={"rpn_post_nms_top_n_test": 50})
+    assert given.rpn._post_nms_top_n["testing"] == 50
+    large, notes = build_detector("fasterrcnn_mobilenet_v3_large_fpn", 2, (480, 640), sides)
+    assert large.rpn._pre_nms_top_n == {"training": 2000, "testing": 1000}
+    assert large.roi_heads.fg_bg_sampler.batch_size_per_image == 128
+    assert not any(n.startswith("proposals") for n in notes)

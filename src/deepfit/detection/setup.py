@@ -28,6 +28,11 @@ from deepfit.train.strategy import SingleDevice
 MAX_SIDE = 800  # the default model size keeps the images' shape, the longer side at most this
 CPU_BATCH, GPU_BATCH = 4, 8  # train.batch_size=auto: images per step
 EVAL_BATCH = 8
+# train.lr and train.grad_clip left automatic: a detector trained from scratch with AdamW at
+# the tables' 1e-3 and no clipping diverged (the ResNet-50 Faster R-CNN in epoch 2, RetinaNet
+# in epoch 3); 3e-4 with the gradient norm clipped at 10 trained smoothly to mAP@0.5 0.97-1.0
+# on synthetic smears (docs/benchmarks.md, "Detection on synthetic smears")
+DETECTION_LR, DETECTION_GRAD_CLIP = 3e-4, 10.0
 
 
 @dataclass
@@ -50,7 +55,11 @@ class DetectionSetup:
 def resolved(cfg: RunConfig, device: torch.device) -> RunConfig:
     """Every ``auto`` decided for a detection run on ``device``."""
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
-    t = cfg.train.resolved("image", device.type, bf16)
+    given = cfg.train
+    t = dataclasses.replace(
+        given, lr=DETECTION_LR if given.lr is None else given.lr,
+        grad_clip=DETECTION_GRAD_CLIP if given.grad_clip is None else given.grad_clip,
+    ).resolved("image", device.type, bf16)
     batch = cfg.train.batch_size or (GPU_BATCH if device.type == "cuda" else CPU_BATCH)
     monitor = "val_map50" if cfg.train.monitor == "val_loss" else cfg.train.monitor
     train = dataclasses.replace(t, batch_size=batch, monitor=monitor, channels_last=False,

@@ -23,7 +23,18 @@ from deepfit.errors import ConfigError, ModelError
 
 DETECTORS = ("fasterrcnn_mobilenet_v3_large_fpn", "fasterrcnn_resnet50_fpn",
              "retinanet_resnet50_fpn", "fcos_resnet50_fpn", "ssdlite320_mobilenet_v3_large")
-DEFAULT_DETECTOR = DETECTORS[0]  # the smallest that trains in minutes on a CPU
+# The default: the ResNet-50 FPN Faster R-CNN. Its finest level has stride 4; the MobileNet
+# variant's two levels both have stride 32 (4x4 maps for a 128-px smear), coarser than small
+# objects such as parasites, and it was not brought to a useful mAP on the smears
+# (docs/benchmarks.md, "Detection on synthetic smears")
+DEFAULT_DETECTOR = "fasterrcnn_resnet50_fpn"
+SMALL_SIDE = 320  # images up to this longer side get fewer proposals (build_detector)
+# A Faster R-CNN's proposals on small images: torchvision's 2000 / 1000 are set for 800-px
+# COCO photos; evaluating 1000 proposals cost 5x the CPU time of 100 per image, and these
+# values reached mAP@0.5 0.97-1.0 on 128-px smears (docs/benchmarks.md)
+SMALL_PROPOSALS = {"rpn_pre_nms_top_n_train": 600, "rpn_post_nms_top_n_train": 300,
+                   "rpn_pre_nms_top_n_test": 300, "rpn_post_nms_top_n_test": 100,
+                   "box_batch_size_per_image": 64}
 _CLASS_HEADS = ("roi_heads.box_predictor.", "head.classification_head.")
 
 
@@ -98,6 +109,10 @@ def build_detector(name: str, n_classes: int, image_size: Sequence[int],
     if not key.startswith("ssdlite"):  # SSD-lite works at its own 320x320
         options.setdefault("min_size", int(min(image_size)))
         options.setdefault("max_size", int(max(image_size)))
+    fewer = key.startswith("fasterrcnn") and max(image_size) <= SMALL_SIDE
+    if fewer:
+        for option, value in SMALL_PROPOSALS.items():
+            options.setdefault(option, value)
     if key.startswith("fasterrcnn"):  # 128 sampled regions per image, not COCO's 512: a
         # smear holds tens of objects, and the box head's cost grows with the regions
         options.setdefault("box_batch_size_per_image", 128)
@@ -109,6 +124,10 @@ def build_detector(name: str, n_classes: int, image_size: Sequence[int],
     notes = [f"{key} (torchvision), {n_classes} classes + background"
              + (f", {options['box_batch_size_per_image']} sampled regions per image"
                 if "box_batch_size_per_image" in options else "")]
+    if fewer:
+        notes.append("proposals for images up to {} px: {} / {} before / after NMS in "
+                     "training, {} / {} in evaluation".format(SMALL_SIDE, *(
+                         options[k] for k in list(SMALL_PROPOSALS)[:4])))
     said = _with_anchors(model, key, box_sides, anchors)
     if said:
         notes.append(said)
