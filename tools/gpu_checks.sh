@@ -27,6 +27,10 @@ if [ -n "${BASE_SRC:-}" ]; then
     timeout 300 python3 benchmarks/trainer_before_after.py --base-src "$BASE_SRC" --device cuda \
         --repeats 3 2>&1 | tee "$OUT/trainer_before_after.log"
 fi
+# Object detection on CUDA (issue #18): the default detector with its automatic values, bf16
+# autocast where the GPU has it, on the synthetic smears (400 images, 5 epochs).
+timeout 300 python3 benchmarks/detection_smear.py --bootstrap 200 \
+    --json "$OUT/detection_smear.json" 2>&1 | tail -8 | tee "$OUT/detection_smear.log"
 # The small-CNN targets, with CUDA graphs (and the lectures' arm), then eager for comparison.
 python3 benchmarks/images.py --root "$ROOT" --epochs "${EPOCHS:-8}" --lecture-epochs 1 \
     --cuda-graphs --json "$OUT/images_cnn_graphs.json" 2>&1 | tee "$OUT/images_cnn_graphs.log"
