@@ -139,7 +139,8 @@ class TrainConfig:
     momentum: float = _opt(0.9, lo=0.0, hi=1.0, hi_open=True)
     nesterov: bool = _opt(False)
     weight_decay: float = _opt(1e-2, lo=0.0, help="not applied to biases and norm layers")
-    grad_clip: Optional[float] = _opt(None, lo=0.0, lo_open=True, help="max gradient norm")
+    grad_clip: Optional[float] = _opt(None, lo=0.0, lo_open=True, help="max gradient norm "
+                                      "(default: none; detectors: 10)")
     schedule: str = _opt("auto", choices=("auto",) + SCHEDULES,
                          help="auto: plateau for tables, onecycle for images")
     warmup_epochs: int = _opt(0, lo=0)

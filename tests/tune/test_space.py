@@ -150,3 +150,5 @@ def test_the_pruners_budget_is_the_most_epochs_a_trial_may_train():
     assert most_epochs(searched, given, 27, "image", 300) == 40
     assert most_epochs(SearchSpace.from_dict({"train.epochs": [10, 30]}), given, 200,
                        "table", 300) == 30
+    assert most_epochs(SearchSpace.from_dict({"train.epochs": [None, 30]}), given, 200,
+                       "table", 300) == 200  # None: the automatic epochs

@@ -10,9 +10,9 @@ from deepfit.data.source_kind import source_kind
 
 
 def is_detection(cfg: Any, data: Any) -> bool:
-    """True when the run's data are boxes per image (or data.task says detection). Here,
-    not in ``setup``, so that asking costs a table run nothing (``setup`` imports
-    torchvision)."""
+    """True when the run's data source holds boxes per image (a box CSV, COCO JSON, YOLO
+    folder or ``synthetic-smear``); data given as an object never is. Here, not in
+    ``setup``, so that asking costs a table run nothing (``setup`` imports torchvision)."""
     if data is not None:
         return False
     return source_kind(cfg.data) in ("detection-file", "detection-synthetic")

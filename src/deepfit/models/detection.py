@@ -125,9 +125,11 @@ def build_detector(name: str, n_classes: int, image_size: Sequence[int],
              + (f", {options['box_batch_size_per_image']} sampled regions per image"
                 if "box_batch_size_per_image" in options else "")]
     if fewer:
-        notes.append("proposals for images up to {} px: {} / {} before / after NMS in "
-                     "training, {} / {} in evaluation".format(SMALL_SIDE, *(
-                         options[k] for k in list(SMALL_PROPOSALS)[:4])))
+        notes.append(f"proposals for images up to {SMALL_SIDE} px: "
+                     f"{options['rpn_pre_nms_top_n_train']} / "
+                     f"{options['rpn_post_nms_top_n_train']} before / after NMS in training, "
+                     f"{options['rpn_pre_nms_top_n_test']} / "
+                     f"{options['rpn_post_nms_top_n_test']} in evaluation")
     said = _with_anchors(model, key, box_sides, anchors)
     if said:
         notes.append(said)

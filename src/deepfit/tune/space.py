@@ -272,9 +272,9 @@ def most_epochs(space: SearchSpace, given: RunConfig, base_epochs: int, kind: st
     decides; otherwise every trial trains ``base_epochs``."""
     by_key = {p.key: p for p in space.params}
     epochs = by_key.get("train.epochs")
-    if epochs is not None:
+    if epochs is not None:  # a choice of None is the automatic value: base_epochs
         values = epochs.choices if epochs.choices is not None else (epochs.high,)
-        return max(int(v) for v in values if v is not None)
+        return max(base_epochs if v is None else int(v) for v in values)
     batch = by_key.get("train.batch_size")
     if kind != "image" or given.train.epochs is not None or batch is None:
         return base_epochs
