@@ -5,7 +5,9 @@ Each command runs in a fresh process (the cost a user pays), the arms interleave
 medians with min-max. `import torch` alone is shown as the floor any torch program pays, and the train command
 ended by the interpreter's own teardown (which ``deepfit.entry`` skips) beside it.
 The breakdown of the train command wraps the pipeline's stages with timers in a process of
-its own (imports, data + model, training, evaluation, plots, summary, report).
+its own (imports, data + model, training, evaluation, summary, the wait for the figures
+drawn in forked processes, report); the train command with every figure drawn in its own
+process (``deepfit.forked`` refused) runs beside it.
 
     nice -n 5 .venv/bin/python benchmarks/startup.py --repeats 5
 """
@@ -50,8 +52,9 @@ timed(pipeline, "assemble", "data + model (assemble)")
 timed(trainer.Trainer, "fit", "training")
 timed(pipeline, "predict", "prediction (val, test)")
 timed(pipeline, "evaluate", "evaluation (metrics, bootstrap)")
-timed(pipeline, "plot_run", "plots")
-timed(pipeline, "build_summary", "summary (layers, inspection)")
+from deepfit import forked
+timed(pipeline, "build_summary", "summary (layers, inspection, representations)")
+timed(forked.Forked, "result", "figures (time left waiting for the forked processes)")
 timed(pipeline, "write_report", "report (html, md)")
 code = cli.main(["train", "--data", "breast_cancer", "--quiet", "--out", sys.argv[1]])
 times["total (process start to exit, less interpreter start)"] = time.perf_counter() - started
@@ -78,8 +81,12 @@ def main() -> None:
         # The same command ended by the interpreter's own teardown (what deepfit.entry skips)
         teardown = [sys.executable, "-c", "import sys; from deepfit.cli import main; "
                     "sys.exit(main())", *train[1:]]
+        # The same command with its figures drawn in this process (deepfit.forked refused)
+        in_process = [sys.executable, "-c", "import deepfit.forked as f; f.can_fork = lambda: "
+                      "False; from deepfit.entry import run; run()", *train[1:]]
         arms = {**ARMS, "deepfit train --data breast_cancer": train,
-                "  the same, interpreter's own exit": teardown}
+                "  the same, interpreter's own exit": teardown,
+                "  the same, figures in one process": in_process}
         for cmd in arms.values():  # warm the file cache once
             run(cmd)
         times: dict[str, list[float]] = {name: [] for name in arms}

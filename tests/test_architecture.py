@@ -10,7 +10,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "deepfit"
 
 # Lower layers never import higher ones: config -> data -> model -> train -> evaluate -> report.
 LAYERS = [
-    {"errors", "version", "config", "config_rules", "config_scope", "files"},
+    {"errors", "version", "config", "config_rules", "config_scope", "files",
+     "forked"},
     {"data"},
     {"models", "task"},
     {"train"},

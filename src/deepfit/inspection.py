@@ -36,7 +36,7 @@ def record_diagnostics(trainer: Any, rd: RunDir, plots: bool) -> Optional[dict[s
     return {"file": rd.diagnostics.name, "epochs": len(records),
             "last": records[-1] if records else None, "probed": probed(records),
             "notes": diagnosis_notes(records),
-            "plots": {title: str(path.relative_to(rd.path)) for title, path in drawn.items()}}
+            "plots": rd.relative(drawn)}
 
 
 def read_diagnostics(rd: RunDir) -> Optional[list[dict[str, Any]]]:
@@ -103,5 +103,4 @@ def record_representations(trainer: Any, bundle: Any, head: Any, rd: RunDir,
                                       folder / "feature_maps.png"))
     except Exception as exc:  # pictures never break a finished run: say why they are missing
         reason = f"drawing them failed ({(str(exc).splitlines() or [type(exc).__name__])[0]})"
-    return {"plots": {t: str(p.relative_to(rd.path)) for t, p in drawn.items()},
-            "reason": reason}
+    return {"plots": rd.relative(drawn), "reason": reason}

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -25,16 +26,18 @@ from deepfit.config_scope import RunFacts, applying_dict
 from deepfit.data.batches import images_at
 from deepfit.data.sources import PYTHON_SOURCE
 from deepfit.errors import ConfigError, ModelError, RunError, TrainingInterrupted
+from deepfit.evaluate.diagnostic_plots import diagnostic_plots
 from deepfit.evaluate.evaluation import evaluate
 from deepfit.evaluate.image_plots import most_confidently_wrong, pick_sample, plot_images
 from deepfit.evaluate.plots import plot_run
 from deepfit.evaluate.predict import predict
+from deepfit.forked import Forked
 from deepfit.report import write_report
 from deepfit.result import Run, load
 from deepfit.run import RunDir, default_run_name, record_failure, resolve_run
 from deepfit.summary import build_summary, versions
 from deepfit.track import Tracking, check as check_trackers
-from deepfit.train.builtin import BestModel, FixedEpochs, LastCheckpoint, RunFiles
+from deepfit.train.builtin import BestModel, Diagnostics, FixedEpochs, LastCheckpoint, RunFiles
 from deepfit.train.callbacks import Callback
 from deepfit.train.checkpoint import load_latest, save_checkpoint
 from deepfit.train.device import deterministic_algorithms
@@ -271,16 +274,24 @@ def write_results(built: Assembly, trainer: Trainer, rd: RunDir, seconds: float,
                        tuned=(refit or {}).get("tuning"))
     rd.write_json(rd.metrics, metrics)
     rd.write_text(rd.predictions, preds["test"].to_frame().to_csv(index=False))
-    plots = {}
-    if cfg.eval.plots:
-        test = preds["test"]
-        plots = plot_run(trainer.history.rows, MAIN_METRIC[task],
-                         best.best_epoch if best else None, task, test.y_true, test.scores,
-                         metrics, schema.class_names, rd.plots, target=schema.target.column)
-        if schema.image is not None:
-            plots.update(_image_plots(bundle.test.X, test, schema, rd.plots, data_seed))
-    summary = build_summary(cfg, bundle, trainer, best, head, metrics, plots, rd, seconds,
-                            refit=refit, test=preds["test"])
+    test, draw = preds["test"], cfg.eval.plots
+    diagnostics = trainer.find(Diagnostics)
+    # The figures render in forked processes (where that is safe) while this one builds the
+    # summary: on two cores a small run's tail takes about half as long (docs/benchmarks.md).
+    with ExitStack() as stack:
+        figures = stack.enter_context(Forked(
+            plot_run, trainer.history.rows, MAIN_METRIC[task], best.best_epoch if best else None,
+            task, test.y_true, test.scores, metrics, schema.class_names, rd.plots,
+            target=schema.target.column)) if draw else None
+        inside = stack.enter_context(Forked(diagnostic_plots, diagnostics.records, rd.plots)) \
+            if draw and diagnostics is not None else None
+        images = _image_plots(bundle.test.X, test, schema, rd.plots, data_seed) \
+            if draw and schema.image is not None else {}
+        summary = build_summary(cfg, bundle, trainer, best, head, metrics, rd, seconds,
+                                refit=refit, test=test, diagnostic_figures=False)
+        summary["plots"] = rd.relative({**(figures.result() if figures else {}), **images})
+        if inside is not None:
+            summary["diagnostics"]["plots"] = rd.relative(inside.result())
     summary["training"]["origin"] = origin and origin["sentences"]
     for section, values in (origin or {}).get("summary", {}).items():
         summary[section].update(values)

@@ -133,6 +133,11 @@ class RunDir:
     def write_json(self, path: Path, value: Any) -> None:
         self.write_text(path, json.dumps(_jsonable(value), indent=2, allow_nan=False) + "\n")
 
+    def relative(self, files: dict[str, Path]) -> dict[str, str]:
+        """``{title: file}`` with each file's path inside the run folder (summary.json's
+        way of naming a run's figures)."""
+        return {title: str(Path(path).relative_to(self.path)) for title, path in files.items()}
+
     def read_summary(self) -> dict[str, Any]:
         return self.read_json(self.summary)
 

@@ -60,9 +60,12 @@ def versions() -> dict[str, str]:
 
 
 def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
-                  best: Optional[BestModel], head: TaskHead, metrics: dict, plots: dict,
-                  rd: RunDir, seconds: float, refit: Optional[dict] = None,
-                  test: Optional[Predictions] = None) -> dict:
+                  best: Optional[BestModel], head: TaskHead, metrics: dict, rd: RunDir,
+                  seconds: float, refit: Optional[dict] = None,
+                  test: Optional[Predictions] = None, diagnostic_figures: bool = True) -> dict:
+    """summary.json's content. Its ``plots`` are left to the caller (the run's figures);
+    with ``diagnostic_figures`` false the diagnostics' figures are too (``eval.plots``
+    still says whether the pictures of learned representations are drawn)."""
     task, tc = bundle.schema.task, cfg.train
     main = MAIN_METRIC[task]
     rows = {r["epoch"]: r for r in trainer.history.rows}
@@ -91,7 +94,8 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                   "loss": head.describe(), "outputs": cfg.model.outputs,
                   "layers": inside.rows, "summary": inside.to_dict(),
                   "graph": graph_of(trainer.model)},
-        "diagnostics": record_diagnostics(trainer, rd, plots=cfg.eval.plots),
+        "diagnostics": record_diagnostics(trainer, rd,
+                                          plots=cfg.eval.plots and diagnostic_figures),
         "learned": record_representations(trainer, bundle, head, rd, plots=cfg.eval.plots),
         "explained": None if test is None else record_explanations(
             trainer.model, bundle.schema, cfg, bundle.test.X, test, rd),
@@ -114,5 +118,5 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                      "oom_events": trainer.oom_events, "skipped_steps": trainer.skipped_steps,
                      "train_val_gap": gap},
         "metrics": metrics,
-        "plots": {title: str(path.relative_to(rd.path)) for title, path in plots.items()},
+        "plots": {},  # the caller's: the run's figures, {title: path in the run folder}
     }

@@ -56,11 +56,10 @@ def _scatter(ax: Any, points: np.ndarray, y: np.ndarray, names: list[str], title
             mask = y == k
             ax.scatter(points[mask, 0], points[mask, 1], s=10, alpha=0.75, label=str(name))
         ax.legend(fontsize=7, markerscale=1.5)
-    else:  # regression (or many classes): colour by value
-        sc = ax.scatter(points[:, 0], points[:, 1], s=10, c=y if y.ndim == 1 else None,
-                        cmap="viridis")
-        if y.ndim == 1:
-            plt.colorbar(sc, ax=ax)
+    else:  # regression or many classes: colour by value; several labels: by their count
+        sc = ax.scatter(points[:, 0], points[:, 1], s=10,
+                        c=y if y.ndim == 1 else y.sum(axis=1), cmap="viridis")
+        plt.colorbar(sc, ax=ax, label=None if y.ndim == 1 else "labels per row")
     ax.set_title(title, fontsize=10)
     ax.set_xticks([])
     ax.set_yticks([])

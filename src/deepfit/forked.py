@@ -1,0 +1,118 @@
+"""A call that runs in a forked child process while this process goes on (``Forked``).
+
+The tail of a small run is rendering its figures (matplotlib, one core, pure Python) and
+building its summary (torch, scikit-learn). On a machine with two or more cores the two can
+run side by side. A fork copies the process as it is, everything imported, so the child
+starts at once; a fresh interpreter (multiprocessing's "spawn" and "forkserver", and so
+``concurrent.futures``' pools there) would import matplotlib and scikit-learn again and
+re-run the user's own script as its main module. Forking is safe only where no other thread
+may hold a lock the child needs, so a call is forked only when:
+
+- the platform forks cleanly (Linux; macOS's system libraries are not fork-safe),
+- this is the process's only Python thread (no progress display, server, or tracker
+  thread running),
+- at least two cores are usable (``os.sched_getaffinity``).
+
+Otherwise the call runs here, at once. Either way ``result()`` gives the same value or
+raises the same exception (a child's traceback is added to it as a note, shown with
+``--debug``). A child that dies without answering (killed, out of memory) costs nothing but
+time: the call is run again here. The child ends the way multiprocessing's do, with
+``os._exit``, so this process's atexit functions never run twice. Only the result crosses
+back (pickled); the call and its arguments are the child's copy of this process's memory.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import threading
+import traceback
+from typing import Any, Callable
+
+
+def can_fork() -> bool:
+    """Whether a call may run in a forked child here (see the module's docstring)."""
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return False
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return len(os.sched_getaffinity(0)) >= 2
+
+
+def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    try:
+        answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
+    except BaseException as exc:  # noqa: B036 - every outcome goes back to the parent
+        exc.add_note("(raised in the forked process)\n" + traceback.format_exc().rstrip())
+        answer = (False, exc)
+    try:
+        send.send(answer)
+    except Exception as exc:  # e.g. an exception or value that cannot be pickled
+        send.send((False, RuntimeError(f"the forked process's answer could not be sent "
+                                       f"back: {exc}")))
+    finally:
+        send.close()
+
+
+class Forked:
+    """``Forked(fn, *args, **kwargs)`` starts ``fn(*args, **kwargs)`` in a forked child where
+    ``can_fork()``, else runs it at once; ``result()`` waits for it. Use it as a context
+    manager: leaving the block early (an error here, Ctrl-C) stops the child."""
+
+    def __init__(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        self._call = (fn, args, kwargs)
+        self._process: Any = None
+        self._done, self._value = False, None
+        if not can_fork():
+            self._value, self._done = fn(*args, **kwargs), True
+            return
+        context = multiprocessing.get_context("fork")
+        self._receive, send = context.Pipe(duplex=False)
+        self._process = context.Process(target=_child, args=(send, fn, args, kwargs),
+                                        daemon=True, name="deepfit-forked")
+        gc.freeze()  # the child never collects (so never writes to) this process's objects:
+        try:  # fewer pages copied on write, and no parent's tensor freed in the child
+            self._process.start()
+        finally:
+            gc.unfreeze()
+        send.close()  # the child holds the only writing end: its death ends the pipe
+
+    @property
+    def forked(self) -> bool:
+        """Whether the call runs (or ran) in a child process."""
+        return self._process is not None
+
+    def result(self) -> Any:
+        if self._done:
+            return self._value
+        try:
+            ok, value = self._receive.recv()
+        except EOFError:  # the child died without answering: run the call here
+            fn, args, kwargs = self._call
+            ok, value = True, fn(*args, **kwargs)
+        finally:
+            self._stop()
+        if not ok:
+            raise value
+        self._value, self._done = value, True
+        return value
+
+    def _stop(self) -> None:
+        if self._process is None or self._receive.closed:
+            return
+        self._receive.close()
+        if self._process.is_alive():
+            self._process.join(timeout=5)
+        if self._process.is_alive():  # abandoned mid-call (an error or Ctrl-C here)
+            self._process.kill()
+            self._process.join()
+
+    def __enter__(self) -> "Forked":
+        return self
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self._process is not None and not self._receive.closed:
+            self._process.kill()  # nobody will read its answer
+            self._stop()
