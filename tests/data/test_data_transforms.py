@@ -340,3 +340,31 @@ def test_text_in_a_numeric_column_of_new_data_is_refused_not_counted():
     with pytest.raises(DataError, match=r"new.csv: column 'num' has non-numeric value 'n/a' at "
                                         r"row 2; fix or blank it"):
         pre.transform(new, "new.csv")
+
+
+def test_a_whole_number_is_the_same_category_however_it_was_read():
+    # Training read "grade" as text (it holds 'x'); new data may come as floats (a column
+    # of numbers with a blank), as ints, or as decimals in text (a JSON request's 3.0).
+    train = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "grade": ["1", "2", "x", "2.0"]})
+    pre = TabularPreprocessor().fit(train)
+    assert pre.categories_ == {"grade": ["1", "2", "x"]}  # '2' and '2.0': one category
+    one_hot = {"1": [1, 0, 0], "2": [0, 1, 0], "x": [0, 0, 1]}
+    for values in ([1.0, 2.0, np.nan], [1, 2, 2], ["1.0", "2.00", None],
+                   [1, 2.0, "x"]):
+        new = pd.DataFrame({"a": [1.0, 2.0, 3.0], "grade": values})
+        got = pre.transform(new)[:, -3:].tolist()
+        expected = [one_hot.get(str(v).split(".")[0], [0, 0, 0]) for v in values]
+        assert got == expected, values
+    assert pre.unfamiliar(pd.DataFrame({"a": [1.0], "grade": [2.0]})) == []
+    # a decimal that is not whole stays itself, and text like '03' is not a number's name
+    assert pre.unfamiliar(pd.DataFrame({"a": [1.0, 1.0], "grade": ["2.5", "02"]}))
+
+
+def test_a_run_saved_before_whole_numbers_were_named_alike_still_matches():
+    pre = TabularPreprocessor().fit(pd.DataFrame({"a": [1.0, 2.0], "g": ["1", "2"]}))
+    state = {**pre.state_dict(), "categories_": {"g": ["1.0", "2.0"]}}  # the old names
+    old = TabularPreprocessor.from_state(state)
+    assert old.categories_ == {"g": ["1", "2"]}  # same positions, today's names
+    assert old.transform(pd.DataFrame({"a": [1.0], "g": [2]}))[:, -2:].tolist() == [[0, 1]]
+    clash = TabularPreprocessor.from_state({**state, "categories_": {"g": ["2", "2.0"]}})
+    assert clash.categories_ == {"g": ["2", "2.0"]}  # renaming would merge two inputs: kept

@@ -237,6 +237,7 @@ class TabularPreprocessor:
         for key, value in state.items():
             setattr(pre, key, value)
         pre.standardize = scaling_name(pre.standardize)  # a run saved before 'robust'
+        pre.categories_ = _whole_numbers_named_alike(pre.categories_)
         return pre
 
     def describe(self) -> str:
@@ -277,9 +278,29 @@ def _center_and_scale(filled: np.ndarray, scaling: str) -> tuple[np.ndarray, np.
     return center, np.where(scale > 1e-12, scale, 1.0)
 
 
+# A whole number written as a decimal: "3.0", "-12.00".
+_WHOLE_DECIMAL, _WHOLE = r"^([+-]?\d+)\.0+$", r"\1"
+
+
 def _categories_of(series: pd.Series) -> pd.Series:
-    """A categorical column as the text its categories are named by; a gap is a category."""
-    return series.astype("string").fillna(MISSING_CATEGORY)
+    """A categorical column as the text its categories are named by; a gap is a category.
+    A whole number is named the same however it was read: 3, 3.0 and "3.0" are all "3"
+    (pandas reads a column of numbers with a blank as floats, and a JSON request may send
+    3.0; as text they would be categories training never saw)."""
+    text = series.astype("string").fillna(MISSING_CATEGORY)
+    return text.str.replace(_WHOLE_DECIMAL, _WHOLE, regex=True)
+
+
+def _whole_numbers_named_alike(categories: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The category lists of a run saved before ``_categories_of`` named "3.0" as "3", in
+    today's names, each at its own position (the one-hot inputs keep their order); a list
+    whose new names would collide is kept as it was."""
+    out = {}
+    for col, cats in categories.items():
+        renamed = pd.Series(cats, dtype="string").str.replace(_WHOLE_DECIMAL, _WHOLE,
+                                                              regex=True).tolist()
+        out[col] = renamed if len(set(renamed)) == len(renamed) else list(cats)
+    return out
 
 
 def _texts_of(frame: pd.DataFrame, col: str,
