@@ -364,9 +364,18 @@ def main(argv=None) -> None:
     overrides = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     begin = time.perf_counter()
+    tables = {}
+    for table in GROUPS.get(args.tables, args.tables).split(","):  # all loaded before any fit
+        if table not in TABLES:
+            raise SystemExit(f"unknown table '{table}'; tables: {', '.join(TABLES)}; groups: "
+                             f"{', '.join(GROUPS)}")
+        try:
+            tables[table] = load_table(table)
+        except ImportError as exc:  # found now, not after an hour of the tables before it
+            raise SystemExit(f"table '{table}' needs the package '{exc.name}': pip install -e "
+                             "'.[bench]' (with the torch pins)") from None
     with tempfile.TemporaryDirectory() as out_dir:
-        for table in GROUPS.get(args.tables, args.tables).split(","):
-            frame, target, kind = load_table(table)
+        for table, (frame, target, kind) in tables.items():
             info = describe(frame, target)
             strat = frame[target].astype("category").cat.codes.to_numpy() \
                 if kind == "classification" else None
