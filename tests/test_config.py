@@ -505,3 +505,15 @@ def test_one_key_given_twice_is_refused_whatever_its_names():
         resolve_config(eval={"plots": False}, plots=True)
     assert resolve_config(lr=0.1, epochs=3).train.lr == 0.1  # different keys are fine
     assert resolve_config(lr=0.1, learning_rate=0.1).train.lr == 0.1  # one value, said twice
+
+
+def test_min_delta_is_automatic_where_the_loss_has_a_known_scale():
+    from deepfit.config import MIN_DELTA, TrainConfig
+    assert TrainConfig().min_delta is None
+    assert TrainConfig().resolved().min_delta == MIN_DELTA == 1e-4  # val_loss: cross-entropy
+    assert TrainConfig().resolved("image").min_delta == MIN_DELTA
+    # a target in its own units (data.scale_target=false): its loss may be 1e-6 or 1e6
+    assert TrainConfig().resolved(raw_target=True).min_delta == 0.0
+    assert TrainConfig(monitor="val_accuracy").resolved().min_delta == 0.0  # any gain counts
+    assert TrainConfig(min_delta=0.0).resolved().min_delta == 0.0  # the user's value wins
+    assert TrainConfig(min_delta=0.01).resolved(raw_target=True).min_delta == 0.01

@@ -34,6 +34,17 @@ def test_two_two_one_network_solves_xor(tmp_path, quick):
     assert sum(p.numel() for p in run.model.parameters()) == 2 * 2 + 2 + 2 + 1
 
 
+def test_a_separable_set_stops_when_its_loss_stops_improving(tmp_path, quick):
+    # xor with the defaults is separated within a few epochs; its validation loss then
+    # creeps towards zero for ever (1e-4, 1e-5, ...). With train.min_delta=0 it ran all 200
+    # epochs; the automatic 1e-4 stops it once 20 epochs gain less than that.
+    run = deepfit.train(data="xor", out=tmp_path, **quick)
+    training = json.loads((run.path / "summary.json").read_text())["training"]
+    assert run.config.train.min_delta == 1e-4
+    assert training["early_stopping"] and training["epochs_run"] < 120, training
+    assert run.metrics["test"]["accuracy"] == 1.0
+
+
 def test_breast_cancer_with_defaults_reaches_lecture_accuracy(tmp_path):
     # The lecture reports 0.96 on 114 test rows, where one row is 0.9 points: judge the
     # defaults over three seeds (three different splits), not one lucky or unlucky split.

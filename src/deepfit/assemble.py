@@ -151,6 +151,7 @@ def _resolve_auto(cfg: RunConfig, kind: str, input_shape: tuple,
     # Prediction batches: large for table rows; for images the activations of a batch grow
     # with the image area, so a few hundred at a time.
     eval_batch = cfg.eval.batch_size or (512 if kind == "image" else 4096)
-    return dataclasses.replace(cfg, train=cfg.train.resolved(kind, device.type, bf16),
+    return dataclasses.replace(cfg, train=cfg.train.resolved(
+                                   kind, device.type, bf16, raw_target=not cfg.data.scale_target),
                                model=dataclasses.replace(cfg.model, name=name),
                                eval=dataclasses.replace(cfg.eval, batch_size=eval_batch))

@@ -370,7 +370,8 @@ class Trainer:
 def _check_resolved(cfg: TrainConfig) -> None:
     """The trainer takes a config whose automatic values are decided (by the run, for its
     data and device): it never re-decides them."""
-    auto = [name for name in ("epochs", "batch_size", "patience", "channels_last", "lr")
+    auto = [name for name in ("epochs", "batch_size", "patience", "channels_last", "lr",
+                              "min_delta")
             if getattr(cfg, name) is None]
     auto += [name for name in ("schedule", "precision") if getattr(cfg, name) == "auto"]
     if auto:
