@@ -185,6 +185,19 @@ def test_the_command_line_warns_and_refuses_in_one_line(table_run, capsys):
     assert "nothing" in capsys.readouterr().err
 
 
+def test_the_address_accepts_connections_as_soon_as_it_is_printed():
+    # The server's socket listens from the moment it is bound: the address is printed and
+    # the browser opened before uvicorn's loop starts, and a connection in between waits
+    # in the queue instead of being refused.
+    from deepfit.serve.server import _bind
+    sock = _bind("127.0.0.1", 0)
+    try:
+        with socket.create_connection(sock.getsockname()[:2], timeout=5):
+            pass  # refused before the fix ([Errno 111])
+    finally:
+        sock.close()
+
+
 def test_a_missing_extra_is_one_line_saying_what_to_install(table_run, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "uvicorn", None)  # as if not installed
     assert main(["serve", str(table_run.path)]) == 2

@@ -97,6 +97,9 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000,
     return 0
 
 
+BACKLOG = 2048  # uvicorn's own
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """A TCP socket bound to ``host:port``: an address in use is one line, not uvicorn's exit."""
     try:
@@ -110,6 +113,10 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening now, not when uvicorn's loop starts: the address is printed (and the
+        # browser opened) before that, and a connection in between was refused; now it
+        # waits in the queue until the server accepts it.
+        sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose "
