@@ -42,6 +42,8 @@ def test_a_separable_set_stops_when_its_loss_stops_improving(tmp_path, quick):
     training = json.loads((run.path / "summary.json").read_text())["training"]
     assert run.config.train.min_delta == 1e-4
     assert training["early_stopping"] and training["epochs_run"] < 120, training
+    assert "early stopping on val_loss (patience 20, gains above 0.0001)" in \
+        training["regularisation"]  # the report says what counted as better
     assert run.metrics["test"]["accuracy"] == 1.0
 
 

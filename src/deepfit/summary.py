@@ -63,7 +63,7 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                   best: Optional[BestModel], head: TaskHead, metrics: dict, rd: RunDir,
                   seconds: float, refit: Optional[dict] = None,
                   test: Optional[Predictions] = None, diagnostic_figures: bool = True) -> dict:
-    """summary.json's content. Its ``plots`` are left to the caller (the run's figures);
+    """The run summary (``RunDir.summary``). Its ``plots`` are left to the caller (the figures);
     with ``diagnostic_figures`` false the diagnostics' figures are too (``eval.plots``
     still says whether the pictures of learned representations are drawn)."""
     task, tc = bundle.schema.task, cfg.train
@@ -82,8 +82,10 @@ def build_summary(cfg: RunConfig, bundle: DataBundle, trainer: Trainer,
                f"dropout {cfg.model.dropout:g}" if cfg.model.name in ("mlp", "cnn") else None,
                "data augmentation (see preprocessing)" if bundle.schema.image is not None
                and bundle.schema.image.augment else None,
-               f"early stopping on {tc.monitor} (patience {tc.patience})" if tc.early_stopping
-               and best else None, f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
+               (f"early stopping on {tc.monitor} (patience {tc.patience}"
+                + (f", gains above {tc.min_delta:g}" if tc.min_delta else "") + ")")
+               if tc.early_stopping and best else None,
+               f"gradient-norm clipping at {tc.grad_clip:g}" if tc.grad_clip else None]
     inside = model_summary(trainer.model, bundle.schema.input_shape, tc.batch_size)
     return {
         "name": rd.path.name, "created": datetime.now().isoformat(timespec="seconds"),
