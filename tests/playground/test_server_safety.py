@@ -172,3 +172,15 @@ def test_the_command_prints_its_address_and_opens_the_browser(tmp_path):
         server.send_signal(signal.SIGINT)
         server.wait(20)
     assert not (tmp_path / "runs").exists()  # nothing written but saved runs
+
+
+def test_every_file_the_page_loads_is_served(live):
+    import re
+    url, _ = live
+    page = httpx.get(f"{url}/").text
+    files = re.findall(r'(?:src|href)="(/static/[^"]+)"', page)
+    assert {"/static/playground_draw.js", "/static/playground.js"} <= set(files), files
+    assert files.index("/static/playground_draw.js") < files.index("/static/playground.js")
+    for path in files:
+        reply = httpx.get(f"{url}{path}")
+        assert reply.status_code == 200 and reply.text.strip(), path

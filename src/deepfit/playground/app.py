@@ -27,7 +27,7 @@ from deepfit.playground.points import read_csv, shown_name
 from deepfit.playground.settings import MAX_POINTS
 
 STATIC = {"index.html": "text/html", "playground.js": "text/javascript",
-          "playground.css": "text/css"}
+          "playground_draw.js": "text/javascript", "playground.css": "text/css"}
 
 
 @dataclass
