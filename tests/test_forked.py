@@ -105,3 +105,27 @@ def test_with_another_thread_running_the_call_runs_here():
     finally:
         stop.set()
         other.join()
+
+
+class _TwoArguments(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(a)  # pickles as _TwoArguments(a): unpickling it fails
+
+
+def _raises_an_exception_that_cannot_cross_back() -> None:
+    raise _TwoArguments("the figure failed", "detail")
+
+
+def test_an_exception_that_cannot_cross_back_is_named():
+    with pytest.raises(RuntimeError, match="_TwoArguments: the figure failed"):
+        with Forked(_raises_an_exception_that_cannot_cross_back) as call:
+            call.result()
+
+
+def test_when_no_fork_can_be_had_the_call_runs_here(monkeypatch):
+    def no_fork():
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+    monkeypatch.setattr(os, "fork", no_fork)  # a process limit reached
+    with Forked(os.getpid) as call:
+        assert not call.forked
+        assert call.result() == PARENT

@@ -13,10 +13,13 @@ may hold a lock the child needs, so a call is forked only when:
   thread running),
 - at least two cores are usable (``os.sched_getaffinity``).
 
-Otherwise the call runs here, at once. Either way ``result()`` gives the same value or
-raises the same exception (a child's traceback is added to it as a note, shown with
-``--debug``). A child that dies without answering (killed, out of memory) costs nothing but
-time: the call is run again here. The child ends the way multiprocessing's do, with
+Otherwise, or when no fork can be had (a process limit, memory), the call runs here, at
+once. Either way ``result()`` gives the same value or raises the same exception (a child's
+traceback is added to it as a note, shown with ``--debug``; an exception that cannot cross
+back is named in a RuntimeError). A child that dies without answering (killed, out of
+memory) costs nothing but time: the call is run again here. The child must run no torch
+operation: torch's thread pools do not survive a fork (the figures use numpy and
+matplotlib only). The child ends the way multiprocessing's do, with
 ``os._exit``, so this process's atexit functions never run twice. Only the result crosses
 back (pickled); the call and its arguments are the child's copy of this process's memory.
 """
@@ -26,9 +29,11 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import pickle
 import sys
 import threading
 import traceback
+import warnings
 from typing import Any, Callable
 
 
@@ -45,15 +50,30 @@ def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None
     try:
         answer: tuple[bool, Any] = (True, fn(*args, **kwargs))
     except BaseException as exc:  # noqa: B036 - every outcome goes back to the parent
-        exc.add_note("(raised in the forked process)\n" + traceback.format_exc().rstrip())
+        _note(exc, "(raised in the forked process)\n" + traceback.format_exc().rstrip())
         answer = (False, exc)
     try:
+        pickle.loads(pickle.dumps(answer))  # what the parent's recv() will do with it
+    except Exception as exc:  # e.g. a value, or an exception whose __init__ takes other args
+        kind = "exception" if not answer[0] else "answer"
+        what = f"{type(answer[1]).__name__}: {answer[1]}" if not answer[0] else ""
+        answer = (False, RuntimeError(f"the forked process's {kind} could not be sent back "
+                                      f"({exc}){'; it was ' + what if what else ''}"))
+    try:
         send.send(answer)
-    except Exception as exc:  # e.g. an exception or value that cannot be pickled
-        send.send((False, RuntimeError(f"the forked process's answer could not be sent "
-                                       f"back: {exc}")))
     finally:
         send.close()
+
+
+def _note(exc: BaseException, text: str) -> None:
+    """``exc.add_note(text)`` (Python 3.11+); on 3.10 the note is kept in ``__notes__``."""
+    try:
+        if hasattr(exc, "add_note"):
+            exc.add_note(text)
+        else:
+            exc.__notes__ = [*getattr(exc, "__notes__", []), text]
+    except Exception:  # an exception that takes no attributes: it goes back as it is
+        pass
 
 
 class Forked:
@@ -74,10 +94,21 @@ class Forked:
                                         daemon=True, name="deepfit-forked")
         gc.freeze()  # the child never collects (so never writes to) this process's objects:
         try:  # fewer pages copied on write, and no parent's tensor freed in the child
-            self._process.start()
+            with warnings.catch_warnings():
+                # Python 3.12+ warns of a fork beside any other OS thread (torch's idle
+                # thread pool is one); the child runs no torch (see the module's docstring).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._process.start()
+            started = True
+        except OSError:  # no fork to be had (a process limit, memory): the call runs here
+            started = False
         finally:
             gc.unfreeze()
         send.close()  # the child holds the only writing end: its death ends the pipe
+        if not started:
+            self._receive.close()
+            self._process = None
+            self._value, self._done = fn(*args, **kwargs), True
 
     @property
     def forked(self) -> bool:

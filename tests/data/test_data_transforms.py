@@ -366,5 +366,11 @@ def test_a_run_saved_before_whole_numbers_were_named_alike_still_matches():
     old = TabularPreprocessor.from_state(state)
     assert old.categories_ == {"g": ["1", "2"]}  # same positions, today's names
     assert old.transform(pd.DataFrame({"a": [1.0], "g": [2]}))[:, -2:].tolist() == [[0, 1]]
-    clash = TabularPreprocessor.from_state({**state, "categories_": {"g": ["2", "2.0"]}})
-    assert clash.categories_ == {"g": ["2", "2.0"]}  # renaming would merge two inputs: kept
+    assert old.output_names_ == ["a", "g=1", "g=2"]
+    # renaming would merge two inputs: the list is kept, and read as written, as in training
+    clash = TabularPreprocessor.from_state({**state, "categories_": {"g": ["1.0", "2", "2.0"]},
+                                            "output_names_": ["a", "g=1.0", "g=2", "g=2.0"]})
+    assert clash.categories_ == {"g": ["1.0", "2", "2.0"]}
+    rows = pd.DataFrame({"a": [1.0, 1.0, 1.0], "g": ["1.0", "2.0", "2"]})
+    assert clash.transform(rows)[:, -3:].tolist() == [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
+    assert clash.unfamiliar(rows) == []

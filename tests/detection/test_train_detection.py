@@ -186,6 +186,7 @@ def test_automatic_values_of_a_detection_run():
     cpu = torch.device("cpu")
     auto = resolved(RunConfig(), cpu).train
     assert (auto.lr, auto.grad_clip) == (3e-4, 10.0)
+    assert (auto.monitor, auto.min_delta) == ("val_map50", 0.0)  # a metric: any gain counts
     assert resolved(RunConfig().override({"train.lr": 1e-3, "train.grad_clip": 2.0}),
                     cpu).train.grad_clip == 2.0
     assert resolved(RunConfig().override({"train.lr": 1e-3}), cpu).train.lr == 1e-3

@@ -77,6 +77,9 @@ class TabularPreprocessor:
         self.standardize = scaling_name(standardize)
         self.feature_transform = feature_transform
         self.max_categories = max_categories
+        # Columns of a run saved before whole numbers were named alike whose categories hold
+        # both "2" and "2.0": matched as written (derived on loading, never saved).
+        self.literal_: list[str] = []
 
     # -- fitting -------------------------------------------------------------------------
     # Numeric columns are handled as one float matrix (a 5,000-column omics table took
@@ -166,7 +169,7 @@ class TabularPreprocessor:
         if self.indicators_:
             out[:, k:j] = frame[self.indicators_].isna().to_numpy(dtype=np.float32)
         for col in self.categorical_:
-            values = _texts_of(frame, col, texts)
+            values = _texts_of(frame, col, texts, col in self.literal_)
             for cat in self.categories_[col]:  # unseen categories: all zeros
                 out[:, j] = values == cat
                 j += 1
@@ -188,7 +191,7 @@ class TabularPreprocessor:
         columns (values in order of first appearance), ``{column: rows}`` for gaps."""
         into = into if into is not None else {"categories": {}, "gaps": {}}
         for col in self.categorical_:
-            values = pd.Series(_texts_of(frame, col, texts), dtype=object)
+            values = pd.Series(_texts_of(frame, col, texts, col in self.literal_), dtype=object)
             new = values[~values.isin(self.categories_[col])]
             if len(new):
                 counts = into["categories"].setdefault(col, {})
@@ -237,7 +240,10 @@ class TabularPreprocessor:
         for key, value in state.items():
             setattr(pre, key, value)
         pre.standardize = scaling_name(pre.standardize)  # a run saved before 'robust'
-        pre.categories_ = _whole_numbers_named_alike(pre.categories_)
+        renamed, pre.literal_ = _whole_numbers_named_alike(pre.categories_)
+        if renamed != pre.categories_:
+            pre.categories_ = renamed
+            pre.output_names_ = pre._output_names()
         return pre
 
     def describe(self) -> str:
@@ -282,33 +288,40 @@ def _center_and_scale(filled: np.ndarray, scaling: str) -> tuple[np.ndarray, np.
 _WHOLE_DECIMAL, _WHOLE = r"^([+-]?\d+)\.0+$", r"\1"
 
 
-def _categories_of(series: pd.Series) -> pd.Series:
+def _categories_of(series: pd.Series, literal: bool = False) -> pd.Series:
     """A categorical column as the text its categories are named by; a gap is a category.
     A whole number is named the same however it was read: 3, 3.0 and "3.0" are all "3"
     (pandas reads a column of numbers with a blank as floats, and a JSON request may send
-    3.0; as text they would be categories training never saw)."""
+    3.0; as text they would be categories training never saw). ``literal``: as written
+    (a run saved before, whose categories hold both "2" and "2.0")."""
     text = series.astype("string").fillna(MISSING_CATEGORY)
-    return text.str.replace(_WHOLE_DECIMAL, _WHOLE, regex=True)
+    return text if literal else text.str.replace(_WHOLE_DECIMAL, _WHOLE, regex=True)
 
 
-def _whole_numbers_named_alike(categories: dict[str, list[str]]) -> dict[str, list[str]]:
+def _whole_numbers_named_alike(categories: dict[str, list[str]]
+                               ) -> tuple[dict[str, list[str]], list[str]]:
     """The category lists of a run saved before ``_categories_of`` named "3.0" as "3", in
-    today's names, each at its own position (the one-hot inputs keep their order); a list
-    whose new names would collide is kept as it was."""
-    out = {}
+    today's names, each at its own position (the one-hot inputs keep their order), and the
+    columns whose new names would collide: those keep their lists and are read literally,
+    as when the run was trained."""
+    out, literal = {}, []
     for col, cats in categories.items():
         renamed = pd.Series(cats, dtype="string").str.replace(_WHOLE_DECIMAL, _WHOLE,
                                                               regex=True).tolist()
-        out[col] = renamed if len(set(renamed)) == len(renamed) else list(cats)
-    return out
+        if len(set(renamed)) == len(renamed):
+            out[col] = renamed
+        else:
+            out[col] = list(cats)
+            literal.append(col)
+    return out, literal
 
 
-def _texts_of(frame: pd.DataFrame, col: str,
-              texts: Optional[dict[str, np.ndarray]]) -> np.ndarray:
+def _texts_of(frame: pd.DataFrame, col: str, texts: Optional[dict[str, np.ndarray]],
+              literal: bool = False) -> np.ndarray:
     """``_categories_of(frame[col])`` as an array, kept in ``texts`` (when given) for reuse."""
     if texts is not None and col in texts:
         return texts[col]
-    values = _categories_of(frame[col]).to_numpy()
+    values = _categories_of(frame[col], literal).to_numpy()
     if texts is not None:
         texts[col] = values
     return values

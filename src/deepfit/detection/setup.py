@@ -56,14 +56,16 @@ def resolved(cfg: RunConfig, device: torch.device) -> RunConfig:
     """Every ``auto`` decided for a detection run on ``device``."""
     bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
     given = cfg.train
+    # A detector is judged by mAP: the monitor is set before the automatic values, which
+    # depend on it (train.min_delta: any gain of a metric counts).
+    monitor = "val_map50" if given.monitor == "val_loss" else given.monitor
     t = dataclasses.replace(
         given, lr=DETECTION_LR if given.lr is None else given.lr,
         grad_clip=DETECTION_GRAD_CLIP if given.grad_clip is None else given.grad_clip,
+        monitor=monitor,
     ).resolved("image", device.type, bf16)
     batch = cfg.train.batch_size or (GPU_BATCH if device.type == "cuda" else CPU_BATCH)
-    monitor = "val_map50" if cfg.train.monitor == "val_loss" else cfg.train.monitor
-    train = dataclasses.replace(t, batch_size=batch, monitor=monitor, channels_last=False,
-                                diagnostics=False)
+    train = dataclasses.replace(t, batch_size=batch, channels_last=False, diagnostics=False)
     ev = dataclasses.replace(cfg.eval, batch_size=cfg.eval.batch_size or EVAL_BATCH)
     return dataclasses.replace(cfg, train=train, eval=ev,
                                data=dataclasses.replace(cfg.data, task="detection"))
