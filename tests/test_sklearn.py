@@ -398,7 +398,22 @@ def test_validation_parameters_without_early_stopping_are_refused(iris):
                                          r"early_stopping=True"):
         NeuralClassifier(epochs=1, early_stopping=False, patience=3,
                          validation_fraction=0.3).fit(X, y)
+    with pytest.raises(ValueError, match=r"^patience, tol and validation_fraction only act"):
+        NeuralClassifier(epochs=1, early_stopping=False, patience=3, tol=0.0,
+                         validation_fraction=0.3).fit(X, y)
     NeuralClassifier(epochs=1, early_stopping=False).fit(X, y)  # defaults: nothing to refuse
+
+
+def test_tol_is_the_least_gain_early_stopping_counts(cancer):
+    # scikit-learn's name for train.min_delta: a gain of 1.0 in the validation loss never
+    # happens, so the run stops after patience epochs; tol=0 counts every gain.
+    X, y = cancer
+    coarse = NeuralClassifier(hidden=(16,), epochs=60, patience=3, tol=1.0,
+                              device="cpu").fit(X, y)
+    assert coarse.n_iter_ == 4 and coarse.best_epoch_ == 1
+    assert NeuralClassifier().get_params()["tol"] == 1e-4
+    with pytest.raises(ValueError, match="'tol'"):
+        NeuralClassifier(tol=-1.0, epochs=1).fit(X, y)
 
 
 def test_the_default_batch_is_deepfits_automatic_one_and_survives_clone():

@@ -38,6 +38,7 @@ _PARAM_OF = {"train.epochs": "epochs", "train.batch_size": "batch_size",
              "train.optimizer": "optimizer", "train.lr": "lr",
              "train.weight_decay": "weight_decay", "train.schedule": "schedule",
              "train.early_stopping": "early_stopping", "train.patience": "patience",
+             "train.min_delta": "tol",
              "train.device": "device", "model.hidden": "hidden", "model.activation": "activation",
              "model.dropout": "dropout", "model.norm": "norm", "model.outputs": "outputs",
              "data.val_size": "validation_fraction"}
@@ -79,7 +80,8 @@ class NeuralEstimator(BaseEstimator):
                          "optimizer": self.optimizer, "lr": plain(self.lr),
                          "weight_decay": plain(self.weight_decay), "schedule": self.schedule,
                          "early_stopping": plain(self.early_stopping),
-                         "patience": plain(self.patience), "device": self.device,
+                         "patience": plain(self.patience), "min_delta": plain(self.tol),
+                         "device": self.device,
                          "progress": bool(self.verbose),
                          "diagnostics": False},  # nothing would show what they record
                "data": {"val_size": plain(self.validation_fraction)}}
@@ -96,11 +98,14 @@ class NeuralEstimator(BaseEstimator):
         defaults = {name: p.default for name, p in
                     inspect.signature(type(self).__init__).parameters.items()}
         if not self.early_stopping:  # no validation split is made, no patience counted
-            unused = [name for name in ("patience", "validation_fraction") if name in defaults
+            unused = [name for name in ("patience", "tol", "validation_fraction")
+                      if name in defaults
                       and plain(getattr(self, name)) != plain(defaults[name])]
             if unused:
-                raise ValueError(f"{' and '.join(unused)} only act with early_stopping=True "
-                                 "(the validation split and its patience); remove "
+                named = " and ".join([", ".join(unused[:-1]), unused[-1]] if len(unused) > 1
+                                     else unused)
+                raise ValueError(f"{named} only act with early_stopping=True "
+                                 "(the validation split, its patience and tolerance); remove "
                                  f"{'them' if len(unused) > 1 else 'it'} or set "
                                  "early_stopping=True")
         if self.module is None:

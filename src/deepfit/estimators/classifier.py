@@ -24,6 +24,8 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
             to 2,048 training rows, then rows / 64 rounded up to a power of two, at most 512.
         early_stopping, patience, validation_fraction: stop on the held-out validation loss
             and keep the best epoch's weights (small data: no split, see the module notes).
+        tol: the least fall of the validation loss that counts as better, for early stopping
+            and the best epoch (``train.min_delta``; 1e-4 as scikit-learn's MLP).
         class_weight: None, "balanced", or a dict label -> weight.
         module: your own network: an ``nn.Module`` class or a callable
             ``(in_features, out_features) -> nn.Module`` (sizes are passed by name when it
@@ -56,14 +58,15 @@ class NeuralClassifier(ClassifierMixin, NeuralEstimator):
 
     def __init__(self, hidden=(128, 64), activation="relu", dropout=0.3, norm="none",
                  optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=None, epochs=200,
-                 early_stopping=True, patience=20, validation_fraction=0.15, schedule="plateau",
+                 early_stopping=True, patience=20, tol=1e-4, validation_fraction=0.15,
+                 schedule="plateau",
                  class_weight=None, module=None, module_kwargs=None, outputs="logits",
                  standardize=True, device="auto", random_state=0, warm_start=False,
                  verbose=False):
         self.hidden, self.activation, self.dropout, self.norm = hidden, activation, dropout, norm
         self.optimizer, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.batch_size, self.epochs, self.early_stopping = batch_size, epochs, early_stopping
-        self.patience, self.validation_fraction = patience, validation_fraction
+        self.patience, self.tol, self.validation_fraction = patience, tol, validation_fraction
         self.schedule, self.class_weight, self.module = schedule, class_weight, module
         self.module_kwargs, self.outputs, self.standardize = module_kwargs, outputs, standardize
         self.device, self.random_state, self.warm_start = device, random_state, warm_start

@@ -31,13 +31,14 @@ class NeuralRegressor(RegressorMixin, NeuralEstimator):
 
     def __init__(self, hidden=(128, 64), activation="relu", dropout=0.3, norm="none",
                  optimizer="adamw", lr=1e-3, weight_decay=1e-2, batch_size=None, epochs=200,
-                 early_stopping=True, patience=20, validation_fraction=0.15, schedule="plateau",
+                 early_stopping=True, patience=20, tol=1e-4, validation_fraction=0.15,
+                 schedule="plateau",
                  module=None, module_kwargs=None, standardize=True, device="auto",
                  random_state=0, warm_start=False, verbose=False):
         self.hidden, self.activation, self.dropout, self.norm = hidden, activation, dropout, norm
         self.optimizer, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.batch_size, self.epochs, self.early_stopping = batch_size, epochs, early_stopping
-        self.patience, self.validation_fraction = patience, validation_fraction
+        self.patience, self.tol, self.validation_fraction = patience, tol, validation_fraction
         self.schedule, self.module, self.module_kwargs = schedule, module, module_kwargs
         self.standardize, self.device, self.random_state = standardize, device, random_state
         self.warm_start, self.verbose = warm_start, verbose
