@@ -129,3 +129,20 @@ def test_when_no_fork_can_be_had_the_call_runs_here(monkeypatch):
     with Forked(os.getpid) as call:
         assert not call.forked
         assert call.result() == PARENT
+
+
+def test_a_containers_cpu_quota_counts_as_fewer_cores(tmp_path):
+    from deepfit.forked import usable_cores
+    cores = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == cores  # no cgroup files: the affinity alone
+    (tmp_path / "cpu.max").write_text("max 100000\n")  # v2, no limit
+    assert usable_cores(tmp_path) == cores
+    (tmp_path / "cpu.max").write_text("150000 100000\n")  # v2: 1.5 CPUs
+    assert usable_cores(tmp_path) == min(cores, 1.5)
+    (tmp_path / "cpu.max").unlink()
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("100000\n")  # v1: one CPU
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert usable_cores(tmp_path) == 1.0
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")  # v1, no limit
+    assert usable_cores(tmp_path) == cores

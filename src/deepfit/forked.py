@@ -11,7 +11,7 @@ may hold a lock the child needs, so a call is forked only when:
 - the platform forks cleanly (Linux; macOS's system libraries are not fork-safe),
 - this is the process's only Python thread (no progress display, server, or tracker
   thread running),
-- at least two cores are usable (``os.sched_getaffinity``).
+- at least two cores are usable (``os.sched_getaffinity``, and a container's CPU quota).
 
 Otherwise, or when no fork can be had (a process limit, memory), the call runs here, at
 once. Either way ``result()`` gives the same value or raises the same exception (a child's
@@ -34,6 +34,7 @@ import sys
 import threading
 import traceback
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -43,7 +44,28 @@ def can_fork() -> bool:
         return False
     if "fork" not in multiprocessing.get_all_start_methods():
         return False
-    return len(os.sched_getaffinity(0)) >= 2
+    return usable_cores() >= 2
+
+
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> float:
+    """The cores this process may use: those it may run on (``sched_getaffinity``), fewer
+    where a container's CPU quota allows less (cgroup v2 ``cpu.max``, v1
+    ``cpu.cfs_quota_us`` / ``cpu.cfs_period_us``; a one-CPU container on a large host
+    would otherwise fork for nothing)."""
+    cores = float(len(os.sched_getaffinity(0)))
+    for quota_file, period_file in ((cgroup / "cpu.max", None),
+                                    (cgroup / "cpu" / "cpu.cfs_quota_us",
+                                     cgroup / "cpu" / "cpu.cfs_period_us")):
+        try:
+            if period_file is None:
+                quota, period = quota_file.read_text().split()[:2]
+            else:
+                quota, period = quota_file.read_text().strip(), period_file.read_text().strip()
+        except (OSError, ValueError):
+            continue
+        if quota not in ("max", "-1") and quota.isdigit() and period.isdigit() and int(period):
+            cores = min(cores, int(quota) / int(period))
+    return cores
 
 
 def _child(send: Any, fn: Callable[..., Any], args: tuple, kwargs: dict) -> None:
