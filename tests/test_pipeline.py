@@ -44,6 +44,8 @@ def test_a_separable_set_stops_when_its_loss_stops_improving(tmp_path, quick):
     assert training["early_stopping"] and training["epochs_run"] < 120, training
     assert "early stopping on val_loss (patience 20, gains above 0.0001)" in \
         training["regularisation"]  # the report says what counted as better
+    assert training["stop_reason"].startswith(
+        "early stop: val_loss did not improve by more than 0.0001 for 20 epochs")
     assert run.metrics["test"]["accuracy"] == 1.0
 
 

@@ -22,5 +22,6 @@ class EarlyStopping(Callback):
                               self.monitor, self.min_delta)
         if epoch - best >= self.patience:
             trainer.should_stop = True
-            trainer.stop_reason = (f"early stop: {self.monitor} did not improve for "
+            by = f" by more than {self.min_delta:g}" if self.min_delta else ""
+            trainer.stop_reason = (f"early stop: {self.monitor} did not improve{by} for "
                                    f"{self.patience} epochs (best at epoch {best})")
