@@ -77,7 +77,8 @@ def arm_overrides(arm: str, n: int) -> dict:
     if arm == "default":  # whatever deepfit decides by itself
         return {}
     extra = {"scaled": {}, "standard": {"data.augment": "standard"}, "lenet": {"model": "lenet"},
-             "resnet9": {"model": "resnet9"}}[arm]
+             "resnet9": {"model": "resnet9"},
+             "min_delta0": {"train.min_delta": 0.0}}[arm]  # before the automatic 1e-4
     return {**scaled, **extra}
 
 
