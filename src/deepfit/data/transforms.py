@@ -306,8 +306,7 @@ def _whole_numbers_named_alike(categories: dict[str, list[str]]
     as when the run was trained."""
     out, literal = {}, []
     for col, cats in categories.items():
-        renamed = pd.Series(cats, dtype="string").str.replace(_WHOLE_DECIMAL, _WHOLE,
-                                                              regex=True).tolist()
+        renamed = _categories_of(pd.Series(cats, dtype="string")).tolist()
         if len(set(renamed)) == len(renamed):
             out[col] = renamed
         else:
